@@ -1,0 +1,94 @@
+"""Decision rules: which candidate tie a state picks.
+
+Pure numpy over arrays with leading batch dimensions. Randomness comes only from the
+uniform numbers passed in (drawn by the caller from the model's generator), so the same
+draws give the same choices on every driver.
+
+Candidates: for each tie ``T_ij`` the state considers moving it by ``-delta``, ``0`` or
+``+delta`` with the rest of its row held at its current values ("local" candidates), or,
+in the "grid" mode used for exact checks against the Gibbs measure (Blume 1993), every
+point of the lattice ``{-1 + delta, ..., 1 - delta}``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.payoffs import Params, components, utility
+
+RULES = ("logit", "best_response", "fixed")
+LOGIT, BEST_RESPONSE, FIXED = range(3)
+
+
+def local_values(T: np.ndarray, delta: float) -> np.ndarray:
+    """Candidate values ``(B..., N, N, 3)`` for each tie: ``T_ij - delta, T_ij, T_ij + delta``."""
+    return T[..., None] + np.array([-delta, 0.0, delta])
+
+
+def grid_values(T: np.ndarray, delta: float) -> np.ndarray:
+    """Candidate values ``(B..., N, N, S)``: the whole lattice, the same for every tie."""
+    m = int(round(1.0 / delta))
+    grid = np.arange(-m + 1, m) * (1.0 / m)
+    return np.broadcast_to(grid, T.shape + grid.shape)
+
+
+def evaluate(T: np.ndarray, values: np.ndarray, P: Params) -> np.ndarray:
+    """Components ``(B..., N, N, S, 4)`` of every candidate.
+
+    Entry ``[..., i, j, s, :]`` scores state i's row with its tie to j set to
+    ``values[..., i, j, s]`` and its other ties as they are in ``T``. Candidates outside
+    (-1, 1) get NaN components (and are never chosen).
+    """
+    n = T.shape[-1]
+    s = values.shape[-1]
+    rows = _set_candidates(T, values)
+    comp = components(rows.reshape(T.shape[:-1] + (n * s, n)), T, P)
+    comp = comp.reshape(T.shape[:-1] + (n, s, 4))
+    bad = np.abs(values) >= 1.0
+    return np.where(bad[..., None], np.nan, comp)
+
+
+def _set_candidates(T: np.ndarray, values: np.ndarray) -> np.ndarray:
+    n = T.shape[-1]
+    s = values.shape[-1]
+    rows = np.broadcast_to(T[..., :, None, None, :], T.shape[:-1] + (n, s, n)).copy()
+    onehot = np.eye(n, dtype=bool)[:, None, :]  # (j, 1, k): k == j
+    return np.where(onehot, np.clip(values, -1.0, 1.0)[..., None], rows)
+
+
+def choose(
+    U: np.ndarray,
+    moved: np.ndarray,
+    rule: np.ndarray,
+    tau: np.ndarray,
+    gamma: np.ndarray,
+    u: np.ndarray,
+    stay: np.ndarray,
+) -> np.ndarray:
+    """Index of the chosen candidate for each tie.
+
+    Args:
+        U: utilities ``(B..., N, N, S)`` (NaN for impossible candidates).
+        moved: ``(B..., N, N, S)`` bool, True where the candidate changes the tie.
+        rule: ``(N,)`` rule codes (:data:`LOGIT`, :data:`BEST_RESPONSE`, :data:`FIXED`).
+        tau, gamma: ``(B..., N)`` logit temperature and move cost of each state.
+        u: ``(B..., N, N)`` uniform draws in [0, 1), one per tie.
+        stay: ``(B..., N, N)`` index of the candidate that keeps the tie as it is.
+
+    Returns:
+        ``(B..., N, N)`` integer candidate indices. Logit: ``P(s) ~ exp((U_s - gamma
+        [moved_s]) / tau)``, sampled by inverse CDF with ``u``. Best response: the
+        highest ``U_s - gamma [moved_s]``, staying on ties. Fixed: stay.
+    """
+    V = U - gamma[..., None, None] * moved
+    V = np.where(np.isnan(V), -np.inf, V)
+    z = (V - V.max(axis=-1, keepdims=True)) / tau[..., None, None]
+    w = np.exp(z)
+    cdf = np.cumsum(w, axis=-1)
+    cdf /= cdf[..., -1:]
+    logit = (u[..., None] >= cdf[..., :-1]).sum(axis=-1)
+    at_best = V >= V.max(axis=-1, keepdims=True)
+    best = np.where(np.take_along_axis(at_best, stay[..., None], -1)[..., 0], stay,
+                    np.argmax(V, axis=-1))
+    r = rule[:, None]
+    return np.where(r == LOGIT, logit, np.where(r == BEST_RESPONSE, best, stay))

@@ -1,0 +1,275 @@
+"""The Mesa model: owns the world, applies shocks, stages decide -> apply, collects data.
+
+Timing. Construction burns in ``time.burn_in`` periods from neutral ties (all zero) under
+the base parameters (no shocks), unrecorded, then records step 0, dated the day before
+the start. Each ``step()`` runs one period ``p``: shocks due in ``p`` start (and expired
+ones end), every state evaluates its candidates on the same world, all decide, all apply
+(a simultaneous update), and the record of step ``p + 1`` is dated the last day of ``p``.
+
+Randomness. Every draw comes from ``model.rng``: one uniform per tie and period (the
+burn-in included), drawn whether or not a state uses it, so a state's rule never shifts
+another's draws. Probabilistic shocks use streams derived from the same seed and the
+shock's id (see :mod:`sim.shocks`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from sim import decision, indices
+from sim.agents import StateAgent
+from sim.payoffs import COMPONENTS, Params, row_utility, utility
+from sim.scenario import Scenario, load_scenario
+from sim.shocks import Timeline, apply_effects, shock_uniforms
+from sim.world import World, compile_world
+
+INDEX_COLUMNS = ("alignment_index", "hedging_index", *COMPONENTS, "utility")
+
+
+@dataclass
+class Evaluation:
+    """Every state's candidates for one period, scored on the same world."""
+
+    period: int
+    values: np.ndarray  # (N, N, S) candidate tie values
+    components: np.ndarray  # (N, N, S, 4)
+    utility: np.ndarray  # (N, N, S)
+    moved: np.ndarray  # (N, N, S) bool
+    stay: np.ndarray  # (N, N) index of the candidate that keeps the tie
+    uniforms: np.ndarray  # (N, N) the draws the choices use
+    revising: np.ndarray  # (N,) bool: who revises this period
+
+
+class BalancingModel(mesa.Model):
+    """Strategic balancing among the states of a scenario.
+
+    Args:
+        scenario: a :class:`~sim.scenario.Scenario`, or a path to a scenario file.
+        rng: the seed (int or ``numpy.random.SeedSequence``); all randomness derives
+            from it.
+        shocks_off: ids of shocks to switch off (a counterfactual without editing files).
+        world: an already compiled world (skips compiling the scenario again).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path = "scenarios/baseline.yaml",
+        rng: int | np.random.SeedSequence | None = None,
+        shocks_off: tuple[str, ...] | list[str] = (),
+        world: World | None = None,
+    ):
+        super().__init__(rng=rng)
+        if world is None:
+            if not isinstance(scenario, Scenario):
+                scenario = load_scenario(scenario)
+            world = compile_world(scenario)
+        self.world = world
+        self.scenario = world.scenario
+        n = world.n
+        self.params: Params = world.base
+        self.ties = np.zeros((n, n))
+        self.period = 0
+        self.evaluation: Evaluation | None = None
+        seed_seq = self.rng.bit_generator.seed_seq
+        uniforms = {
+            s.id: shock_uniforms(seed_seq, s.id, world.n_periods)
+            for s in world.shocks
+            if s.probability is not None
+        }
+        enabled = {s.id for s in world.shocks} - set(shocks_off)
+        self.timeline = Timeline(world.shocks, uniforms, enabled)
+
+        self.states: dict[str, StateAgent] = {}
+        for i, sid in enumerate(world.ids):
+            self.states[sid] = StateAgent(self, sid, i, world.names[i], int(world.rules[i]))
+
+        for _ in range(world.burn_in):
+            self._period_decisions(period=-1)
+        self._refresh_state()
+        self.datacollector = mesa.DataCollector(
+            model_reporters={"ties": "ties_snapshot", "period": "period"},
+            agent_reporters={c: c for c in INDEX_COLUMNS},
+        )
+        self.datacollector.collect(self)
+        self.running = True
+
+    # ---- stepping -------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Run one period: shocks, evaluate, decide, apply, record."""
+        p = self.period
+        if self.timeline.advance(p):
+            self.params = apply_effects(self.world.base, self.timeline.fired())
+        self._period_decisions(period=p)
+        self.period += 1
+        self._refresh_state()
+        self.datacollector.collect(self)
+        if self.period >= self.world.n_periods:
+            self.running = False
+
+    def run(self, steps: int | None = None) -> BalancingModel:
+        """Run ``steps`` periods (default: to the end of the scenario's horizon)."""
+        steps = self.world.n_periods - self.period if steps is None else steps
+        for _ in range(steps):
+            self.step()
+        return self
+
+    def _period_decisions(self, period: int) -> None:
+        self._pin()
+        self.evaluation = self.evaluate(period)
+        revising = self.agents.select(lambda a: self.evaluation.revising[a.index])
+        revising.do("decide")
+        revising.do("apply")
+        self._pin()
+
+    def evaluate(self, period: int) -> Evaluation:
+        """Score every state's candidates on the current world (draws this period's numbers)."""
+        w = self.world
+        n = w.n
+        u = self.rng.random((n, n + 1))
+        uniforms, u_rev = u[:, :n], u[0, n]
+        if w.update == "one_at_a_time":
+            revising = np.arange(n) == min(int(u_rev * n), n - 1)
+        else:
+            revising = np.ones(n, dtype=bool)
+        values = w.candidate_values(self.ties)
+        comp = decision.evaluate(self.ties, values, self.params)
+        util = utility(comp.reshape(n, n * values.shape[-1], 4), self.params).reshape(
+            values.shape
+        )
+        current = self.ties[..., None]
+        moved = ~np.isclose(values, current)
+        if w.candidates == "local":
+            stay = np.ones((n, n), dtype=int)
+        else:
+            stay = np.abs(values - current).argmin(axis=-1)
+        return Evaluation(period, values, comp, util, moved, stay, uniforms, revising)
+
+    def _pin(self) -> None:
+        for i, j, v in self.timeline.pinned():
+            self.ties[i, j] = v
+
+    def _refresh_state(self) -> None:
+        w = self.world
+        comp, util = row_utility(self.ties, self.params)
+        align = indices.alignment_index(self.ties, w.toward, w.away)
+        hedge = indices.hedging_index(self.ties, self.params.groups)
+        for agent in self.agents:
+            i = agent.index
+            agent.alignment_index = float(align[i])
+            agent.hedging_index = float(hedge[i])
+            agent.energy, agent.security, agent.alignment, agent.cost = map(float, comp[i])
+            agent.utility = float(util[i])
+
+    # ---- reading results -------------------------------------------------------------
+
+    @property
+    def ties_snapshot(self) -> np.ndarray:
+        return self.ties.copy()
+
+    @property
+    def date(self) -> dt.date:
+        """Date of the latest record."""
+        return self.world.date(self.period)
+
+    def ties_table(self, seed: int | None = None) -> pd.DataFrame:
+        """Long table: seed, step, date, state, partner, tie (one row per directed pair)."""
+        w = self.world
+        snaps = np.stack(self.datacollector.model_vars["ties"])  # (steps, N, N)
+        periods = np.asarray(self.datacollector.model_vars["period"])
+        n = w.n
+        ii, jj = np.nonzero(~np.eye(n, dtype=bool))
+        s = len(periods)
+        dates = [w.date(int(p)) for p in periods]
+        return pd.DataFrame(
+            {
+                "seed": np.full(s * len(ii), -1 if seed is None else seed, dtype=np.int64),
+                "step": np.repeat(periods, len(ii)).astype(np.int64),
+                "date": pd.to_datetime(np.repeat(np.array(dates, dtype="datetime64[D]"), len(ii))),
+                "state": pd.Categorical(np.tile(np.array(w.ids)[ii], s), categories=w.ids),
+                "partner": pd.Categorical(np.tile(np.array(w.ids)[jj], s), categories=w.ids),
+                "tie": snaps[:, ii, jj].ravel(),
+            }
+        )
+
+    def indices_table(self, seed: int | None = None) -> pd.DataFrame:
+        """Long table: seed, step, date, state, indices and payoff components."""
+        w = self.world
+        df = self.datacollector.get_agent_vars_dataframe().reset_index()
+        periods = np.asarray(self.datacollector.model_vars["period"])
+        step_col = df.columns[0]  # the collector keys rows by model time
+        times = np.sort(df[step_col].unique())
+        to_period = dict(zip(times, periods, strict=True))
+        by_uid = {a.unique_id: a.state_id for a in self.agents}
+        out = pd.DataFrame(
+            {
+                "seed": np.int64(-1 if seed is None else seed),
+                "step": df[step_col].map(to_period).astype(np.int64),
+                "state": pd.Categorical(df["AgentID"].map(by_uid), categories=w.ids),
+            }
+        )
+        out.insert(2, "date", pd.to_datetime([w.date(int(p)) for p in out["step"]]))
+        for c in INDEX_COLUMNS:
+            out[c] = df[c].to_numpy(dtype=float)
+        return out.sort_values(["step", "state"], kind="stable").reset_index(drop=True)
+
+    def explain(self, state_id: str) -> pd.DataFrame:
+        """The latest period's decision of one state: every candidate, its terms, the choice.
+
+        Columns: partner, move (tie change), tie_before, tie_after, the four raw
+        components, their weighted contributions (``w_energy`` ...), move_cost, utility,
+        ``gain`` (utility minus the stay candidate's), probability (logit; 1/0 for the
+        deterministic rules), chosen.
+        """
+        ev = self.evaluation
+        if ev is None or ev.period < 0:
+            raise ValueError("no recorded decision yet: call step() first")
+        w = self.world
+        i = w.index(state_id)
+        P = self.params
+        rows = []
+        V = ev.utility[i] - P.gamma[i] * ev.moved[i]
+        z = np.where(np.isnan(V), -np.inf, V)
+        prob = np.exp((z - z.max(axis=-1, keepdims=True)) / P.tau[i])
+        prob /= prob.sum(axis=-1, keepdims=True)
+        if w.rules[i] != decision.LOGIT:
+            choice = decision.choose(
+                ev.utility[i : i + 1], ev.moved[i : i + 1], w.rules[i : i + 1],
+                P.tau[i : i + 1], P.gamma[i : i + 1], ev.uniforms[i : i + 1],
+                ev.stay[i : i + 1],
+            )[0]
+            prob = (np.arange(V.shape[-1]) == choice[:, None]).astype(float)
+        after = self.ties[i]
+        for j in range(w.n):
+            if j == i:
+                continue
+            before = ev.values[i, j, ev.stay[i, j]]
+            for s in range(ev.values.shape[-1]):
+                val = ev.values[i, j, s]
+                if np.isnan(ev.utility[i, j, s]):
+                    continue
+                comp = ev.components[i, j, s]
+                rows.append(
+                    {
+                        "partner": w.ids[j],
+                        "move": round(float(val - before), 10),
+                        "tie_before": float(before),
+                        "tie_after": float(val),
+                        **{c: float(v) for c, v in zip(COMPONENTS, comp, strict=True)},
+                        "w_energy": float(P.weights[i, 0] * comp[0]),
+                        "w_security": float(P.weights[i, 1] * comp[1]),
+                        "w_alignment": float(P.weights[i, 2] * comp[2]),
+                        "move_cost": float(P.gamma[i] * ev.moved[i, j, s]),
+                        "utility": float(V[j, s]),
+                        "gain": float(V[j, s] - V[j, ev.stay[i, j]]),
+                        "probability": float(prob[j, s]),
+                        "chosen": bool(np.isclose(val, after[j])),
+                    }
+                )
+        return pd.DataFrame(rows)

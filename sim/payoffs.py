@@ -1,0 +1,167 @@
+"""The payoff kernel: energy, security and alignment of candidate tie rows.
+
+Pure numpy over arrays with arbitrary leading batch dimensions (replicates, sweep
+points); no Mesa, no I/O, no randomness. The Mesa model and any ensemble driver call the
+same functions. The mathematics is written out, symbol by symbol, in ``docs/ODD.md``
+(section 7, Submodels); the names below follow it.
+
+Notation (row ``i`` is the deciding state, ``j`` and ``k`` its partners):
+
+- ``x``: a candidate row of ties for state i, values in (-1, 1);
+- ``f(x) = (1 + x) / 2``: friendliness; ``k(x) = f(x)**2``: commitment;
+- ``rho_ij = beta + (1 - beta) f(T_ji)``: reciprocity (j's current tie to i);
+- ``q_ij = p_j / (p_i + p_j)``: j's capability relative to i.
+
+Theory behind the terms: balance of threat (Walt 1987) for the threat term, noisy-OR
+aggregation so protection saturates and spreading ties pays, structural balance
+(Heider 1946; Cartwright and Harary 1956) for cross-pressure, and a Herfindahl index of
+commitments for the autonomy motive of "multi-vector" policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+from scipy.special import xlogy
+
+#: Names of the payoff components, in the order of the last axis of ``components``.
+COMPONENTS = ("energy", "security", "alignment", "cost")
+
+
+@dataclass(frozen=True)
+class Params:
+    """World parameters as arrays; any leading batch shape ``B`` is allowed.
+
+    Per state ``(B..., N)``: ``power``, ``autonomy`` (alpha), ``cross_pressure`` (eps),
+    ``kappa`` (tie cost), ``tau`` (logit temperature), ``gamma`` (move cost).
+    Weights ``(B..., N, 3)``: energy, security, alignment; each row sums to 1.
+    Pairs ``(B..., N, N)``, row i about partner j: ``energy``, ``threat``, ``proximity``,
+    ``protection`` (credibility of j's commitment to i), ``arms``, ``affinity``,
+    ``leverage``; ``rivalry`` is symmetric. Diagonals are zero.
+    Scalars ``(B...)``: ``beta`` (reciprocity floor), ``lam`` (threat reduction by
+    friendliness), ``phi`` (leverage threshold).
+    ``groups`` ``(N, G)``: one-hot membership of the groups for the autonomy term (poles
+    grouped, every other state its own group); the same for every replicate.
+    """
+
+    power: np.ndarray
+    autonomy: np.ndarray
+    cross_pressure: np.ndarray
+    kappa: np.ndarray
+    tau: np.ndarray
+    gamma: np.ndarray
+    weights: np.ndarray
+    energy: np.ndarray
+    threat: np.ndarray
+    proximity: np.ndarray
+    protection: np.ndarray
+    arms: np.ndarray
+    affinity: np.ndarray
+    leverage: np.ndarray
+    rivalry: np.ndarray
+    beta: np.ndarray
+    lam: np.ndarray
+    phi: np.ndarray
+    groups: np.ndarray
+
+    def copy(self) -> Params:
+        return replace(self, **{f.name: np.array(getattr(self, f.name)) for f in fields(self)})
+
+
+def friendliness(x: np.ndarray) -> np.ndarray:
+    """``f(x) = (1 + x) / 2``, mapping a tie in [-1, 1] to [0, 1]."""
+    return (1.0 + x) / 2.0
+
+
+def tie_cost(x: np.ndarray, kappa: np.ndarray) -> np.ndarray:
+    """Barrier cost of a row, ``kappa * sum_j [(1+x)ln(1+x) + (1-x)ln(1-x)] / 2``.
+
+    ``x``: ``(B..., N, M, N)`` with the own-tie entries already zeroed; ``kappa``
+    ``(B..., N)``. Its marginal is ``kappa * artanh(x)``, so a tie facing a constant
+    field ``F`` settles at ``tanh(F / kappa)``, never at +-1.
+    """
+    per_tie = (xlogy(1.0 + x, 1.0 + x) + xlogy(1.0 - x, 1.0 - x)) / 2.0
+    return kappa[..., None] * per_tie.sum(axis=-1)
+
+
+def components(x: np.ndarray, T: np.ndarray, P: Params) -> np.ndarray:
+    """Energy, security, alignment and tie cost of candidate rows.
+
+    Args:
+        x: candidate rows ``(B..., N, M, N)``: for each state i, M candidate rows of its
+            ties (entry ``[..., i, m, j]`` is i's tie to j). ``x[..., i, :, i]`` is ignored.
+        T: the current tie matrix ``(B..., N, N)`` (others' ties, for reciprocity).
+        P: parameters with batch shape ``B``.
+
+    Returns:
+        ``(B..., N, M, 4)``: the components named in :data:`COMPONENTS`, unweighted.
+    """
+    n = T.shape[-1]
+    off = ~np.eye(n, dtype=bool)[:, None, :]  # (N, 1, N): i's own entry masked
+    x = np.where(off, x, 0.0)
+    f = friendliness(x)
+    k = f * f * off
+
+    def pair(a: np.ndarray) -> np.ndarray:  # (B..., N, N) -> (B..., N, 1, N)
+        return a[..., :, None, :]
+
+    p = P.power
+    q = p[..., None, :] / (p[..., :, None] + p[..., None, :])  # [i, j] = p_j / (p_i + p_j)
+    rho = P.beta[..., None, None] + (1.0 - P.beta[..., None, None]) * friendliness(
+        np.swapaxes(T, -1, -2)
+    )
+    qc, rhoc = pair(q), pair(rho)
+
+    # Energy and economy: mutual cooperation with partners, weighted by stakes.
+    energy = (pair(P.energy) * f * rhoc).sum(axis=-1)
+
+    # Threat (balance of threat, noisy-OR over sources), reduced by friendly relations.
+    theta = pair(P.threat * P.proximity) * qc
+    lam = P.lam[..., None, None, None]
+    threat = 1.0 - np.prod(1.0 - theta * (1.0 - lam * f * rhoc), axis=-1)
+    # Protection (noisy-OR over protectors), from committed friends.
+    pi = 1.0 - (1.0 - pair(P.protection) * qc) * (1.0 - pair(P.arms) / 2.0)
+    protection = 1.0 - np.prod(1.0 - pi * k * rhoc, axis=-1)
+    # Leverage: the holder j punishes a tie below phi and closeness to j's rivals.
+    phi = P.phi[..., None, None, None]
+    hinge = (np.maximum(phi - x, 0.0) / (1.0 + phi)) ** 2
+    rsum = P.rivalry.sum(axis=-1, keepdims=True)
+    rnorm = np.divide(P.rivalry, rsum, out=np.zeros_like(P.rivalry), where=rsum > 0)
+    rival_closeness = np.einsum("...imk,...jk->...imj", k, rnorm)
+    leverage = (pair(P.leverage) * qc * (hinge + rival_closeness) * off).sum(axis=-1)
+    security = -threat * (1.0 - protection) - leverage
+
+    # Alignment: affinity, autonomy (concentration of commitments), cross-pressure.
+    aff = P.affinity
+    aff_norm = np.abs(aff).sum(axis=-1)
+    aff_norm = np.where(aff_norm > 0, aff_norm, 1.0)
+    affinity = (pair(aff) * x).sum(axis=-1) / aff_norm[..., None]
+    commit = p[..., None, None, :] * k  # (B..., N, M, N)
+    by_group = commit @ P.groups  # (B..., N, M, G)
+    total = by_group.sum(axis=-1, keepdims=True)
+    shares = by_group / np.where(total > 0, total, 1.0)
+    hhi = (shares * shares).sum(axis=-1)
+    pressure = 0.5 * np.einsum("...imj,...jk,...imk->...im", k, P.rivalry, k)
+    eye = np.eye(n, dtype=bool)
+    r_not_i = np.where(eye[:, :, None] | eye[:, None, :], 0.0, P.rivalry[..., None, :, :])
+    denom = 0.5 * r_not_i.sum(axis=(-1, -2))  # (B..., N): rivalry among i's partners
+    cross = pressure / np.where(denom > 0, denom, 1.0)[..., None]
+    alignment = (
+        affinity - P.autonomy[..., None] * hhi - P.cross_pressure[..., None] * cross
+    )
+
+    cost = tie_cost(x, P.kappa)
+    return np.stack([energy, security, alignment, cost], axis=-1)
+
+
+def utility(comp: np.ndarray, P: Params) -> np.ndarray:
+    """``U = w_E E + w_S S + w_A A - C`` from :func:`components` output ``(B..., N, M, 4)``."""
+    w = P.weights[..., :, None, :]  # (B..., N, 1, 3)
+    return (comp[..., :3] * w).sum(axis=-1) - comp[..., 3]
+
+
+def row_utility(T: np.ndarray, P: Params) -> tuple[np.ndarray, np.ndarray]:
+    """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row."""
+    comp = components(T[..., :, None, :], T, P)
+    return comp[..., 0, :], utility(comp, P)[..., 0]

@@ -1,0 +1,776 @@
+"""Scenario files: reading, ``extends`` merging, and validation.
+
+This is the only module that reads scenario files. Everything downstream receives a
+validated :class:`Scenario` (typed pydantic objects) and never sees raw YAML.
+
+A problem is reported as ``FILE:LINE: field PATH: what was expected``; all problems found
+in one pass are reported together, then :class:`~sim.errors.ScenarioError` is raised.
+The field reference lives in ``scenarios/README.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sim.errors import ScenarioError
+
+Path_ = tuple[Any, ...]  # a path into the document: keys and list indices
+
+# --------------------------------------------------------------------------------------
+# Vocabulary: the parameters a scenario sets and shocks change, with their ranges.
+# --------------------------------------------------------------------------------------
+
+#: Per-state parameters: name -> (low, high), inclusive.
+STATE_PARAMS: dict[str, tuple[float, float]] = {
+    "power": (1e-9, math.inf),
+    "autonomy": (0.0, 10.0),
+    "cross_pressure": (0.0, 10.0),
+}
+#: Directed pair parameters (row i, column j: what j means to i): name -> range.
+PAIR_PARAMS: dict[str, tuple[float, float]] = {
+    "energy": (0.0, 1.0),
+    "threat": (0.0, 1.0),
+    "proximity": (0.0, 1.0),
+    "protection": (0.0, 1.0),
+    "arms": (0.0, 1.0),
+    "affinity": (-1.0, 1.0),
+    "leverage": (0.0, 1.0),
+}
+#: Pair parameters whose row (over partners j) is a share and must sum to at most 1.
+SHARE_PARAMS = ("energy", "arms", "leverage")
+#: Symmetric pair parameters, set in `rivalries` and changed by shocks on either order.
+SYMMETRIC_PARAMS: dict[str, tuple[float, float]] = {"rivalry": (0.0, 1.0)}
+#: Global model constants: name -> (range, default).
+MODEL_CONSTANTS: dict[str, tuple[tuple[float, float], float]] = {
+    "delta": ((1e-3, 0.5), 0.05),
+    "reciprocity_floor": ((0.0, 1.0), 0.5),
+    "threat_reduction": ((0.0, 1.0), 0.5),
+    "leverage_threshold": ((-1.0, 1.0), 0.25),
+    "tie_cost": ((1e-3, 10.0), 0.2),
+    "tie_noise": ((1e-4, 0.5), 0.05),
+    "move_cost": ((0.0, 100.0), 1.0),
+}
+DECISION_RULES = ("logit", "best_response", "fixed")
+WEIGHT_NAMES = ("energy", "security", "alignment")
+EFFECT_OPS = ("set", "add", "multiply")
+
+
+# --------------------------------------------------------------------------------------
+# Typed schema
+# --------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Sourced(_Strict):
+    """A number with its provenance: a published source, or a stated assumption."""
+
+    value: float
+    source: str | None = None
+    assumption: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_bare(cls, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, dict):
+            if isinstance(data, int | float) and not isinstance(data, bool):
+                raise ValueError(
+                    f"a bare number ({data}); every number needs its provenance: write "
+                    f"{{value: {data}, source: '...'}} or {{value: {data}, assumption: '...'}}"
+                )
+            raise ValueError("expected {value: NUMBER, source: TEXT} or {value, assumption}")
+        return data
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _int_ok(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"expected a finite number, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_provenance(self) -> Sourced:
+        has_s = bool(self.source and self.source.strip())
+        has_a = bool(self.assumption and self.assumption.strip())
+        if has_s == has_a:
+            raise ValueError(
+                "give exactly one of `source:` (who published the figure) or "
+                "`assumption:` (a one-line reason)"
+            )
+        return self
+
+
+class TimeSpec(_Strict):
+    start: dt.date
+    end: dt.date | None = None
+    steps: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    step: Literal["quarter", "month", "year"] = "quarter"
+    burn_in: Annotated[int, Field(ge=0, le=10_000)] = 40
+
+    @model_validator(mode="after")
+    def _end_or_steps(self) -> TimeSpec:
+        if (self.end is None) == (self.steps is None):
+            raise ValueError("give exactly one of `end:` (a date) or `steps:` (a count)")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"`end` ({self.end}) must come after `start` ({self.start})")
+        return self
+
+
+class Weights(_Strict):
+    energy: Sourced
+    security: Sourced
+    alignment: Sourced
+
+
+class StateSpec(_Strict):
+    name: str
+    power: Sourced
+    weights: Weights
+    autonomy: Sourced
+    cross_pressure: Sourced
+    rule: Literal["logit", "best_response", "fixed"] = "logit"
+    note: str | None = None
+
+
+class PairSpec(_Strict):
+    energy: Sourced | None = None
+    threat: Sourced | None = None
+    proximity: Sourced | None = None
+    protection: Sourced | None = None
+    arms: Sourced | None = None
+    affinity: Sourced | None = None
+    leverage: Sourced | None = None
+
+
+StatePair = Annotated[list[str], Field(min_length=2, max_length=2)]
+
+
+class Rivalry(_Strict):
+    pair: StatePair
+    value: float
+    source: str | None = None
+    assumption: str | None = None
+
+
+class Effect(_Strict):
+    """One change to one parameter: ``param`` of ``state`` or of ``pair``, by ``op``."""
+
+    param: str
+    op: Literal["set", "add", "multiply"] = "set"
+    value: float
+    state: str | None = None
+    pair: StatePair | None = None
+    both_ways: bool = False
+    exogenous: bool = False
+    source: str | None = None
+    assumption: str | None = None
+
+
+class Window(_Strict):
+    start: dt.date
+    end: dt.date
+
+
+class ShockSpec(_Strict):
+    label: str
+    date: dt.date | None = None
+    probability: Sourced | None = None
+    window: Window | None = None
+    duration: Annotated[int, Field(ge=1)] | None = None
+    max_fires: Annotated[int, Field(ge=1)] = 1
+    source: str | None = None
+    assumption: str | None = None
+    note: str | None = None
+    effects: list[Effect]
+
+
+class ModelSpec(_Strict):
+    delta: Sourced | None = None
+    reciprocity_floor: Sourced | None = None
+    threat_reduction: Sourced | None = None
+    leverage_threshold: Sourced | None = None
+    tie_cost: Sourced | None = None
+    tie_noise: Sourced | None = None
+    move_cost: Sourced | None = None
+    update: Literal["simultaneous", "one_at_a_time"] = "simultaneous"
+    candidates: Literal["local", "grid"] = "local"
+
+
+class AlignmentAxis(_Strict):
+    toward: str
+    away: str
+
+
+class ScenarioSpec(_Strict):
+    name: str
+    description: str = ""
+    time: TimeSpec
+    model: ModelSpec = ModelSpec()
+    poles: dict[str, list[str]] = {}
+    alignment_axis: AlignmentAxis | None = None
+    states: dict[str, StateSpec]
+    relations: dict[str, dict[str, PairSpec]] = {}
+    rivalries: list[Rivalry] = []
+    shocks: dict[str, ShockSpec] = {}
+    references: dict[str, str] = {}
+
+
+class Scenario:
+    """A validated scenario: the typed spec plus where it came from.
+
+    Attributes:
+        spec: the validated :class:`ScenarioSpec`.
+        path: the file it was loaded from (``None`` when built from a dict).
+        content: the merged document (``extends`` resolved) as plain data.
+        content_hash: SHA-256 of ``content`` in canonical JSON; identifies the scenario.
+    """
+
+    def __init__(self, spec: ScenarioSpec, content: dict, path: Path | None):
+        self.spec = spec
+        self.content = content
+        self.path = path
+        canon = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+        self.content_hash = hashlib.sha256(canon.encode()).hexdigest()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def state_ids(self) -> list[str]:
+        return list(self.spec.states)
+
+    def __repr__(self) -> str:
+        return f"Scenario({self.spec.name!r}, states={self.state_ids}, path={self.path})"
+
+
+# --------------------------------------------------------------------------------------
+# Reading YAML with line numbers
+# --------------------------------------------------------------------------------------
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class _Doc:
+    """A parsed document with the provenance ``(file, line)`` of every path in it."""
+
+    def __init__(self, data: Any, where: dict[Path_, tuple[str, int]]):
+        self.data = data
+        self.where = where
+
+
+def _read_yaml(path: Path, shown: str) -> _Doc:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{shown}: cannot read the file ({exc.strerror})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = exc.problem or str(exc)
+        ctx = f" ({exc.context})" if exc.context else ""
+        raise ScenarioError(f"{shown}{line}: YAML syntax error: {problem}{ctx}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{shown}: YAML error: {exc}") from None
+    if node is None:
+        raise ScenarioError(f"{shown}: the file is empty; expected a scenario mapping")
+    loader = yaml.SafeLoader("")
+    where: dict[Path_, tuple[str, int]] = {}
+    data = _construct(node, (), where, loader, shown)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{shown}:1: expected a mapping of scenario fields at the top level")
+    return _Doc(data, where)
+
+
+def _construct(node, path: Path_, where, loader, shown: str) -> Any:
+    where[path] = (shown, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for k_node, v_node in node.value:
+            if not isinstance(k_node, yaml.ScalarNode):
+                raise ScenarioError(
+                    f"{shown}:{k_node.start_mark.line + 1}: a mapping key must be a plain name"
+                )
+            key = k_node.value  # keys stay as written: `NO:` is Norway, not False
+            if key == "<<":
+                raise ScenarioError(
+                    f"{shown}:{k_node.start_mark.line + 1}: YAML merge keys (<<) are not "
+                    "supported; use `extends:` to build on another scenario"
+                )
+            if key in out:
+                raise ScenarioError(
+                    f"{shown}:{k_node.start_mark.line + 1}: field {_dotted(path + (key,))} "
+                    "appears twice in the same mapping"
+                )
+            out[key] = _construct(v_node, path + (key,), where, loader, shown)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(v, path + (i,), where, loader, shown) for i, v in enumerate(node.value)]
+    if node.tag == _BOOL_TAG and node.value.lower() not in ("true", "false"):
+        return node.value  # yes/no/on/off stay words (state ids such as NO)
+    value = loader.construct_object(node, deep=True)
+    if isinstance(value, dt.datetime):
+        return value
+    return value
+
+
+def _dotted(path: Path_) -> str:
+    parts: list[str] = []
+    for p in path:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "(top level)"
+
+
+# --------------------------------------------------------------------------------------
+# extends: merging a child over its parent
+# --------------------------------------------------------------------------------------
+
+
+def _merge(parent: _Doc, child: _Doc) -> _Doc:
+    where = dict(parent.where)
+
+    def drop_under(prefix: Path_) -> None:
+        n = len(prefix)
+        for k in [k for k in where if k[:n] == prefix and len(k) > n]:
+            del where[k]
+
+    def rec(a: Any, b: Any, path: Path_) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            out = dict(a)
+            for k, v in b.items():
+                out[k] = rec(a[k], v, path + (k,)) if k in a else rec(None, v, path + (k,))
+            where[path] = child.where.get(path, where.get(path, ("?", 0)))
+            return out
+        drop_under(path)
+        n = len(path)
+        for k, v in child.where.items():
+            if k[:n] == path:
+                where[k] = v
+        return b
+
+    data = rec(parent.data, child.data, ())
+    return _Doc(data, where)
+
+
+def _resolve(path: Path, stack: tuple[Path, ...], root_dir: Path) -> _Doc:
+    shown = _show(path, root_dir)
+    doc = _read_yaml(path, shown)
+    parent_ref = doc.data.pop("extends", None)
+    removals = doc.data.pop("remove_shocks", None)
+    if parent_ref is None:
+        if removals is not None:
+            f, line = doc.where[("remove_shocks",)]
+            raise ScenarioError(f"{f}:{line}: `remove_shocks` needs `extends:` (nothing to remove)")
+        return doc
+    f, line = doc.where[("extends",)]
+    if not isinstance(parent_ref, str):
+        raise ScenarioError(f"{f}:{line}: field extends: expected a file name, got {parent_ref!r}")
+    parent_path = (path.parent / parent_ref).resolve()
+    if parent_path in stack or parent_path == path.resolve():
+        chain = " -> ".join(_show(p, root_dir) for p in (*stack, path.resolve(), parent_path))
+        raise ScenarioError(f"{f}:{line}: field extends: a cycle of extends: {chain}")
+    if not parent_path.is_file():
+        raise ScenarioError(
+            f"{f}:{line}: field extends: no such scenario file {parent_ref!r} "
+            f"(looked for {_show(parent_path, root_dir)})"
+        )
+    parent = _resolve(parent_path, (*stack, path.resolve()), root_dir)
+    merged = _merge(parent, doc)
+    if removals is not None:
+        rf, rline = doc.where[("remove_shocks",)]
+        if not isinstance(removals, list) or not all(isinstance(r, str) for r in removals):
+            raise ScenarioError(f"{rf}:{rline}: field remove_shocks: expected a list of shock ids")
+        shocks = merged.data.get("shocks") or {}
+        for r in removals:
+            if r not in shocks:
+                raise ScenarioError(
+                    f"{rf}:{rline}: field remove_shocks: no shock {r!r} in "
+                    f"{_show(parent_path, root_dir)}{_did_you_mean(r, shocks)}"
+                )
+            del shocks[r]
+            n = len(("shocks", r))
+            for k in [k for k in merged.where if k[:n] == ("shocks", r)]:
+                del merged.where[k]
+    return merged
+
+
+def _show(path: Path, root_dir: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root_dir))
+    except ValueError:
+        return str(path)
+
+
+def _did_you_mean(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+
+
+def _fields_at(loc: Path_) -> list[str]:
+    """Field names allowed in the mapping at ``loc`` (for did-you-mean)."""
+    model: Any = ScenarioSpec
+    i = 0
+    while i < len(loc):
+        key = loc[i]
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(key)
+        if field is None:
+            return []
+        model = _unwrap(field.annotation)
+        i += 1
+        # dict[str, X] and list[X] consume one more path element
+        while i < len(loc) and getattr(model, "__origin__", None) in (dict, list):
+            model = _unwrap(model.__args__[-1])
+            i += 1
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    args = getattr(annotation, "__args__", None)
+    origin = getattr(annotation, "__origin__", None)
+    if origin in (dict, list, tuple):
+        return annotation
+    if args:  # Optional[X], Annotated[X, ...], X | None
+        for a in args:
+            if a is not type(None):
+                return _unwrap(a)
+    return annotation
+
+
+def _where(doc: _Doc, loc: Path_) -> str:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in doc.where:
+            f, line = doc.where[loc[:n]]
+            return f"{f}:{line}"
+    return "?"
+
+
+def _pydantic_problems(doc: _Doc, err: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x))
+        # pydantic inserts tagged-union/function markers; keep the document path only
+        loc = tuple(x for x in loc if x not in ("function-after", "function-before"))
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            allowed = _fields_at(loc[:-1])
+            msg = f"unknown field {loc[-1]!r}{_did_you_mean(loc[-1], allowed)}"
+            if allowed:
+                msg += f"; expected one of: {', '.join(allowed)}"
+            field = _dotted(loc)
+        elif kind == "missing":
+            msg = "required field is missing"
+            field = _dotted(loc)
+        else:
+            text = e["msg"]
+            if text.startswith("Value error, "):
+                text = text[len("Value error, ") :]
+            got = e.get("input")
+            if kind not in ("value_error",) and not isinstance(got, dict | list):
+                text += f" (got {got!r})"
+            msg = text
+            field = _dotted(loc)
+        out.append((_where(doc, loc), f"field {field}: {msg}"))
+    return out
+
+
+def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
+    """Cross-field checks pydantic cannot express: ids, ranges, sums, dates."""
+    problems: list[tuple[str, str]] = []
+    ids = list(spec.states)
+
+    def bad(loc: Path_, msg: str) -> None:
+        problems.append((_where(doc, loc), f"field {_dotted(loc)}: {msg}"))
+
+    def known(state_id: str, loc: Path_, wildcard: bool = False) -> bool:
+        if wildcard and state_id == "*":
+            return True
+        if state_id not in spec.states:
+            bad(loc, f"unknown state id {state_id!r}{_did_you_mean(state_id, ids)}; "
+                     f"the states are {', '.join(ids)}")
+            return False
+        return True
+
+    def in_range(v: float, lo: float, hi: float, loc: Path_) -> None:
+        if not (lo <= v <= hi):
+            hi_s = "infinity" if hi == math.inf else f"{hi:g}"
+            bad(loc, f"expected a number in [{lo:g}, {hi_s}], got {v:g}")
+
+    if len(ids) < 2:
+        bad(("states",), f"a world needs at least two states, got {len(ids)}")
+
+    for name, ((lo, hi), _default) in MODEL_CONSTANTS.items():
+        s = getattr(spec.model, name)
+        if s is not None:
+            in_range(s.value, lo, hi, ("model", name, "value"))
+
+    for sid, st in spec.states.items():
+        for name, (lo, hi) in STATE_PARAMS.items():
+            in_range(getattr(st, name).value, lo, hi, ("states", sid, name, "value"))
+        w = [getattr(st.weights, n).value for n in WEIGHT_NAMES]
+        for n, v in zip(WEIGHT_NAMES, w, strict=True):
+            in_range(v, 0.0, 1.0, ("states", sid, "weights", n, "value"))
+        if abs(sum(w) - 1.0) > 1e-6:
+            bad(("states", sid, "weights"),
+                f"the three weights are shares of concern and must sum to 1, got {sum(w):g}")
+
+    for pole, members in spec.poles.items():
+        for k, m in enumerate(members):
+            known(m, ("poles", pole, k))
+    seen: dict[str, str] = {}
+    for pole, members in spec.poles.items():
+        for m in members:
+            if m in seen:
+                bad(("poles", pole), f"state {m!r} is in two poles ({seen[m]!r} and {pole!r})")
+            seen[m] = pole
+    if spec.alignment_axis is not None:
+        for side in ("toward", "away"):
+            p = getattr(spec.alignment_axis, side)
+            if p not in spec.poles:
+                bad(("alignment_axis", side),
+                    f"unknown pole {p!r}{_did_you_mean(p, spec.poles)}; "
+                    f"the poles are {', '.join(spec.poles) or '(none defined)'}")
+
+    for i, row in spec.relations.items():
+        if not known(i, ("relations", i)):
+            continue
+        sums = dict.fromkeys(SHARE_PARAMS, 0.0)
+        for j, pair in row.items():
+            if not known(j, ("relations", i, j)):
+                continue
+            if j == i:
+                bad(("relations", i, j), "a state has no relation with itself")
+            for name, (lo, hi) in PAIR_PARAMS.items():
+                s = getattr(pair, name)
+                if s is not None:
+                    in_range(s.value, lo, hi, ("relations", i, j, name, "value"))
+                    if name in sums:
+                        sums[name] += s.value
+        for name, total in sums.items():
+            if total > 1.0 + 1e-9:
+                bad(("relations", i),
+                    f"the `{name}` shares of {i}'s partners sum to {total:g}; they are shares "
+                    "of one stake and must sum to at most 1 (the rest is the rest of the world)")
+
+    for k, r in enumerate(spec.rivalries):
+        loc = ("rivalries", k)
+        for m, sid in enumerate(r.pair):
+            known(sid, loc + ("pair", m))
+        if r.pair[0] == r.pair[1]:
+            bad(loc + ("pair",), "a rivalry needs two different states")
+        in_range(r.value, 0.0, 1.0, loc + ("value",))
+        _provenance(r, loc, bad)
+
+    start, end = horizon(spec.time)
+    for sid_, shock in spec.shocks.items():
+        loc = ("shocks", sid_)
+        if (shock.date is None) == (shock.probability is None):
+            bad(loc, "give exactly one of `date:` (a dated shock) or `probability:` "
+                     "(a per-step chance)")
+        if shock.date is not None and not (start <= shock.date <= end):
+            bad(loc + ("date",), f"date {shock.date} is outside the horizon {start} to {end}")
+        if shock.date is not None and shock.window is not None:
+            bad(loc + ("window",), "`window` is for probabilistic shocks; a dated shock has `date`")
+        if shock.probability is not None:
+            in_range(shock.probability.value, 0.0, 1.0, loc + ("probability", "value"))
+        if shock.window is not None:
+            w = shock.window
+            for side in ("start", "end"):
+                d = getattr(w, side)
+                if not (start <= d <= end):
+                    bad(loc + ("window", side), f"date {d} is outside the horizon {start} to {end}")
+            if w.end < w.start:
+                bad(loc + ("window",), f"window ends ({w.end}) before it starts ({w.start})")
+        if not (shock.source or shock.assumption):
+            bad(loc, "a shock needs `source:` (who reported the event) or `assumption:`")
+        if not shock.effects:
+            bad(loc + ("effects",), "a shock needs at least one effect")
+        for k, eff in enumerate(shock.effects):
+            _check_effect(eff, loc + ("effects", k), bad, known, in_range)
+    return problems
+
+
+def _provenance(obj: Any, loc: Path_, bad) -> None:
+    has_s = bool(obj.source and obj.source.strip())
+    has_a = bool(obj.assumption and obj.assumption.strip())
+    if has_s == has_a:
+        bad(loc, "give exactly one of `source:` or `assumption:` for this number")
+
+
+def _check_effect(eff: Effect, loc: Path_, bad, known, in_range) -> None:
+    all_params = {**STATE_PARAMS, **PAIR_PARAMS, **SYMMETRIC_PARAMS, "tie": (-1.0, 1.0)}
+    if eff.param not in all_params:
+        bad(loc + ("param",), f"unknown parameter {eff.param!r}{_did_you_mean(eff.param, all_params)}"
+                              f"; expected one of: {', '.join(all_params)}")
+        return
+    _provenance(eff, loc, bad)
+    if not math.isfinite(eff.value):
+        bad(loc + ("value",), f"expected a finite number, got {eff.value}")
+        return
+    if eff.param in STATE_PARAMS:
+        if eff.state is None or eff.pair is not None:
+            bad(loc, f"`{eff.param}` belongs to one state: give `state:` (an id or '*'), not `pair:`")
+            return
+        known(eff.state, loc + ("state",), wildcard=True)
+    else:
+        if eff.pair is None or eff.state is not None:
+            bad(loc, f"`{eff.param}` belongs to a pair of states: give `pair: [A, B]` "
+                     "(either may be '*'), not `state:`")
+            return
+        for m, sid in enumerate(eff.pair):
+            known(sid, loc + ("pair", m), wildcard=True)
+    if eff.param == "tie" and not eff.exogenous:
+        bad(loc, "this effect sets a tie directly; ties emerge from payoffs, so an effect on "
+                 "`tie` must be marked `exogenous: true` (a decision outside the model, "
+                 "such as a sanctions regime or a treaty)")
+    if eff.param != "tie" and eff.exogenous:
+        bad(loc + ("exogenous",), "`exogenous` marks effects that set ties; this one changes a "
+                                  "parameter")
+    if eff.op == "set":
+        lo, hi = all_params[eff.param]
+        if eff.param == "tie":
+            lo, hi = -0.999, 0.999
+        in_range(eff.value, lo, hi, loc + ("value",))
+    elif eff.op == "multiply" and eff.value < 0:
+        bad(loc + ("value",), f"a multiplier must be >= 0, got {eff.value:g}")
+    if eff.param == "tie" and eff.op != "set":
+        bad(loc + ("op",), "a tie can only be `set` (to a value in (-1, 1))")
+
+
+# --------------------------------------------------------------------------------------
+# Time
+# --------------------------------------------------------------------------------------
+
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+def _add_months(d: dt.date, months: int) -> dt.date:
+    y, m = divmod(d.month - 1 + months, 12)
+    return dt.date(d.year + y, m + 1, 1)
+
+
+def period_start(time: TimeSpec, p: int) -> dt.date:
+    """First day of period ``p`` (period 0 starts at ``time.start``, on a month's first day)."""
+    base = dt.date(time.start.year, time.start.month, 1)
+    return _add_months(base, _MONTHS[time.step] * p)
+
+
+def period_end(time: TimeSpec, p: int) -> dt.date:
+    """Last day of period ``p``: the date a step's record carries."""
+    return period_start(time, p + 1) - dt.timedelta(days=1)
+
+
+def n_periods(time: TimeSpec) -> int:
+    if time.steps is not None:
+        return time.steps
+    p = 0
+    while period_end(time, p) < time.end:
+        p += 1
+    return p + 1
+
+
+def horizon(time: TimeSpec) -> tuple[dt.date, dt.date]:
+    return period_start(time, 0), period_end(time, n_periods(time) - 1)
+
+
+def period_of(time: TimeSpec, date: dt.date) -> int:
+    """The period whose calendar span contains ``date`` (may be out of the horizon)."""
+    months = (date.year - time.start.year) * 12 + date.month - time.start.month
+    return months // _MONTHS[time.step]
+
+
+# --------------------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------------------
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load, merge (``extends``) and validate a scenario file.
+
+    Raises:
+        ScenarioError: with every problem found, each naming file, line and field.
+    """
+    path = Path(path)
+    root = Path.cwd().resolve()
+    if not path.is_file():
+        hint = ""
+        if path.parent.is_dir():
+            hint = _did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")])
+        raise ScenarioError(f"{path}: no such scenario file{hint}")
+    doc = _resolve(path.resolve(), (), root)
+    return _validate(doc, path)
+
+
+def scenario_from_dict(data: dict, name: str = "<dict>") -> Scenario:
+    """Validate a scenario given as a Python dict (for tests and notebooks)."""
+    where: dict[Path_, tuple[str, int]] = {}
+
+    def walk(obj: Any, p: Path_) -> None:
+        where[p] = (name, 0)
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(v, p + (k,))
+        elif isinstance(obj, list):
+            for k, v in enumerate(obj):
+                walk(v, p + (k,))
+
+    walk(data, ())
+    return _validate(_Doc(data, where), None)
+
+
+def _validate(doc: _Doc, path: Path | None) -> Scenario:
+    try:
+        spec = ScenarioSpec.model_validate(doc.data)
+    except ValidationError as err:
+        problems = _pydantic_problems(doc, err)
+        raise ScenarioError(_format(problems)) from None
+    problems = _check_semantics(spec, doc)
+    if problems:
+        raise ScenarioError(_format(problems))
+    return Scenario(spec, doc.data, path)
+
+
+def _format(problems: list[tuple[str, str]]) -> list[str]:
+    def key(p: tuple[str, str]):
+        f, _, line = p[0].rpartition(":")
+        return (f, int(line) if line.isdigit() else 0)
+
+    return [f"{w}: {m}" for w, m in sorted(problems, key=key)]

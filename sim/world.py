@@ -1,0 +1,195 @@
+"""A validated scenario compiled to numpy arrays: the world the kernel works on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import decision
+from sim.payoffs import Params
+from sim.scenario import (
+    MODEL_CONSTANTS,
+    PAIR_PARAMS,
+    WEIGHT_NAMES,
+    Scenario,
+    n_periods,
+    period_end,
+    period_start,
+)
+from sim.shocks import CompiledShock, compile_shocks
+
+
+@dataclass
+class World:
+    """Everything a driver needs to run a scenario, as arrays and plain values.
+
+    Attributes:
+        ids, names: state ids (row order of every array) and display names.
+        base: parameters before any shock (the burn-in runs under these).
+        rules: ``(N,)`` decision-rule codes (see :mod:`sim.decision`).
+        delta: tie step per period; ``update``: "simultaneous" or "one_at_a_time";
+            ``candidates``: "local" or "grid".
+        n_periods, burn_in: recorded periods and unrecorded burn-in periods.
+        shocks: compiled shocks, in scenario order.
+        toward, away: indices of the poles of the alignment axis (empty if none).
+        group_labels: the label of each autonomy group (columns of ``base.groups``).
+    """
+
+    scenario: Scenario
+    ids: list[str]
+    names: list[str]
+    base: Params
+    rules: np.ndarray
+    delta: float
+    update: str
+    candidates: str
+    n_periods: int
+    burn_in: int
+    shocks: list[CompiledShock]
+    toward: np.ndarray
+    away: np.ndarray
+    group_labels: list[str]
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def index(self, state_id: str) -> int:
+        return self.ids.index(state_id)
+
+    def date(self, step: int) -> dt.date:
+        """Date of a record: step 0 is the start, step t the end of period t - 1."""
+        if step == 0:
+            return period_start(self.scenario.spec.time, 0) - dt.timedelta(days=1)
+        return period_end(self.scenario.spec.time, step - 1)
+
+    def step_of(self, date: dt.date) -> int:
+        """The step whose record is dated in the period containing ``date``."""
+        from sim.scenario import period_of
+
+        return period_of(self.scenario.spec.time, date) + 1
+
+    def dates(self) -> list[dt.date]:
+        return [self.date(t) for t in range(self.n_periods + 1)]
+
+    def candidate_values(self, T: np.ndarray) -> np.ndarray:
+        if self.candidates == "grid":
+            return decision.grid_values(T, self.delta)
+        return decision.local_values(T, self.delta)
+
+
+def constant(scenario: Scenario, name: str) -> float:
+    s = getattr(scenario.spec.model, name)
+    return MODEL_CONSTANTS[name][1] if s is None else s.value
+
+
+def compile_world(scenario: Scenario) -> World:
+    """Compile a validated scenario into a :class:`World`."""
+    spec = scenario.spec
+    ids = list(spec.states)
+    n = len(ids)
+    pos = {sid: k for k, sid in enumerate(ids)}
+    states = [spec.states[s] for s in ids]
+
+    pair = {name: np.zeros((n, n)) for name in PAIR_PARAMS}
+    for i, row in spec.relations.items():
+        for j, ps in row.items():
+            for name in PAIR_PARAMS:
+                s = getattr(ps, name)
+                if s is not None:
+                    pair[name][pos[i], pos[j]] = s.value
+    rivalry = np.zeros((n, n))
+    for r in spec.rivalries:
+        a, b = pos[r.pair[0]], pos[r.pair[1]]
+        rivalry[a, b] = rivalry[b, a] = r.value
+
+    labels: list[str] = []
+    member = np.zeros((n, 0))
+    pole_of = {m: pole for pole, ms in spec.poles.items() for m in ms}
+    for sid in ids:
+        label = pole_of.get(sid, sid)
+        if label not in labels:
+            labels.append(label)
+            member = np.concatenate([member, np.zeros((n, 1))], axis=1)
+        member[pos[sid], labels.index(label)] = 1.0
+
+    kappa = constant(scenario, "tie_cost")
+    sigma = constant(scenario, "tie_noise")
+    tau = 2.0 * kappa * sigma**2
+    gamma = constant(scenario, "move_cost") * tau
+    base = Params(
+        power=np.array([s.power.value for s in states]),
+        autonomy=np.array([s.autonomy.value for s in states]),
+        cross_pressure=np.array([s.cross_pressure.value for s in states]),
+        kappa=np.full(n, kappa),
+        tau=np.full(n, tau),
+        gamma=np.full(n, gamma),
+        weights=np.array([[getattr(s.weights, w).value for w in WEIGHT_NAMES] for s in states]),
+        rivalry=rivalry,
+        beta=np.array(constant(scenario, "reciprocity_floor")),
+        lam=np.array(constant(scenario, "threat_reduction")),
+        phi=np.array(constant(scenario, "leverage_threshold")),
+        groups=member,
+        **pair,
+    )
+    axis = spec.alignment_axis
+    toward = np.array([pos[m] for m in spec.poles[axis.toward]] if axis else [], dtype=int)
+    away = np.array([pos[m] for m in spec.poles[axis.away]] if axis else [], dtype=int)
+    return World(
+        scenario=scenario,
+        ids=ids,
+        names=[s.name for s in states],
+        base=base,
+        rules=np.array([decision.RULES.index(s.rule) for s in states]),
+        delta=constant(scenario, "delta"),
+        update=spec.model.update,
+        candidates=spec.model.candidates,
+        n_periods=n_periods(spec.time),
+        burn_in=spec.time.burn_in,
+        shocks=compile_shocks(scenario, pos),
+        toward=toward,
+        away=away,
+        group_labels=labels,
+    )
+
+
+def resolved_parameters(world: World) -> dict:
+    """The base parameters as nested plain data, for the run manifest."""
+    b = world.base
+    ids = world.ids
+    out: dict = {
+        "states": {
+            sid: {
+                "power": float(b.power[i]),
+                "autonomy": float(b.autonomy[i]),
+                "cross_pressure": float(b.cross_pressure[i]),
+                "weights": dict(zip(WEIGHT_NAMES, map(float, b.weights[i]), strict=True)),
+                "rule": decision.RULES[int(world.rules[i])],
+            }
+            for i, sid in enumerate(ids)
+        },
+        "pairs": {
+            name: {
+                ids[i]: {ids[j]: float(v) for j, v in enumerate(row) if v != 0.0}
+                for i, row in enumerate(getattr(b, name))
+                if np.any(row != 0.0)
+            }
+            for name in (*PAIR_PARAMS, "rivalry")
+        },
+        "constants": {
+            "delta": world.delta,
+            "reciprocity_floor": float(b.beta),
+            "threat_reduction": float(b.lam),
+            "leverage_threshold": float(b.phi),
+            "tie_cost": float(b.kappa[0]),
+            "tau": float(b.tau[0]),
+            "gamma": float(b.gamma[0]),
+            "burn_in": world.burn_in,
+            "update": world.update,
+            "candidates": world.candidates,
+        },
+        "groups": world.group_labels,
+    }
+    return out
