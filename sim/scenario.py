@@ -226,9 +226,41 @@ class AlignmentAxis(_Strict):
     away: str
 
 
+class Than(_Strict):
+    state: str
+    partner: str | None = None
+    index: Literal["alignment_index", "hedging_index"] | None = None
+
+
+class FactSpec(_Strict):
+    """A stylised fact that ``multivector validate`` checks over many seeds."""
+
+    id: str
+    kind: Literal["tie_range", "strongest_tie", "mean_change", "greater", "paired_effect"]
+    description: str
+    source: str
+    state: str
+    partner: str | None = None
+    index: Literal["alignment_index", "hedging_index"] | None = None
+    bands: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] | None = None
+    window: Window | None = None
+    early: Window | None = None
+    late: Window | None = None
+    direction: Literal["up", "down"] = "up"
+    than: Than | None = None
+    counterfactual: str | None = None
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
+
+
+class ValidationSpec(_Strict):
+    seeds: Annotated[int, Field(ge=2, le=100_000)] = 200
+    facts: list[FactSpec] = []
+
+
 class ScenarioSpec(_Strict):
     name: str
     description: str = ""
+    focus: str | None = None
     time: TimeSpec
     model: ModelSpec = ModelSpec()
     poles: dict[str, list[str]] = {}
@@ -238,6 +270,7 @@ class ScenarioSpec(_Strict):
     rivalries: list[Rivalry] = []
     shocks: dict[str, ShockSpec] = {}
     references: dict[str, str] = {}
+    validation: ValidationSpec | None = None
 
 
 class Scenario:
@@ -600,6 +633,12 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
         _provenance(r, loc, bad)
 
     start, end = horizon(spec.time)
+    if spec.focus is not None:
+        known(spec.focus, ("focus",))
+    if spec.validation is not None:
+        for k, fact in enumerate(spec.validation.facts):
+            _check_fact(fact, ("validation", "facts", k), bad, known, (start, end))
+
     for sid_, shock in spec.shocks.items():
         loc = ("shocks", sid_)
         if (shock.date is None) == (shock.probability is None):
@@ -626,6 +665,42 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
         for k, eff in enumerate(shock.effects):
             _check_effect(eff, loc + ("effects", k), bad, known, in_range)
     return problems
+
+
+_FACT_NEEDS = {
+    "tie_range": ("bands", "window"),
+    "strongest_tie": ("partner", "window"),
+    "mean_change": ("early", "late"),
+    "greater": ("than", "window"),
+    "paired_effect": ("counterfactual", "window"),
+}
+
+
+def _check_fact(fact: FactSpec, loc: Path_, bad, known, span) -> None:
+    known(fact.state, loc + ("state",))
+    for need in _FACT_NEEDS[fact.kind]:
+        if getattr(fact, need) is None:
+            bad(loc, f"a `{fact.kind}` fact needs `{need}:`")
+    if fact.kind in ("mean_change", "greater", "paired_effect"):
+        if (fact.partner is None) == (fact.index is None):
+            bad(loc, f"a `{fact.kind}` fact measures one quantity: give `partner:` (a tie) "
+                     "or `index:` (alignment_index or hedging_index)")
+    if fact.partner is not None:
+        known(fact.partner, loc + ("partner",))
+    for p in fact.bands or {}:
+        known(p, loc + ("bands", p))
+    if fact.than is not None:
+        known(fact.than.state, loc + ("than", "state"))
+        if (fact.than.partner is None) == (fact.than.index is None):
+            bad(loc + ("than",), "give `partner:` or `index:`")
+    for name in ("window", "early", "late"):
+        w = getattr(fact, name)
+        if w is None:
+            continue
+        for side in ("start", "end"):
+            d = getattr(w, side)
+            if not (span[0] <= d <= span[1]):
+                bad(loc + (name, side), f"date {d} is outside the horizon {span[0]} to {span[1]}")
 
 
 def _provenance(obj: Any, loc: Path_, bad) -> None:

@@ -1,0 +1,171 @@
+"""The ``multivector`` command line (also ``python -m sim``).
+
+Bad input (a scenario, an argument, an output path) ends with one clear message on
+stderr and exit code 2; nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import difflib
+import os
+import sys
+import time
+from pathlib import Path
+
+from sim.errors import UserError
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {v}")
+    return v
+
+
+def _positive(text: str) -> int:
+    v = _seed(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {v}")
+    return v
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date as YYYY-MM-DD, got {text!r}"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="multivector",
+        description="Strategic balancing: small states between great powers (agent-based).",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    r = sub.add_parser("run", help="run a scenario once and write its tables and plot")
+    r.add_argument("scenario", help="scenario file (YAML)")
+    r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    r.add_argument("--out", required=True, help="output directory (its parent must exist)")
+    r.add_argument("--shock-off", action="append", default=[], metavar="ID",
+                   help="switch a shock off (repeatable)")
+    r.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    e = sub.add_parser("explain", help="why a state moved: its candidates and their payoffs")
+    e.add_argument("scenario")
+    e.add_argument("--seed", type=_seed, default=0)
+    e.add_argument("--state", required=True, help="state id, e.g. AZ")
+    e.add_argument("--date", type=_date, required=True,
+                   help="a date in the period to explain (YYYY-MM-DD)")
+    e.add_argument("--shock-off", action="append", default=[], metavar="ID")
+    e.add_argument("--all", action="store_true", help="list every candidate, not a summary")
+
+    v = sub.add_parser("validate", help="check the scenario's stylised facts over many seeds")
+    v.add_argument("scenario")
+    v.add_argument("--seeds", type=_positive, default=None,
+                   help="number of seeds (default: the scenario's validation.seeds)")
+    v.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    c = sub.add_parser("check", help="only load and validate a scenario file (no run)")
+    c.add_argument("scenario", nargs="+")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug, not bad input: say so plainly
+        if os.environ.get("MULTIVECTOR_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in Multivector, not in your input. Rerun with MULTIVECTOR_DEBUG=1 "
+            "for the traceback and report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _dispatch(args) -> int:
+    if args.command == "run":
+        return _cmd_run(args)
+    if args.command == "explain":
+        return _cmd_explain(args)
+    if args.command == "validate":
+        return _cmd_validate(args)
+    if args.command == "check":
+        return _cmd_check(args)
+    raise AssertionError(args.command)
+
+
+def _cmd_run(args) -> int:
+    from sim.run import check_out_dir, run, summary
+    from sim.scenario import load_scenario
+
+    check_out_dir(args.out)
+    scenario = load_scenario(args.scenario)
+    t0 = time.perf_counter()
+    result = run(scenario, seed=args.seed, shocks_off=args.shock_off)
+    out = result.save(args.out)
+    if not args.quiet:
+        print(summary(result))
+        print(f"wrote {out}/ (ties.parquet, indices.parquet, manifest.json, alignment.png) "
+              f"in {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def _cmd_explain(args) -> int:
+    from sim.explain import explain_text
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    ids = scenario.state_ids
+    if args.state not in ids:
+        close = difflib.get_close_matches(args.state, ids, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"--state: unknown state {args.state!r}{hint}; the states are "
+                        f"{', '.join(ids)}")
+    print(explain_text(scenario, args.seed, args.state, args.date, args.shock_off, args.all))
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from sim.scenario import load_scenario
+    from sim.validate import check, table
+
+    scenario = load_scenario(args.scenario)
+    n = args.seeds or (scenario.spec.validation.seeds if scenario.spec.validation else 0)
+    results = check(scenario, args.seeds, progress=not args.quiet)
+    print(table(results, scenario, n))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _cmd_check(args) -> int:
+    from sim.scenario import load_scenario
+
+    for path in args.scenario:
+        s = load_scenario(path)
+        print(f"{Path(path)}: ok ({s.name}; {len(s.state_ids)} states, "
+              f"{len(s.spec.shocks)} shocks)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Running one scenario and writing its outputs.
+
+``run(scenario, seed)`` builds a :class:`~sim.model.BalancingModel`, runs it over the
+scenario's horizon and returns a :class:`RunResult` with tidy tables. ``save`` writes
+``ties.parquet``, ``indices.parquet``, ``manifest.json`` and ``alignment.png`` into a
+temporary directory beside the target and moves it into place only when all are written,
+so an interrupted or failed run never leaves a half-written output directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from sim.errors import UserError
+from sim.model import BalancingModel
+from sim.scenario import Scenario, load_scenario
+from sim.world import World, compile_world, resolved_parameters
+
+_DEPENDENCIES = ("mesa", "numpy", "pandas", "pyarrow", "matplotlib", "pydantic", "pyyaml",
+                 "networkx", "scipy")
+
+
+@dataclass
+class RunResult:
+    """One run: its tables, the shocks that fired, and how to reproduce it."""
+
+    scenario: Scenario
+    world: World
+    seed: int
+    ties: pd.DataFrame
+    indices: pd.DataFrame
+    shocks: list[dict]
+    wall_time: float
+    shocks_off: tuple[str, ...] = ()
+    model: BalancingModel | None = field(default=None, repr=False)
+
+    def figure(self):
+        """The alignment figure (a matplotlib Figure)."""
+        from sim.plots import alignment_figure
+
+        return alignment_figure(self)
+
+    def manifest(self) -> dict:
+        return {
+            "scenario": {
+                "name": self.scenario.name,
+                "path": str(self.scenario.path) if self.scenario.path else None,
+                "content_hash": self.scenario.content_hash,
+            },
+            "seed": self.seed,
+            "shocks_off": list(self.shocks_off),
+            "shocks_fired": self.shocks,
+            "resolved_parameters": resolved_parameters(self.world),
+            "versions": versions(),
+            "wall_time_s": round(self.wall_time, 4),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": sys.argv,
+        }
+
+    def save(self, out: str | Path) -> Path:
+        """Write the outputs into ``out`` atomically; returns the directory."""
+        return write_outputs(self, out)
+
+
+def run(
+    scenario: Scenario | str | Path,
+    seed: int = 0,
+    shocks_off: tuple[str, ...] | list[str] = (),
+    steps: int | None = None,
+) -> RunResult:
+    """Run a scenario once.
+
+    Args:
+        scenario: a loaded :class:`Scenario` or a path to a scenario file.
+        seed: the run's seed (an int >= 0).
+        shocks_off: shock ids to switch off (they must exist in the scenario).
+        steps: periods to run (default: the scenario's horizon).
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    world = compile_world(scenario)
+    check_shock_ids(world, shocks_off)
+    t0 = time.perf_counter()
+    model = BalancingModel(world=world, rng=seed, shocks_off=tuple(shocks_off)).run(steps)
+    wall = time.perf_counter() - t0
+    fired = [
+        {"id": sid, "label": next(s.label for s in world.shocks if s.id == sid),
+         "period": p, "date": world.date(p + 1).isoformat()}
+        for p, sid in model.timeline.log
+    ]
+    return RunResult(
+        scenario=scenario,
+        world=world,
+        seed=seed,
+        ties=model.ties_table(seed),
+        indices=model.indices_table(seed),
+        shocks=fired,
+        wall_time=wall,
+        shocks_off=tuple(shocks_off),
+        model=model,
+    )
+
+
+def check_shock_ids(world: World, ids) -> None:
+    known = [s.id for s in world.shocks]
+    for sid in ids:
+        if sid not in known:
+            import difflib
+
+            close = difflib.get_close_matches(sid, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UserError(
+                f"--shock-off: no shock {sid!r} in {world.scenario.path}{hint}; "
+                f"the shocks are: {', '.join(known) or '(none)'}"
+            )
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("multivector", *_DEPENDENCIES):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    out["git_commit"] = _git_commit()
+    return out
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent.parent
+    try:
+        res = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0:
+        return None
+    dirty = subprocess.run(
+        ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True, timeout=5, check=False,
+    ).stdout.strip()
+    return res.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """Validate an output directory argument before any work is done."""
+    out = Path(out)
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise UserError(
+            f"--out {out}: the parent directory {parent} does not exist; create it first"
+        )
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"--out {out}: cannot write in {parent}")
+    return out
+
+
+def write_outputs(result: RunResult, out: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = check_out_dir(out)
+    parent = out.resolve().parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        result.ties.to_parquet(tmp / "ties.parquet", index=False)
+        result.indices.to_parquet(tmp / "indices.parquet", index=False)
+        fig = result.figure()
+        fig.savefig(tmp / "alignment.png", dpi=120)
+        plt.close(fig)
+        (tmp / "manifest.json").write_text(json.dumps(result.manifest(), indent=2, default=str))
+        if out.exists():
+            old = parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def summary(result: RunResult) -> str:
+    """A short text summary of a run: the focus state's ties and indices at key dates."""
+    w = result.world
+    focus = w.scenario.spec.focus or w.ids[0]
+    last = int(result.ties["step"].max())
+    steps = sorted({0, last // 2, last})
+    lines = [
+        f"{result.scenario.name}  (seed {result.seed}, {last} periods, "
+        f"{result.wall_time * 1000:.0f} ms)",
+    ]
+    t = result.ties[result.ties["state"] == focus]
+    header = f"  {focus} ties     " + "".join(f"{str(w.date(s)):>12}" for s in steps)
+    lines.append(header)
+    for partner in w.ids:
+        if partner == focus:
+            continue
+        row = t[t["partner"] == partner].set_index("step")["tie"]
+        lines.append(f"    {partner:<12}" + "".join(f"{row[s]:>12.2f}" for s in steps))
+    ix = result.indices[result.indices["state"] == focus].set_index("step")
+    for col in ("alignment_index", "hedging_index"):
+        lines.append(f"  {col:<14}" + "".join(f"{ix[col][s]:>12.2f}" for s in steps))
+    if result.shocks:
+        lines.append("  shocks: " + "; ".join(f"{s['date']} {s['label']}" for s in result.shocks))
+    return "\n".join(lines)

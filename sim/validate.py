@@ -1,0 +1,168 @@
+"""Validation against history: the stylised facts a scenario declares, over many seeds.
+
+A scenario's ``validation:`` section lists facts (see ``scenarios/README.md``). Each is
+measured over ``seeds`` runs and reported with its threshold and a verdict:
+
+- ``tie_range``: every tie named in ``bands`` stays strictly inside its band at every
+  record in ``window``; measured as the share of seeds where it holds.
+- ``strongest_tie``: the tie to ``partner`` is the state's highest at every record in
+  ``window``; share of seeds.
+- ``mean_change``: the window mean of a tie or index is higher (``direction: up``) or
+  lower (``down``) in ``late`` than in ``early``; share of seeds.
+- ``greater``: the window mean of a tie or index exceeds that of ``than``; share of seeds.
+- ``paired_effect``: the window mean minus the same in the ``counterfactual`` scenario
+  (same seeds: common random numbers), averaged over seeds, with a 95% t confidence
+  interval; passes when the interval excludes zero on the side of ``direction``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from sim import indices
+from sim.errors import UserError
+from sim.model import BalancingModel
+from sim.scenario import FactSpec, Scenario, Window, load_scenario
+from sim.world import World, compile_world
+
+
+@dataclass
+class FactResult:
+    fact: FactSpec
+    measured: str
+    threshold: str
+    passed: bool
+    value: float
+    ci: tuple[float, float] | None = None
+
+
+class Ensemble:
+    """Tie matrices of many seeded runs of one scenario: ``ties[seed, step, i, j]``."""
+
+    def __init__(self, world: World, seeds: list[int], progress: bool = False):
+        self.world = world
+        runs = []
+        for k, seed in enumerate(seeds):
+            m = BalancingModel(world=world, rng=seed).run()
+            runs.append(np.stack(m.datacollector.model_vars["ties"]))
+            if progress and (k + 1) % 20 == 0:
+                print(f"  {world.scenario.name[:40]}: {k + 1}/{len(seeds)} seeds",
+                      file=sys.stderr, flush=True)
+        self.ties = np.stack(runs)
+        self.dates = np.array(world.dates(), dtype="datetime64[D]")
+
+    def mask(self, w: Window) -> np.ndarray:
+        d = self.dates
+        return (d >= np.datetime64(w.start)) & (d <= np.datetime64(w.end))
+
+    def quantity(self, state: str, partner: str | None, index: str | None) -> np.ndarray:
+        """``(seeds, steps)`` series of a tie or an index."""
+        i = self.world.index(state)
+        if partner is not None:
+            return self.ties[:, :, i, self.world.index(partner)]
+        if index == "alignment_index":
+            return indices.alignment_index(self.ties, self.world.toward, self.world.away)[..., i]
+        return indices.hedging_index(self.ties, self.world.base.groups)[..., i]
+
+
+def check(scenario: Scenario, seeds: int | None = None, progress: bool = False) -> list[FactResult]:
+    """Measure every fact of ``scenario`` over ``seeds`` seeds (default: the scenario's)."""
+    spec = scenario.spec
+    if spec.validation is None or not spec.validation.facts:
+        raise UserError(f"{scenario.path}: declares no stylised facts (`validation.facts`)")
+    n = seeds or spec.validation.seeds
+    seed_list = list(range(n))
+    base = Ensemble(compile_world(scenario), seed_list, progress)
+    cache: dict[Path, Ensemble] = {}
+    out = []
+    for fact in spec.validation.facts:
+        cf = None
+        if fact.kind == "paired_effect":
+            path = (Path(scenario.path).parent / fact.counterfactual).resolve()
+            if path not in cache:
+                if not path.is_file():
+                    raise UserError(
+                        f"{scenario.path}: fact {fact.id}: counterfactual {fact.counterfactual!r} "
+                        "not found"
+                    )
+                cache[path] = Ensemble(compile_world(load_scenario(path)), seed_list, progress)
+            cf = cache[path]
+        out.append(measure(fact, base, cf))
+    return out
+
+
+def measure(fact: FactSpec, ens: Ensemble, cf: Ensemble | None = None) -> FactResult:
+    thr = fact.threshold
+    if fact.kind == "tie_range":
+        m = ens.mask(fact.window)
+        ok = np.ones(ens.ties.shape[0], dtype=bool)
+        for partner, (lo, hi) in fact.bands.items():
+            x = ens.quantity(fact.state, partner, None)[:, m]
+            ok &= ((x > lo) & (x < hi)).all(axis=1)
+        return _share(fact, ok, thr)
+    if fact.kind == "strongest_tie":
+        m = ens.mask(fact.window)
+        i, j = ens.world.index(fact.state), ens.world.index(fact.partner)
+        row = ens.ties[:, m, i, :].copy()
+        row[..., i] = -np.inf
+        others = np.delete(row, j, axis=-1).max(axis=-1)
+        ok = (row[..., j] > others).all(axis=1)
+        return _share(fact, ok, thr)
+    q = ens.quantity(fact.state, fact.partner, fact.index)
+    sign = 1.0 if fact.direction == "up" else -1.0
+    if fact.kind == "mean_change":
+        diff = q[:, ens.mask(fact.late)].mean(axis=1) - q[:, ens.mask(fact.early)].mean(axis=1)
+        return _share(fact, sign * diff > 0, thr)
+    if fact.kind == "greater":
+        m = ens.mask(fact.window)
+        other = ens.quantity(fact.than.state, fact.than.partner, fact.than.index)
+        return _share(fact, q[:, m].mean(axis=1) > other[:, m].mean(axis=1), thr)
+    # paired_effect
+    m = ens.mask(fact.window)
+    q_cf = cf.quantity(fact.state, fact.partner, fact.index)
+    diff = q[:, m].mean(axis=1) - q_cf[:, m].mean(axis=1)
+    n = len(diff)
+    mean = float(diff.mean())
+    half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n))
+    lo, hi = mean - half, mean + half
+    passed = bool(lo > 0) if sign > 0 else bool(hi < 0)
+    return FactResult(
+        fact, f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]",
+        "95% CI > 0" if sign > 0 else "95% CI < 0", passed, mean, (lo, hi),
+    )
+
+
+def _share(fact: FactSpec, ok: np.ndarray, thr: float) -> FactResult:
+    share = float(ok.mean())
+    return FactResult(fact, f"{share:.1%} of seeds", f">= {thr:.0%}", share >= thr, share)
+
+
+def table(results: list[FactResult], scenario: Scenario, seeds: int) -> str:
+    lines = [f"Stylised facts: {scenario.name} ({seeds} seeds)", ""]
+    w_id = max(len(r.fact.id) for r in results)
+    head = f"{'fact':<{w_id}}  {'measured':<30} {'threshold':<12} result"
+    lines += [head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r.fact.id:<{w_id}}  {r.measured:<30} {r.threshold:<12} "
+            f"{'PASS' if r.passed else 'FAIL'}"
+        )
+    lines.append("")
+    for r in results:
+        lines.append(f"{r.fact.id}: {r.fact.description} [{r.fact.source}]")
+    n_pass = sum(r.passed for r in results)
+    lines += ["", f"{n_pass} of {len(results)} facts hold"]
+    return "\n".join(lines)
+
+
+def window_label(w: Window) -> str:
+    return f"{w.start:%Y-%m} to {w.end:%Y-%m}"
+
+
+_ = dt  # dates appear in type hints of FactSpec windows
