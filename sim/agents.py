@@ -37,8 +37,13 @@ class StateAgent(mesa.Agent):
         i = slice(self.index, self.index + 1)
         P = self.model.params
         self.choice = decision.choose(
-            ev.utility[i], ev.moved[i], np.array([self.rule]), P.tau[i], P.gamma[i],
-            ev.uniforms[i], ev.stay[i],
+            ev.utility[i],
+            ev.moved[i],
+            np.array([self.rule]),
+            P.tau[i],
+            P.gamma[i],
+            ev.uniforms[i],
+            ev.stay[i],
         )[0]
 
     def apply(self) -> None:

@@ -38,9 +38,7 @@ def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a date as YYYY-MM-DD, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,23 +52,33 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("scenario", help="scenario file (YAML)")
     r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     r.add_argument("--out", required=True, help="output directory (its parent must exist)")
-    r.add_argument("--shock-off", action="append", default=[], metavar="ID",
-                   help="switch a shock off (repeatable)")
+    r.add_argument(
+        "--shock-off",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="switch a shock off (repeatable)",
+    )
     r.add_argument("--quiet", action="store_true", help="print nothing on success")
 
     e = sub.add_parser("explain", help="why a state moved: its candidates and their payoffs")
     e.add_argument("scenario")
     e.add_argument("--seed", type=_seed, default=0)
     e.add_argument("--state", required=True, help="state id, e.g. AZ")
-    e.add_argument("--date", type=_date, required=True,
-                   help="a date in the period to explain (YYYY-MM-DD)")
+    e.add_argument(
+        "--date", type=_date, required=True, help="a date in the period to explain (YYYY-MM-DD)"
+    )
     e.add_argument("--shock-off", action="append", default=[], metavar="ID")
     e.add_argument("--all", action="store_true", help="list every candidate, not a summary")
 
     v = sub.add_parser("validate", help="check the scenario's stylised facts over many seeds")
     v.add_argument("scenario")
-    v.add_argument("--seeds", type=_positive, default=None,
-                   help="number of seeds (default: the scenario's validation.seeds)")
+    v.add_argument(
+        "--seeds",
+        type=_positive,
+        default=None,
+        help="number of seeds (default: the scenario's validation.seeds)",
+    )
     v.add_argument("--quiet", action="store_true", help="no progress lines")
 
     c = sub.add_parser("check", help="only load and validate a scenario file (no run)")
@@ -126,8 +134,10 @@ def _cmd_run(args) -> int:
     out = result.save(args.out)
     if not args.quiet:
         print(summary(result))
-        print(f"wrote {out}/ (ties.parquet, indices.parquet, manifest.json, alignment.png) "
-              f"in {time.perf_counter() - t0:.2f} s")
+        print(
+            f"wrote {out}/ (ties.parquet, indices.parquet, manifest.json, alignment.png) "
+            f"in {time.perf_counter() - t0:.2f} s"
+        )
     return 0
 
 
@@ -140,8 +150,9 @@ def _cmd_explain(args) -> int:
     if args.state not in ids:
         close = difflib.get_close_matches(args.state, ids, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"--state: unknown state {args.state!r}{hint}; the states are "
-                        f"{', '.join(ids)}")
+        raise UserError(
+            f"--state: unknown state {args.state!r}{hint}; the states are {', '.join(ids)}"
+        )
     print(explain_text(scenario, args.seed, args.state, args.date, args.shock_off, args.all))
     return 0
 
@@ -160,11 +171,18 @@ def _cmd_validate(args) -> int:
 def _cmd_check(args) -> int:
     from sim.scenario import load_scenario
 
+    failed = 0
     for path in args.scenario:
-        s = load_scenario(path)
-        print(f"{Path(path)}: ok ({s.name}; {len(s.state_ids)} states, "
-              f"{len(s.spec.shocks)} shocks)")
-    return 0
+        try:
+            s = load_scenario(path)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(
+            f"{Path(path)}: ok ({s.name}; {len(s.state_ids)} states, {len(s.spec.shocks)} shocks)"
+        )
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

@@ -61,8 +61,12 @@ def explain_text(
         ch = chosen.iloc[0] if len(chosen) else stay
         if len(up):
             u = up.iloc[0]
-            d = [u["w_energy"] - stay["w_energy"], u["w_security"] - stay["w_security"],
-                 u["w_alignment"] - stay["w_alignment"], -(u["cost"] - stay["cost"])]
+            d = [
+                u["w_energy"] - stay["w_energy"],
+                u["w_security"] - stay["w_security"],
+                u["w_alignment"] - stay["w_alignment"],
+                -(u["cost"] - stay["cost"]),
+            ]
             terms = "".join(f"{v:>+10.4f}" for v in d[:2]) + f"{d[2]:>+11.4f}{d[3]:>+10.4f}"
             net = f"{sum(d):>+10.4f}"
         else:

@@ -140,9 +140,7 @@ class BalancingModel(mesa.Model):
             revising = np.ones(n, dtype=bool)
         values = w.candidate_values(self.ties)
         comp = decision.evaluate(self.ties, values, self.params)
-        util = utility(comp.reshape(n, n * values.shape[-1], 4), self.params).reshape(
-            values.shape
-        )
+        util = utility(comp.reshape(n, n * values.shape[-1], 4), self.params).reshape(values.shape)
         current = self.ties[..., None]
         moved = ~np.isclose(values, current)
         if w.candidates == "local":
@@ -240,8 +238,12 @@ class BalancingModel(mesa.Model):
         prob /= prob.sum(axis=-1, keepdims=True)
         if w.rules[i] != decision.LOGIT:
             choice = decision.choose(
-                ev.utility[i : i + 1], ev.moved[i : i + 1], w.rules[i : i + 1],
-                P.tau[i : i + 1], P.gamma[i : i + 1], ev.uniforms[i : i + 1],
+                ev.utility[i : i + 1],
+                ev.moved[i : i + 1],
+                w.rules[i : i + 1],
+                P.tau[i : i + 1],
+                P.gamma[i : i + 1],
+                ev.uniforms[i : i + 1],
                 ev.stay[i : i + 1],
             )[0]
             prob = (np.arange(V.shape[-1]) == choice[:, None]).astype(float)

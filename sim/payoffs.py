@@ -147,9 +147,7 @@ def components(x: np.ndarray, T: np.ndarray, P: Params) -> np.ndarray:
     r_not_i = np.where(eye[:, :, None] | eye[:, None, :], 0.0, P.rivalry[..., None, :, :])
     denom = 0.5 * r_not_i.sum(axis=(-1, -2))  # (B..., N): rivalry among i's partners
     cross = pressure / np.where(denom > 0, denom, 1.0)[..., None]
-    alignment = (
-        affinity - P.autonomy[..., None] * hhi - P.cross_pressure[..., None] * cross
-    )
+    alignment = affinity - P.autonomy[..., None] * hhi - P.cross_pressure[..., None] * cross
 
     cost = tie_cost(x, P.kappa)
     return np.stack([energy, security, alignment, cost], axis=-1)

@@ -27,9 +27,15 @@ def mark_shocks(axes, shocks: list[dict], label_ax=None) -> None:
             ax.axvline(date, color="0.45", linestyle="--", linewidth=0.8, zorder=0)
         if label_ax is not None:
             label_ax.annotate(
-                str(k), xy=(date, 1.0), xycoords=("data", "axes fraction"),
-                xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
-                fontsize=8, color="0.2",
+                str(k),
+                xy=(date, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color="0.2",
                 bbox={"boxstyle": "circle,pad=0.15", "fc": "white", "ec": "0.5", "lw": 0.6},
             )
 
@@ -37,15 +43,21 @@ def mark_shocks(axes, shocks: list[dict], label_ax=None) -> None:
 def shock_legend(fig: Figure, shocks: list[dict], y: float = 0.01) -> None:
     if not shocks:
         return
-    items = [
-        f"{k}  {s['date'][:7]}  {s['label']}" for k, s in enumerate(shocks, start=1)
-    ]
+    items = [f"{k}  {s['date'][:7]}  {s['label']}" for k, s in enumerate(shocks, start=1)]
     half = (len(items) + 1) // 2
     cols = [items[:half], items[half:]]
     for c, col in enumerate(cols):
         text = "\n".join(textwrap.shorten(t, 62) for t in col)
-        fig.text(0.06 + 0.48 * c, y, text, fontsize=7.5, va="bottom", ha="left",
-                 family="monospace", color="0.15")
+        fig.text(
+            0.06 + 0.48 * c,
+            y,
+            text,
+            fontsize=7.5,
+            va="bottom",
+            ha="left",
+            family="monospace",
+            color="0.15",
+        )
 
 
 def alignment_figure(result) -> Figure:
@@ -64,8 +76,9 @@ def alignment_figure(result) -> Figure:
     legend_h = 0.16 * ((n_shocks + 1) // 2) / 2 + 0.06 if n_shocks else 0.04
     fig = plt.figure(figsize=(11, 8.5))
     bottom = min(0.45, legend_h + 0.07)
-    gs = fig.add_gridspec(2, 1, height_ratios=[1, 1.25], hspace=0.28, top=0.9, bottom=bottom,
-                          left=0.08, right=0.8)
+    gs = fig.add_gridspec(
+        2, 1, height_ratios=[1, 1.25], hspace=0.28, top=0.9, bottom=bottom, left=0.08, right=0.8
+    )
     ax1 = fig.add_subplot(gs[0])
     ax2 = fig.add_subplot(gs[1], sharex=ax1)
     cmap = plt.get_cmap("tab10")
@@ -74,15 +87,25 @@ def alignment_figure(result) -> Figure:
     if axis is not None:
         for sid in w.ids:
             d = ix[ix["state"] == sid]
-            ax1.plot(d["date"], d["alignment_index"], color=colour[sid],
-                     lw=2.6 if sid == focus else 1.0, alpha=1.0 if sid == focus else 0.7,
-                     label=f"{w.names[w.index(sid)]} ({sid})")
+            ax1.plot(
+                d["date"],
+                d["alignment_index"],
+                color=colour[sid],
+                lw=2.6 if sid == focus else 1.0,
+                alpha=1.0 if sid == focus else 0.7,
+                label=f"{w.names[w.index(sid)]} ({sid})",
+            )
         ax1.axhline(0, color="0.3", lw=0.6)
         ax1.set_ylabel(f"alignment index\n({axis.toward} minus {axis.away})")
         ax1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     else:
-        ax1.text(0.5, 0.5, "no alignment axis defined in this scenario",
-                 transform=ax1.transAxes, ha="center")
+        ax1.text(
+            0.5,
+            0.5,
+            "no alignment axis defined in this scenario",
+            transform=ax1.transAxes,
+            ha="center",
+        )
     ax1.set_title(f"{spec.name}\nseed {result.seed}", fontsize=11, loc="left")
 
     t = ties[ties["state"] == focus]
@@ -90,8 +113,13 @@ def alignment_figure(result) -> Figure:
         if partner == focus:
             continue
         d = t[t["partner"] == partner]
-        ax2.plot(d["date"], d["tie"], color=colour[partner], lw=1.6,
-                 label=f"{w.names[w.index(partner)]} ({partner})")
+        ax2.plot(
+            d["date"],
+            d["tie"],
+            color=colour[partner],
+            lw=1.6,
+            label=f"{w.names[w.index(partner)]} ({partner})",
+        )
     ax2.axhline(0, color="0.3", lw=0.6)
     ax2.set_ylim(-1, 1)
     ax2.set_ylabel(f"{w.names[w.index(focus)]}'s tie to ...")

@@ -29,8 +29,17 @@ from sim.model import BalancingModel
 from sim.scenario import Scenario, load_scenario
 from sim.world import World, compile_world, resolved_parameters
 
-_DEPENDENCIES = ("mesa", "numpy", "pandas", "pyarrow", "matplotlib", "pydantic", "pyyaml",
-                 "networkx", "scipy")
+_DEPENDENCIES = (
+    "mesa",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "matplotlib",
+    "pydantic",
+    "pyyaml",
+    "networkx",
+    "scipy",
+)
 
 
 @dataclass
@@ -97,8 +106,12 @@ def run(
     model = BalancingModel(world=world, rng=seed, shocks_off=tuple(shocks_off)).run(steps)
     wall = time.perf_counter() - t0
     fired = [
-        {"id": sid, "label": next(s.label for s in world.shocks if s.id == sid),
-         "period": p, "date": world.date(p + 1).isoformat()}
+        {
+            "id": sid,
+            "label": next(s.label for s in world.shocks if s.id == sid),
+            "period": p,
+            "date": world.date(p + 1).isoformat(),
+        }
         for p, sid in model.timeline.log
     ]
     return RunResult(
@@ -144,7 +157,10 @@ def _git_commit() -> str | None:
     try:
         res = subprocess.run(
             ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -152,7 +168,10 @@ def _git_commit() -> str | None:
         return None
     dirty = subprocess.run(
         ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True, text=True, timeout=5, check=False,
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
     ).stdout.strip()
     return res.stdout.strip() + ("+dirty" if dirty else "")
 

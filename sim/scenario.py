@@ -15,6 +15,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -61,7 +62,7 @@ MODEL_CONSTANTS: dict[str, tuple[tuple[float, float], float]] = {
     "delta": ((1e-3, 0.5), 0.05),
     "reciprocity_floor": ((0.0, 1.0), 0.5),
     "threat_reduction": ((0.0, 1.0), 0.5),
-    "leverage_threshold": ((-1.0, 1.0), 0.25),
+    "leverage_threshold": ((-0.9, 0.9), 0.25),
     "tie_cost": ((1e-3, 10.0), 0.2),
     "tie_noise": ((1e-4, 0.5), 0.05),
     "move_cost": ((0.0, 100.0), 1.0),
@@ -195,6 +196,12 @@ class Window(_Strict):
     start: dt.date
     end: dt.date
 
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end < self.start:
+            raise ValueError(f"the window ends ({self.end}) before it starts ({self.start})")
+        return self
+
 
 class ShockSpec(_Strict):
     label: str
@@ -307,6 +314,8 @@ class Scenario:
 # --------------------------------------------------------------------------------------
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+_STR_TAG = "tag:yaml.org,2002:str"
+_FLOATISH = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class _Doc:
@@ -368,6 +377,8 @@ def _construct(node, path: Path_, where, loader, shown: str) -> Any:
         return [_construct(v, path + (i,), where, loader, shown) for i, v in enumerate(node.value)]
     if node.tag == _BOOL_TAG and node.value.lower() not in ("true", "false"):
         return node.value  # yes/no/on/off stay words (state ids such as NO)
+    if node.tag == _STR_TAG and node.style is None and _FLOATISH.fullmatch(node.value):
+        return float(node.value)  # YAML 1.1 reads 1e-3 as a string; a number is meant
     value = loader.construct_object(node, deep=True)
     if isinstance(value, dt.datetime):
         return value
@@ -398,7 +409,7 @@ def _merge(parent: _Doc, child: _Doc) -> _Doc:
             del where[k]
 
     def rec(a: Any, b: Any, path: Path_) -> Any:
-        if isinstance(a, dict) and isinstance(b, dict):
+        if isinstance(a, dict) and isinstance(b, dict) and "value" not in b:
             out = dict(a)
             for k, v in b.items():
                 out[k] = rec(a[k], v, path + (k,)) if k in a else rec(None, v, path + (k,))
@@ -557,8 +568,11 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
         if wildcard and state_id == "*":
             return True
         if state_id not in spec.states:
-            bad(loc, f"unknown state id {state_id!r}{_did_you_mean(state_id, ids)}; "
-                     f"the states are {', '.join(ids)}")
+            bad(
+                loc,
+                f"unknown state id {state_id!r}{_did_you_mean(state_id, ids)}; "
+                f"the states are {', '.join(ids)}",
+            )
             return False
         return True
 
@@ -569,6 +583,27 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
 
     if len(ids) < 2:
         bad(("states",), f"a world needs at least two states, got {len(ids)}")
+    for sid in ids:
+        if sid == "*" or not sid.strip():
+            bad(
+                ("states", sid),
+                "'*' and blank names are not state ids ('*' means all states in shock effects)",
+            )
+    for pole, members in spec.poles.items():
+        if not members:
+            bad(("poles", pole), "a pole needs at least one member state")
+    if spec.alignment_axis is not None and (spec.alignment_axis.toward == spec.alignment_axis.away):
+        bad(("alignment_axis",), "`toward` and `away` must be two different poles")
+    seen_pairs: dict[frozenset, int] = {}
+    for k, r in enumerate(spec.rivalries):
+        key = frozenset(r.pair)
+        if key in seen_pairs:
+            bad(
+                ("rivalries", k),
+                f"the rivalry {r.pair[0]}-{r.pair[1]} is already given at "
+                f"rivalries[{seen_pairs[key]}]",
+            )
+        seen_pairs[key] = k
 
     for name, ((lo, hi), _default) in MODEL_CONSTANTS.items():
         s = getattr(spec.model, name)
@@ -582,8 +617,10 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
         for n, v in zip(WEIGHT_NAMES, w, strict=True):
             in_range(v, 0.0, 1.0, ("states", sid, "weights", n, "value"))
         if abs(sum(w) - 1.0) > 1e-6:
-            bad(("states", sid, "weights"),
-                f"the three weights are shares of concern and must sum to 1, got {sum(w):g}")
+            bad(
+                ("states", sid, "weights"),
+                f"the three weights are shares of concern and must sum to 1, got {sum(w):g}",
+            )
 
     for pole, members in spec.poles.items():
         for k, m in enumerate(members):
@@ -598,9 +635,11 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
         for side in ("toward", "away"):
             p = getattr(spec.alignment_axis, side)
             if p not in spec.poles:
-                bad(("alignment_axis", side),
+                bad(
+                    ("alignment_axis", side),
                     f"unknown pole {p!r}{_did_you_mean(p, spec.poles)}; "
-                    f"the poles are {', '.join(spec.poles) or '(none defined)'}")
+                    f"the poles are {', '.join(spec.poles) or '(none defined)'}",
+                )
 
     for i, row in spec.relations.items():
         if not known(i, ("relations", i)):
@@ -619,9 +658,11 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
                         sums[name] += s.value
         for name, total in sums.items():
             if total > 1.0 + 1e-9:
-                bad(("relations", i),
+                bad(
+                    ("relations", i),
                     f"the `{name}` shares of {i}'s partners sum to {total:g}; they are shares "
-                    "of one stake and must sum to at most 1 (the rest is the rest of the world)")
+                    "of one stake and must sum to at most 1 (the rest is the rest of the world)",
+                )
 
     for k, r in enumerate(spec.rivalries):
         loc = ("rivalries", k)
@@ -642,8 +683,10 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
     for sid_, shock in spec.shocks.items():
         loc = ("shocks", sid_)
         if (shock.date is None) == (shock.probability is None):
-            bad(loc, "give exactly one of `date:` (a dated shock) or `probability:` "
-                     "(a per-step chance)")
+            bad(
+                loc,
+                "give exactly one of `date:` (a dated shock) or `probability:` (a per-step chance)",
+            )
         if shock.date is not None and not (start <= shock.date <= end):
             bad(loc + ("date",), f"date {shock.date} is outside the horizon {start} to {end}")
         if shock.date is not None and shock.window is not None:
@@ -656,10 +699,12 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
                 d = getattr(w, side)
                 if not (start <= d <= end):
                     bad(loc + ("window", side), f"date {d} is outside the horizon {start} to {end}")
-            if w.end < w.start:
-                bad(loc + ("window",), f"window ends ({w.end}) before it starts ({w.start})")
-        if not (shock.source or shock.assumption):
-            bad(loc, "a shock needs `source:` (who reported the event) or `assumption:`")
+        _provenance(shock, loc, bad)
+        if shock.date is not None and shock.max_fires != 1:
+            bad(
+                loc + ("max_fires",),
+                "`max_fires` is for probabilistic shocks; a dated shock fires once",
+            )
         if not shock.effects:
             bad(loc + ("effects",), "a shock needs at least one effect")
         for k, eff in enumerate(shock.effects):
@@ -683,12 +728,17 @@ def _check_fact(fact: FactSpec, loc: Path_, bad, known, span) -> None:
             bad(loc, f"a `{fact.kind}` fact needs `{need}:`")
     if fact.kind in ("mean_change", "greater", "paired_effect"):
         if (fact.partner is None) == (fact.index is None):
-            bad(loc, f"a `{fact.kind}` fact measures one quantity: give `partner:` (a tie) "
-                     "or `index:` (alignment_index or hedging_index)")
+            bad(
+                loc,
+                f"a `{fact.kind}` fact measures one quantity: give `partner:` (a tie) "
+                "or `index:` (alignment_index or hedging_index)",
+            )
     if fact.partner is not None:
         known(fact.partner, loc + ("partner",))
-    for p in fact.bands or {}:
+    for p, (lo, hi) in (fact.bands or {}).items():
         known(p, loc + ("bands", p))
+        if not lo < hi:
+            bad(loc + ("bands", p), f"a band is [low, high] with low < high, got [{lo}, {hi}]")
     if fact.than is not None:
         known(fact.than.state, loc + ("than", "state"))
         if (fact.than.partner is None) == (fact.than.index is None):
@@ -713,8 +763,11 @@ def _provenance(obj: Any, loc: Path_, bad) -> None:
 def _check_effect(eff: Effect, loc: Path_, bad, known, in_range) -> None:
     all_params = {**STATE_PARAMS, **PAIR_PARAMS, **SYMMETRIC_PARAMS, "tie": (-1.0, 1.0)}
     if eff.param not in all_params:
-        bad(loc + ("param",), f"unknown parameter {eff.param!r}{_did_you_mean(eff.param, all_params)}"
-                              f"; expected one of: {', '.join(all_params)}")
+        bad(
+            loc + ("param",),
+            f"unknown parameter {eff.param!r}{_did_you_mean(eff.param, all_params)}"
+            f"; expected one of: {', '.join(all_params)}",
+        )
         return
     _provenance(eff, loc, bad)
     if not math.isfinite(eff.value):
@@ -722,23 +775,34 @@ def _check_effect(eff: Effect, loc: Path_, bad, known, in_range) -> None:
         return
     if eff.param in STATE_PARAMS:
         if eff.state is None or eff.pair is not None:
-            bad(loc, f"`{eff.param}` belongs to one state: give `state:` (an id or '*'), not `pair:`")
+            bad(
+                loc,
+                f"`{eff.param}` belongs to one state: give `state:` (an id or '*'), not `pair:`",
+            )
             return
         known(eff.state, loc + ("state",), wildcard=True)
     else:
         if eff.pair is None or eff.state is not None:
-            bad(loc, f"`{eff.param}` belongs to a pair of states: give `pair: [A, B]` "
-                     "(either may be '*'), not `state:`")
+            bad(
+                loc,
+                f"`{eff.param}` belongs to a pair of states: give `pair: [A, B]` "
+                "(either may be '*'), not `state:`",
+            )
             return
         for m, sid in enumerate(eff.pair):
             known(sid, loc + ("pair", m), wildcard=True)
     if eff.param == "tie" and not eff.exogenous:
-        bad(loc, "this effect sets a tie directly; ties emerge from payoffs, so an effect on "
-                 "`tie` must be marked `exogenous: true` (a decision outside the model, "
-                 "such as a sanctions regime or a treaty)")
+        bad(
+            loc,
+            "this effect sets a tie directly; ties emerge from payoffs, so an effect on "
+            "`tie` must be marked `exogenous: true` (a decision outside the model, "
+            "such as a sanctions regime or a treaty)",
+        )
     if eff.param != "tie" and eff.exogenous:
-        bad(loc + ("exogenous",), "`exogenous` marks effects that set ties; this one changes a "
-                                  "parameter")
+        bad(
+            loc + ("exogenous",),
+            "`exogenous` marks effects that set ties; this one changes a parameter",
+        )
     if eff.op == "set":
         lo, hi = all_params[eff.param]
         if eff.param == "tie":

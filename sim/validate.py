@@ -17,7 +17,6 @@ measured over ``seeds`` runs and reported with its threshold and a verdict:
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,14 +51,23 @@ class Ensemble:
             m = BalancingModel(world=world, rng=seed).run()
             runs.append(np.stack(m.datacollector.model_vars["ties"]))
             if progress and (k + 1) % 20 == 0:
-                print(f"  {world.scenario.name[:40]}: {k + 1}/{len(seeds)} seeds",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {world.scenario.name[:40]}: {k + 1}/{len(seeds)} seeds",
+                    file=sys.stderr,
+                    flush=True,
+                )
         self.ties = np.stack(runs)
         self.dates = np.array(world.dates(), dtype="datetime64[D]")
 
     def mask(self, w: Window) -> np.ndarray:
         d = self.dates
-        return (d >= np.datetime64(w.start)) & (d <= np.datetime64(w.end))
+        m = (d >= np.datetime64(w.start)) & (d <= np.datetime64(w.end))
+        if not m.any():
+            raise UserError(
+                f"{self.world.scenario.path}: the window {w.start} to {w.end} holds no record "
+                "(records are dated at period ends)"
+            )
+        return m
 
     def quantity(self, state: str, partner: str | None, index: str | None) -> np.ndarray:
         """``(seeds, steps)`` series of a tie or an index."""
@@ -133,8 +141,12 @@ def measure(fact: FactSpec, ens: Ensemble, cf: Ensemble | None = None) -> FactRe
     lo, hi = mean - half, mean + half
     passed = bool(lo > 0) if sign > 0 else bool(hi < 0)
     return FactResult(
-        fact, f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]",
-        "95% CI > 0" if sign > 0 else "95% CI < 0", passed, mean, (lo, hi),
+        fact,
+        f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]",
+        "95% CI > 0" if sign > 0 else "95% CI < 0",
+        passed,
+        mean,
+        (lo, hi),
     )
 
 
@@ -159,10 +171,3 @@ def table(results: list[FactResult], scenario: Scenario, seeds: int) -> str:
     n_pass = sum(r.passed for r in results)
     lines += ["", f"{n_pass} of {len(results)} facts hold"]
     return "\n".join(lines)
-
-
-def window_label(w: Window) -> str:
-    return f"{w.start:%Y-%m} to {w.end:%Y-%m}"
-
-
-_ = dt  # dates appear in type hints of FactSpec windows

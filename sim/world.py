@@ -105,15 +105,19 @@ def compile_world(scenario: Scenario) -> World:
         a, b = pos[r.pair[0]], pos[r.pair[1]]
         rivalry[a, b] = rivalry[b, a] = r.value
 
-    labels: list[str] = []
-    member = np.zeros((n, 0))
+    # Autonomy groups: each pole is one group, every other state its own group. Keys are
+    # tagged so that a pole named like a state never merges with that state.
+    keys: list[tuple[str, str]] = []
     pole_of = {m: pole for pole, ms in spec.poles.items() for m in ms}
     for sid in ids:
-        label = pole_of.get(sid, sid)
-        if label not in labels:
-            labels.append(label)
-            member = np.concatenate([member, np.zeros((n, 1))], axis=1)
-        member[pos[sid], labels.index(label)] = 1.0
+        key = ("pole", pole_of[sid]) if sid in pole_of else ("state", sid)
+        if key not in keys:
+            keys.append(key)
+    member = np.zeros((n, len(keys)))
+    for sid in ids:
+        key = ("pole", pole_of[sid]) if sid in pole_of else ("state", sid)
+        member[pos[sid], keys.index(key)] = 1.0
+    labels = [name for _, name in keys]
 
     kappa = constant(scenario, "tie_cost")
     sigma = constant(scenario, "tie_noise")
