@@ -5,8 +5,6 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from sim import decision
-
 
 class StateAgent(mesa.Agent):
     """A state. It owns row ``index`` of the tie matrix and only it changes that row.
@@ -32,19 +30,15 @@ class StateAgent(mesa.Agent):
         self.energy = self.security = self.alignment = self.cost = self.utility = np.nan
 
     def decide(self) -> None:
-        """Choose one candidate per tie from the model's current evaluation."""
+        """Take this period's choice for each of its ties.
+
+        The choices of all states come from one vectorized call of the state's decision
+        rule (:func:`sim.decision.choose`) on the model's evaluation, so the Mesa path
+        and a batched path make identical choices from identical draws. A state that does
+        not revise this period (one-at-a-time updating) keeps its row.
+        """
         ev = self.model.evaluation
-        i = slice(self.index, self.index + 1)
-        P = self.model.params
-        self.choice = decision.choose(
-            ev.utility[i],
-            ev.moved[i],
-            np.array([self.rule]),
-            P.tau[i],
-            P.gamma[i],
-            ev.uniforms[i],
-            ev.stay[i],
-        )[0]
+        self.choice = ev.choice[self.index] if ev.revising[self.index] else None
 
     def apply(self) -> None:
         """Write the chosen ties into the model's tie matrix."""
@@ -52,7 +46,7 @@ class StateAgent(mesa.Agent):
             return
         i = self.index
         values = self.model.evaluation.values[i]
-        row = np.take_along_axis(values, self.choice[:, None], axis=-1)[:, 0]
+        row = values[np.arange(values.shape[0]), self.choice]
         row[i] = 0.0
         self.model.ties[i] = row
         self.choice = None

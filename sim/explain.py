@@ -56,6 +56,13 @@ def explain_text(
     ]
     for partner, g in df.groupby("partner", sort=False, observed=True):
         stay = g[g["move"] == 0].iloc[0]
+        if g["pinned"].any():
+            tie = model.ties[i, w.index(str(partner))]
+            lines.append(
+                f"{partner:<8}{stay['tie_before']:>8.2f}{tie:>8.2f}"
+                "   held by an exogenous shock (a decision outside the model)"
+            )
+            continue
         up = g[g["move"] > 0]
         chosen = g[g["chosen"]]
         ch = chosen.iloc[0] if len(chosen) else stay

@@ -29,6 +29,7 @@ from sim.scenario import Scenario, load_scenario
 from sim.shocks import Timeline, apply_effects, shock_uniforms
 from sim.world import World, compile_world
 
+_LOCAL_MOVED = np.array([True, False, True])  # local candidates: -delta, stay, +delta
 INDEX_COLUMNS = ("alignment_index", "hedging_index", *COMPONENTS, "utility")
 
 
@@ -44,6 +45,7 @@ class Evaluation:
     stay: np.ndarray  # (N, N) index of the candidate that keeps the tie
     uniforms: np.ndarray  # (N, N) the draws the choices use
     revising: np.ndarray  # (N,) bool: who revises this period
+    choice: np.ndarray  # (N, N) index of the candidate each rule picks
 
 
 class BalancingModel(mesa.Model):
@@ -123,9 +125,8 @@ class BalancingModel(mesa.Model):
     def _period_decisions(self, period: int) -> None:
         self._pin()
         self.evaluation = self.evaluate(period)
-        revising = self.agents.select(lambda a: self.evaluation.revising[a.index])
-        revising.do("decide")
-        revising.do("apply")
+        self.agents.do("decide")
+        self.agents.do("apply")
         self._pin()
 
     def evaluate(self, period: int) -> Evaluation:
@@ -141,13 +142,16 @@ class BalancingModel(mesa.Model):
         values = w.candidate_values(self.ties)
         comp = decision.evaluate(self.ties, values, self.params)
         util = utility(comp.reshape(n, n * values.shape[-1], 4), self.params).reshape(values.shape)
-        current = self.ties[..., None]
-        moved = ~np.isclose(values, current)
         if w.candidates == "local":
+            moved = np.broadcast_to(_LOCAL_MOVED, values.shape)
             stay = np.ones((n, n), dtype=int)
         else:
+            current = self.ties[..., None]
+            moved = ~np.isclose(values, current)
             stay = np.abs(values - current).argmin(axis=-1)
-        return Evaluation(period, values, comp, util, moved, stay, uniforms, revising)
+        P = self.params
+        choice = decision.choose(util, moved, w.rules, P.tau, P.gamma, uniforms, stay)
+        return Evaluation(period, values, comp, util, moved, stay, uniforms, revising, choice)
 
     def _pin(self) -> None:
         for i, j, v in self.timeline.pinned():
@@ -223,7 +227,7 @@ class BalancingModel(mesa.Model):
         Columns: partner, move (tie change), tie_before, tie_after, the four raw
         components, their weighted contributions (``w_energy`` ...), move_cost, utility,
         ``gain`` (utility minus the stay candidate's), probability (logit; 1/0 for the
-        deterministic rules), chosen.
+        deterministic rules), chosen, pinned (the tie is held by an exogenous shock).
         """
         ev = self.evaluation
         if ev is None or ev.period < 0:
@@ -237,17 +241,9 @@ class BalancingModel(mesa.Model):
         prob = np.exp((z - z.max(axis=-1, keepdims=True)) / P.tau[i])
         prob /= prob.sum(axis=-1, keepdims=True)
         if w.rules[i] != decision.LOGIT:
-            choice = decision.choose(
-                ev.utility[i : i + 1],
-                ev.moved[i : i + 1],
-                w.rules[i : i + 1],
-                P.tau[i : i + 1],
-                P.gamma[i : i + 1],
-                ev.uniforms[i : i + 1],
-                ev.stay[i : i + 1],
-            )[0]
-            prob = (np.arange(V.shape[-1]) == choice[:, None]).astype(float)
-        after = self.ties[i]
+            prob = (np.arange(V.shape[-1]) == ev.choice[i][:, None]).astype(float)
+        chosen = ev.choice[i] if ev.revising[i] else ev.stay[i]
+        pinned = {j for (a, j, _v) in self.timeline.pinned() if a == i}
         for j in range(w.n):
             if j == i:
                 continue
@@ -271,7 +267,8 @@ class BalancingModel(mesa.Model):
                         "utility": float(V[j, s]),
                         "gain": float(V[j, s] - V[j, ev.stay[i, j]]),
                         "probability": float(prob[j, s]),
-                        "chosen": bool(np.isclose(val, after[j])),
+                        "chosen": bool(s == chosen[j]) and j not in pinned,
+                        "pinned": j in pinned,
                     }
                 )
         return pd.DataFrame(rows)

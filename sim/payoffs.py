@@ -21,6 +21,7 @@ commitments for the autonomy motive of "multi-vector" policy.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy.special import xlogy
@@ -65,8 +66,44 @@ class Params:
     phi: np.ndarray
     groups: np.ndarray
 
+    @cached_property
+    def derived(self) -> dict[str, np.ndarray]:
+        """Quantities that depend on the parameters only, computed once per ``Params``.
+
+        ``theta`` (threat intensity ``h q prox``), ``pi`` (protection potential
+        ``1 - (1 - c q)(1 - arms / 2)``), ``lq`` (leverage times relative capability, own
+        entry zero), ``rnorm`` (rivalry rows normalised to sum 1), ``aff`` (affinity over
+        the row's total absolute affinity), ``inv_denom`` (1 over the total rivalry among
+        i's partners, 0 where there is none).
+        """
+        n = self.power.shape[-1]
+        p = self.power
+        q = p[..., None, :] / (p[..., :, None] + p[..., None, :])  # [i, j] = p_j / (p_i + p_j)
+        rsum = self.rivalry.sum(axis=-1, keepdims=True)
+        rnorm = np.divide(self.rivalry, rsum, out=np.zeros_like(self.rivalry), where=rsum > 0)
+        aff_norm = np.abs(self.affinity).sum(axis=-1, keepdims=True)
+        eye = np.eye(n, dtype=bool)
+        r_not_i = np.where(eye[:, :, None] | eye[:, None, :], 0.0, self.rivalry[..., None, :, :])
+        denom = 0.5 * r_not_i.sum(axis=(-1, -2))  # (B..., N): rivalry among i's partners
+        return {
+            "theta": self.threat * self.proximity * q,
+            "pi": 1.0 - (1.0 - self.protection * q) * (1.0 - self.arms / 2.0),
+            "lq": self.leverage * q * _off_mask(n),
+            "rnorm": rnorm,
+            "aff": self.affinity / np.where(aff_norm > 0, aff_norm, 1.0),
+            "inv_denom": np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0),
+        }
+
     def copy(self) -> Params:
         return replace(self, **{f.name: np.array(getattr(self, f.name)) for f in fields(self)})
+
+
+@lru_cache(maxsize=32)
+def _off_mask(n: int) -> np.ndarray:
+    """``(N, N)`` bool, False on the diagonal (read-only, shared)."""
+    m = ~np.eye(n, dtype=bool)
+    m.flags.writeable = False
+    return m
 
 
 def friendliness(x: np.ndarray) -> np.ndarray:
@@ -98,55 +135,42 @@ def components(x: np.ndarray, T: np.ndarray, P: Params) -> np.ndarray:
         ``(B..., N, M, 4)``: the components named in :data:`COMPONENTS`, unweighted.
     """
     n = T.shape[-1]
-    off = ~np.eye(n, dtype=bool)[:, None, :]  # (N, 1, N): i's own entry masked
+    off = _off_mask(n)[:, None, :]  # (N, 1, N): i's own entry masked
     x = np.where(off, x, 0.0)
     f = friendliness(x)
     k = f * f * off
+    d = P.derived
 
     def pair(a: np.ndarray) -> np.ndarray:  # (B..., N, N) -> (B..., N, 1, N)
         return a[..., :, None, :]
 
-    p = P.power
-    q = p[..., None, :] / (p[..., :, None] + p[..., None, :])  # [i, j] = p_j / (p_i + p_j)
-    rho = P.beta[..., None, None] + (1.0 - P.beta[..., None, None]) * friendliness(
-        np.swapaxes(T, -1, -2)
-    )
-    qc, rhoc = pair(q), pair(rho)
+    beta = P.beta[..., None, None]
+    rhoc = pair(beta + (1.0 - beta) * friendliness(np.swapaxes(T, -1, -2)))
 
     # Energy and economy: mutual cooperation with partners, weighted by stakes.
     energy = (pair(P.energy) * f * rhoc).sum(axis=-1)
 
     # Threat (balance of threat, noisy-OR over sources), reduced by friendly relations.
-    theta = pair(P.threat * P.proximity) * qc
     lam = P.lam[..., None, None, None]
-    threat = 1.0 - np.prod(1.0 - theta * (1.0 - lam * f * rhoc), axis=-1)
+    threat = 1.0 - np.prod(1.0 - pair(d["theta"]) * (1.0 - lam * f * rhoc), axis=-1)
     # Protection (noisy-OR over protectors), from committed friends.
-    pi = 1.0 - (1.0 - pair(P.protection) * qc) * (1.0 - pair(P.arms) / 2.0)
-    protection = 1.0 - np.prod(1.0 - pi * k * rhoc, axis=-1)
+    protection = 1.0 - np.prod(1.0 - pair(d["pi"]) * k * rhoc, axis=-1)
     # Leverage: the holder j punishes a tie below phi and closeness to j's rivals.
     phi = P.phi[..., None, None, None]
     hinge = (np.maximum(phi - x, 0.0) / (1.0 + phi)) ** 2
-    rsum = P.rivalry.sum(axis=-1, keepdims=True)
-    rnorm = np.divide(P.rivalry, rsum, out=np.zeros_like(P.rivalry), where=rsum > 0)
-    rival_closeness = np.einsum("...imk,...jk->...imj", k, rnorm)
-    leverage = (pair(P.leverage) * qc * (hinge + rival_closeness) * off).sum(axis=-1)
+    rival_closeness = k @ np.swapaxes(d["rnorm"], -1, -2)[..., None, :, :]  # [i, m, j]
+    leverage = (pair(d["lq"]) * (hinge + rival_closeness)).sum(axis=-1)
     security = -threat * (1.0 - protection) - leverage
 
     # Alignment: affinity, autonomy (concentration of commitments), cross-pressure.
-    aff = P.affinity
-    aff_norm = np.abs(aff).sum(axis=-1)
-    aff_norm = np.where(aff_norm > 0, aff_norm, 1.0)
-    affinity = (pair(aff) * x).sum(axis=-1) / aff_norm[..., None]
-    commit = p[..., None, None, :] * k  # (B..., N, M, N)
+    affinity = (pair(d["aff"]) * x).sum(axis=-1)
+    commit = P.power[..., None, None, :] * k  # (B..., N, M, N)
     by_group = commit @ P.groups  # (B..., N, M, G)
     total = by_group.sum(axis=-1, keepdims=True)
     shares = by_group / np.where(total > 0, total, 1.0)
     hhi = (shares * shares).sum(axis=-1)
-    pressure = 0.5 * np.einsum("...imj,...jk,...imk->...im", k, P.rivalry, k)
-    eye = np.eye(n, dtype=bool)
-    r_not_i = np.where(eye[:, :, None] | eye[:, None, :], 0.0, P.rivalry[..., None, :, :])
-    denom = 0.5 * r_not_i.sum(axis=(-1, -2))  # (B..., N): rivalry among i's partners
-    cross = pressure / np.where(denom > 0, denom, 1.0)[..., None]
+    pressure = 0.5 * ((k @ P.rivalry[..., None, :, :]) * k).sum(axis=-1)
+    cross = pressure * d["inv_denom"][..., None]
     alignment = affinity - P.autonomy[..., None] * hhi - P.cross_pressure[..., None] * cross
 
     cost = tie_cost(x, P.kappa)
