@@ -6,7 +6,6 @@ run and on tables read back from Parquet.
 
 from __future__ import annotations
 
-import datetime as dt
 import textwrap
 
 import matplotlib
@@ -20,14 +19,19 @@ POLE_COLOURS = {"West": "#1f5fa8", "Russia": "#b2182b"}
 
 
 def mark_shocks(axes, shocks: list[dict], label_ax=None) -> None:
-    """Dashed vertical lines at each shock's date, numbered at the top of ``label_ax``."""
+    """Dashed vertical lines at each shock's date, numbered at the top of ``label_ax``.
+
+    Shocks on the same date share one line and one label ("2,3").
+    """
+    by_date: dict[pd.Timestamp, list[int]] = {}
     for k, s in enumerate(shocks, start=1):
-        date = pd.Timestamp(s["date"])
+        by_date.setdefault(pd.Timestamp(s["date"]), []).append(k)
+    for date, numbers in by_date.items():
         for ax in axes:
             ax.axvline(date, color="0.45", linestyle="--", linewidth=0.8, zorder=0)
         if label_ax is not None:
             label_ax.annotate(
-                str(k),
+                ",".join(map(str, numbers)),
                 xy=(date, 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(0, 3),
@@ -36,20 +40,27 @@ def mark_shocks(axes, shocks: list[dict], label_ax=None) -> None:
                 va="bottom",
                 fontsize=8,
                 color="0.2",
-                bbox={"boxstyle": "circle,pad=0.15", "fc": "white", "ec": "0.5", "lw": 0.6},
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.5", "lw": 0.6},
             )
 
 
-def shock_legend(fig: Figure, shocks: list[dict], y: float = 0.01) -> None:
+def legend_lines(shocks: list[dict]) -> int:
+    return (len(shocks) + 1) // 2
+
+
+def shock_legend(fig: Figure, shocks: list[dict], y: float = 0.02) -> None:
+    """The numbered list of shocks under the axes, in two columns."""
     if not shocks:
         return
-    items = [f"{k}  {s['date'][:7]}  {s['label']}" for k, s in enumerate(shocks, start=1)]
-    half = (len(items) + 1) // 2
-    cols = [items[:half], items[half:]]
-    for c, col in enumerate(cols):
-        text = "\n".join(textwrap.shorten(t, 62) for t in col)
+    items = [
+        f"{k:>2}  {s['date'][:10]}  {s['label']}{' (drawn)' if s.get('kind') == 'probabilistic' else ''}"
+        for k, s in enumerate(shocks, start=1)
+    ]
+    half = legend_lines(shocks)
+    for c, col in enumerate((items[:half], items[half:])):
+        text = "\n".join(textwrap.shorten(t, 64) for t in col)
         fig.text(
-            0.06 + 0.48 * c,
+            0.04 + 0.49 * c,
             y,
             text,
             fontsize=7.5,
@@ -72,10 +83,8 @@ def alignment_figure(result) -> Figure:
     ix = result.indices
     ties = result.ties
     axis = spec.alignment_axis
-    n_shocks = len(result.shocks)
-    legend_h = 0.16 * ((n_shocks + 1) // 2) / 2 + 0.06 if n_shocks else 0.04
     fig = plt.figure(figsize=(11, 8.5))
-    bottom = min(0.45, legend_h + 0.07)
+    bottom = 0.1 + 0.018 * legend_lines(result.shocks)
     gs = fig.add_gridspec(
         2, 1, height_ratios=[1, 1.25], hspace=0.28, top=0.9, bottom=bottom, left=0.08, right=0.8
     )
@@ -130,7 +139,3 @@ def alignment_figure(result) -> Figure:
     start = pd.Timestamp(w.date(0))
     ax2.set_xlim(start, pd.Timestamp(w.date(w.n_periods)) + pd.Timedelta(days=10))
     return fig
-
-
-def _date(d) -> dt.date:
-    return pd.Timestamp(d).date()

@@ -26,7 +26,7 @@ import pandas as pd
 
 from sim.errors import UserError
 from sim.model import BalancingModel
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario, load_scenario, period_start
 from sim.world import World, compile_world, resolved_parameters
 
 _DEPENDENCIES = (
@@ -105,15 +105,7 @@ def run(
     t0 = time.perf_counter()
     model = BalancingModel(world=world, rng=seed, shocks_off=tuple(shocks_off)).run(steps)
     wall = time.perf_counter() - t0
-    fired = [
-        {
-            "id": sid,
-            "label": next(s.label for s in world.shocks if s.id == sid),
-            "period": p,
-            "date": world.date(p + 1).isoformat(),
-        }
-        for p, sid in model.timeline.log
-    ]
+    fired = fired_shocks(world, model.timeline.log)
     return RunResult(
         scenario=scenario,
         world=world,
@@ -125,6 +117,26 @@ def run(
         shocks_off=tuple(shocks_off),
         model=model,
     )
+
+
+def fired_shocks(world: World, log: list[tuple[int, str]]) -> list[dict]:
+    """The shocks that fired in a run: id, label, period, and the event's date (a dated
+    shock's own date; the first day of its period for a probabilistic one)."""
+    specs = world.scenario.spec.shocks
+    out = []
+    for p, sid in log:
+        when = specs[sid].date or period_start(world.scenario.spec.time, p)
+        kind = "dated" if specs[sid].date else "probabilistic"
+        out.append(
+            {
+                "id": sid,
+                "label": specs[sid].label,
+                "kind": kind,
+                "period": p,
+                "date": when.isoformat(),
+            }
+        )
+    return out
 
 
 def check_shock_ids(world: World, ids) -> None:
