@@ -52,8 +52,9 @@ def shock_legend(fig: Figure, shocks: list[dict], y: float = 0.02) -> None:
     """The numbered list of shocks under the axes, in two columns."""
     if not shocks:
         return
+    drawn = {True: " (drawn)", False: ""}
     items = [
-        f"{k:>2}  {s['date'][:10]}  {s['label']}{' (drawn)' if s.get('kind') == 'probabilistic' else ''}"
+        f"{k:>2}  {s['date'][:10]}  {s['label']}{drawn[s.get('kind') == 'probabilistic']}"
         for k, s in enumerate(shocks, start=1)
     ]
     half = legend_lines(shocks)
