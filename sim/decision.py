@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.payoffs import Params, components
+from sim.payoffs import Params, candidate_components, components
 
 RULES = ("logit", "best_response", "fixed")
 LOGIT, BEST_RESPONSE, FIXED = range(3)
@@ -39,6 +39,13 @@ def evaluate(T: np.ndarray, values: np.ndarray, P: Params) -> np.ndarray:
     ``values[..., i, j, s]`` and its other ties as they are in ``T``. Candidates outside
     (-1, 1) get NaN components (and are never chosen).
     """
+    comp = candidate_components(T, np.clip(values, -1.0, 1.0), P)
+    bad = np.abs(values) >= 1.0
+    return np.where(bad[..., None], np.nan, comp)
+
+
+def evaluate_full_rows(T: np.ndarray, values: np.ndarray, P: Params) -> np.ndarray:
+    """The same as :func:`evaluate`, re-scoring every candidate's full row (reference)."""
     n = T.shape[-1]
     s = values.shape[-1]
     rows = _set_candidates(T, values)

@@ -177,6 +177,90 @@ def components(x: np.ndarray, T: np.ndarray, P: Params) -> np.ndarray:
     return np.stack([energy, security, alignment, cost], axis=-1)
 
 
+def _prod_excluding(a: np.ndarray) -> np.ndarray:
+    """``out[..., j] = prod_{k != j} a[..., k]`` without division (prefix and suffix products)."""
+    out = np.ones_like(a)
+    out[..., 1:] = np.cumprod(a[..., :-1], axis=-1)
+    out[..., :-1] *= np.cumprod(a[..., :0:-1], axis=-1)[..., ::-1]
+    return out
+
+
+def _barrier(z: np.ndarray) -> np.ndarray:
+    return (xlogy(1.0 + z, 1.0 + z) + xlogy(1.0 - z, 1.0 - z)) / 2.0
+
+
+def candidate_components(T: np.ndarray, values: np.ndarray, P: Params) -> np.ndarray:
+    """Components of single-tie moves, computed incrementally (the drivers' hot path).
+
+    Entry ``[..., i, j, s, :]`` equals ``components`` of state i's current row with its tie
+    to j replaced by ``values[..., i, j, s]`` (a test checks the two agree to rounding).
+    Instead of re-scoring N full rows per state, it updates the row's totals: sums by the
+    changed term, the noisy-OR products through the product of the other factors, the
+    Herfindahl and cross-pressure sums through their one changed entry. Cost per period
+    is O(N^2 S) instead of O(N^3 S). Own-tie entries (``j == i``) are meaningless.
+
+    Args:
+        T: ties ``(B..., N, N)``; values: candidate ties ``(B..., N, N, S)`` in [-1, 1].
+
+    Returns:
+        ``(B..., N, N, S, 4)``: energy, security, alignment, tie cost.
+    """
+    n = T.shape[-1]
+    off = _off_mask(n)
+    d = P.derived
+    x = np.where(off, T, 0.0)
+    v = values
+    f = friendliness(x)
+    k = f * f * off
+    fv = friendliness(v)
+    kv = fv * fv
+    dk = kv - k[..., None]
+    beta = P.beta[..., None, None]
+    rho = beta + (1.0 - beta) * friendliness(np.swapaxes(T, -1, -2))
+
+    def row(a: np.ndarray) -> np.ndarray:  # (B..., N) -> (B..., N, 1, 1)
+        return a[..., None, None]
+
+    def cand(a: np.ndarray) -> np.ndarray:  # (B..., N, N) -> (B..., N, N, 1)
+        return a[..., None]
+
+    ew = P.energy * rho
+    energy = row((ew * f).sum(axis=-1)) + cand(ew) * (fv - cand(f))
+
+    lam = P.lam[..., None, None]
+    a_now = 1.0 - d["theta"] * (1.0 - lam * f * rho)
+    a_new = 1.0 - cand(d["theta"]) * (1.0 - cand(lam * rho) * fv)
+    threat = 1.0 - cand(_prod_excluding(a_now)) * a_new
+    b_now = 1.0 - d["pi"] * k * rho
+    b_new = 1.0 - cand(d["pi"] * rho) * kv
+    protection = 1.0 - cand(_prod_excluding(b_now)) * b_new
+    phi = P.phi[..., None, None]
+    hinge = (np.maximum(phi - x, 0.0) / (1.0 + phi)) ** 2
+    hinge_new = (np.maximum(cand(phi) - v, 0.0) / (1.0 + cand(phi))) ** 2
+    rnorm = d["rnorm"]
+    lq = d["lq"]
+    lev_now = (lq * (hinge + k @ np.swapaxes(rnorm, -1, -2))).sum(axis=-1)
+    leverage = row(lev_now) + cand(lq) * (hinge_new - cand(hinge)) + cand(lq @ rnorm) * dk
+    security = -threat * (1.0 - protection) - leverage
+
+    aff = d["aff"]
+    affinity = row((aff * x).sum(axis=-1)) + cand(aff) * (v - cand(x))
+    by_group = (P.power[..., None, :] * k) @ P.groups  # (B..., N, G)
+    own_group = by_group @ P.groups.T  # (B..., N, N): total of j's group in i's row
+    dm = P.power[..., None, :, None] * dk
+    sq = row((by_group * by_group).sum(axis=-1)) + 2.0 * cand(own_group) * dm + dm * dm
+    total = row(by_group.sum(axis=-1)) + dm
+    hhi = np.where(total > 0, sq / np.where(total > 0, total, 1.0) ** 2, 0.0)
+    rk = k @ P.rivalry  # [i, j] = sum_k r_jk k(x_ik)
+    pressure = row(0.5 * (rk * k).sum(axis=-1)) + cand(rk) * dk
+    cross = pressure * row(d["inv_denom"])
+    alignment = affinity - row(P.autonomy) * hhi - row(P.cross_pressure) * cross
+
+    c_now = _barrier(x) * off
+    cost = row(P.kappa) * (row(c_now.sum(axis=-1)) + _barrier(v) - cand(c_now))
+    return np.stack([energy, security, alignment, cost], axis=-1)
+
+
 def utility(comp: np.ndarray, P: Params) -> np.ndarray:
     """``U = w_E E + w_S S + w_A A - C`` from :func:`components` output ``(B..., N, M, 4)``."""
     w = P.weights[..., :, None, :]  # (B..., N, 1, 3)
