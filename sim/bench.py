@@ -24,7 +24,8 @@ SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml
 
 def _median(xs: list[float]) -> str:
     xs = sorted(xs)
-    return f"median {statistics.median(xs) * 1000:8.1f} ms  (min {xs[0] * 1000:.1f}, max {xs[-1] * 1000:.1f}, n={len(xs)})"
+    med = statistics.median(xs) * 1000
+    return f"median {med:8.1f} ms  (min {xs[0] * 1000:.1f}, max {xs[-1] * 1000:.1f}, n={len(xs)})"
 
 
 def bench_run(scenario: Path, repeats: int, cli_repeats: int) -> dict[str, float]:

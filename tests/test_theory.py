@@ -78,10 +78,17 @@ def _check_invariants(m: BalancingModel) -> np.ndarray:
     steps = snaps / m.world.delta
     np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)
     table = m.indices_table()
-    cols = [c for c in INDEX_COLUMNS if c != "alignment_index"] + ["alignment_index"]
+    cols = [c for c in INDEX_COLUMNS if c != "alignment_index"]
     assert np.isfinite(table[cols].to_numpy()).all()
+    # the alignment index is defined for the states outside both poles of the axis
+    w = m.world
+    if len(w.toward) and len(w.away):
+        outside = ~table["state"].isin([w.ids[k] for k in (*w.toward, *w.away)])
+        assert outside.any()
+        assert np.isfinite(table.loc[outside, "alignment_index"]).all()
     assert table["hedging_index"].between(0.0, 1.0).all()
-    assert table["alignment_index"].between(-2.0, 2.0).all()
+    ai = table["alignment_index"].dropna()
+    assert ai.between(-2.0, 2.0).all()
     return snaps
 
 
@@ -178,7 +185,10 @@ def test_numerical_hessian_is_exact_on_the_barrier():
     H = own_row_hessians(T, P0)
     for i in range(3):
         x = np.delete(T[i], i)
-        np.testing.assert_allclose(H[i], np.diag(-P.kappa[i] / (1 - x**2)), atol=1e-6)
+        # central differences: truncation error h^2 C''''/12, about 2e-5 relative here
+        np.testing.assert_allclose(
+            H[i], np.diag(-P.kappa[i] / (1 - x**2)), rtol=1e-4, atol=1e-9
+        )
 
 
 @pytest.mark.parametrize(
@@ -378,7 +388,7 @@ def test_energy_pulls_tie_to_partner():
     assert to_p > 0.5, to_p
     assert to_p > to_q + 0.4, (to_p, to_q)
     assert abs(to_q) < 0.1, to_q
-    assert abs(to_p - np.mean(predicted)) < 0.08, (to_p, np.mean(predicted))
+    assert abs(to_p - np.mean(predicted)) < 0.06, (to_p, np.mean(predicted))
 
 
 def test_threat_shock_raises_tie_to_protector():
@@ -441,11 +451,11 @@ def test_leverage_holds_a_tie_and_its_removal_lowers_it():
             "S", "E",
         )
         off = tie_path(BalancingModel(free, rng=seed, world=wf).run(), "S", "E")
-        assert on[pre].min() > 0.0, f"seed {seed}: S defected from E under leverage"
+        assert on[pre].min() >= 0.05, f"seed {seed}: S's tie to E fell under leverage"
         held_pre.append(on[pre].mean())
         free_pre.append(off[pre].mean())
         drop.append(kept[-4:].mean() - on[-4:].mean())
-    assert np.mean(held_pre) >= 0.1, held_pre
+    assert np.mean(held_pre) >= 0.12, held_pre
     assert np.mean(free_pre) < 0.0, free_pre
     assert np.mean(held_pre) - np.mean(free_pre) > 0.2
     assert np.mean(drop) > 0.1 and min(drop) > 0, drop

@@ -189,20 +189,17 @@ def autonomy_world(autonomy: float) -> dict:
 
 
 def leverage_world(leverage: float) -> dict:
-    """S would rather side with W, its energy partner; E holds leverage over S.
-
-    In 2023 the leverage ends (E's base closes).
+    """S would rather drift toward W, its energy partner and E's rival (cross-pressure
+    makes closeness to both costly); E holds leverage over S. In 2023 the leverage ends
+    (E's base closes).
     """
     s = {
-        "S": state("S", energy=0.4, security=0.4, alignment=0.2, cross_pressure=0.5),
+        "S": state("S", energy=0.3, security=0.6, alignment=0.1, cross_pressure=1.0),
         "E": state("E", power=10, energy=0.3, security=0.4, alignment=0.3),
         "W": state("W", power=10, energy=0.4, security=0.3, alignment=0.3),
     }
     rel = {
-        "S": {
-            "E": pair(affinity=-0.3, leverage=leverage),
-            "W": pair(energy=0.5, affinity=0.3),
-        },
+        "S": {"E": pair(leverage=leverage), "W": pair(energy=0.5, affinity=0.3)},
         "E": {"S": pair(energy=0.05, affinity=0.3), "W": pair(affinity=-0.3)},
         "W": {"S": pair(energy=0.1, affinity=0.2), "E": pair(affinity=-0.3)},
     }
