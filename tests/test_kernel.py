@@ -1,0 +1,167 @@
+"""The payoff kernel and the shock machinery, checked against independent computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim
+from sim import decision, payoffs
+from sim.model import BalancingModel
+from sim.shocks import Timeline, apply_effects, shock_uniforms
+from sim.world import compile_world
+
+SCENARIOS = ["scenarios/baseline.yaml", "scenarios/teaching.yaml"]
+
+
+@pytest.fixture(scope="module", params=SCENARIOS)
+def world(request):
+    return compile_world(sim.load_scenario(request.param))
+
+
+def random_ties(rng, n, scale=0.95):
+    T = rng.uniform(-scale, scale, (n, n))
+    np.fill_diagonal(T, 0.0)
+    return T
+
+
+def test_incremental_scoring_equals_full_rows(world):
+    """The hot path (single-tie updates of row totals) equals re-scoring every full row."""
+    rng = np.random.default_rng(11)
+    off = ~np.eye(world.n, dtype=bool)
+    for _ in range(5):
+        T = random_ties(rng, world.n)
+        values = decision.local_values(T, world.delta)
+        fast = decision.evaluate(T, values, world.base)
+        slow = decision.evaluate_full_rows(T, values, world.base)
+        np.testing.assert_allclose(fast[off], slow[off], rtol=0, atol=1e-12)
+
+
+def test_incremental_scoring_with_batch_dimensions(world):
+    """A leading batch axis gives the same numbers as one world at a time."""
+    rng = np.random.default_rng(5)
+    Ts = np.stack([random_ties(rng, world.n) for _ in range(3)])
+    P = world.base
+    batched = payoffs.Params(
+        **{
+            name: (np.broadcast_to(getattr(P, name), (3, *np.shape(getattr(P, name)))).copy()
+                   if name != "groups" else P.groups)
+            for name in P.__dataclass_fields__
+        }
+    )
+    values = decision.local_values(Ts, world.delta)
+    out = decision.evaluate(Ts, values, batched)
+    for b in range(3):
+        one = decision.evaluate(Ts[b], values[b], P)
+        np.testing.assert_allclose(out[b], one, rtol=0, atol=1e-14)
+
+
+def test_components_are_bounded_shares(world):
+    """Inputs are shares, so energy lies in [0, 1], security in [-2, 0], alignment in
+    [-1 - alpha - eps, 1], and the tie cost is non-negative."""
+    rng = np.random.default_rng(2)
+    P = world.base
+    for _ in range(10):
+        T = random_ties(rng, world.n, 0.999)
+        comp, _u = payoffs.row_utility(T, P)
+        assert np.all(np.isfinite(comp))
+        assert np.all((comp[:, 0] >= 0) & (comp[:, 0] <= 1))
+        assert np.all((comp[:, 1] <= 0) & (comp[:, 1] >= -2))
+        lo = -1 - P.autonomy - P.cross_pressure
+        assert np.all((comp[:, 2] >= lo - 1e-12) & (comp[:, 2] <= 1))
+        assert np.all(comp[:, 3] >= 0)
+
+
+def test_barrier_settles_at_tanh_of_field():
+    """A tie facing a constant marginal benefit F settles where F = kappa artanh(x)."""
+    kappa, field = 0.1, 0.05
+    xs = np.linspace(-0.99, 0.99, 19801)
+    cost = payoffs.tie_cost(xs[None, :, None], np.array([kappa]))[0]
+    best = xs[np.argmax(field * xs - cost)]
+    assert best == pytest.approx(np.tanh(field / kappa), abs=2e-4)
+
+
+def test_logit_choice_frequencies_match_probabilities():
+    """Inverse-CDF sampling with uniform draws reproduces the logit probabilities."""
+    rng = np.random.default_rng(3)
+    U = np.array([0.0, 0.001, 0.0015])
+    tau, gamma = 0.0005, 0.0002
+    moved = np.array([True, False, True])
+    n = 200_000
+    u = rng.random((1, n))
+    choice = decision.choose(
+        np.broadcast_to(U, (1, n, 3)), np.broadcast_to(moved, (1, n, 3)),
+        np.array([decision.LOGIT]), np.array([tau]), np.array([gamma]), u,
+        np.ones((1, n), dtype=int),
+    )
+    p = np.exp((U - gamma * moved) / tau)
+    p /= p.sum()
+    freq = np.bincount(choice.ravel(), minlength=3) / n
+    np.testing.assert_allclose(freq, p, atol=0.005)
+
+
+def test_best_response_and_fixed_rules():
+    U = np.array([[[0.0, 0.001, 0.0012], [0.0, 0.0, 0.0]]])  # (1 state, 2 ties, 3)
+    moved = np.broadcast_to(np.array([True, False, True]), U.shape)
+    args = (np.array([0.0005]), np.array([0.0005]), np.zeros((1, 2)), np.ones((1, 2), int))
+    best = decision.choose(U, moved, np.array([decision.BEST_RESPONSE]), *args)
+    # +delta gains 0.0002 < move cost 0.0005: stay; a tie among equals stays as well
+    assert best.tolist() == [[1, 1]]
+    fixed = decision.choose(U + np.array([0, 0, 1.0]), moved, np.array([decision.FIXED]), *args)
+    assert fixed.tolist() == [[1, 1]]
+
+
+def test_shock_effects_ops_and_revert():
+    world = compile_world(sim.load_scenario("scenarios/baseline.yaml"))
+    az, ru, eu = (world.index(s) for s in ("AZ", "RU", "EU"))
+    by_id = {s.id: s for s in world.shocks}
+    P = apply_effects(world.base, [by_id["tap_start"], by_id["gas_memorandum"]])
+    assert P.energy[az, eu] == pytest.approx(world.base.energy[az, eu] + 0.08 + 0.05)
+    P = apply_effects(world.base, [by_id["ukraine_war"]])
+    assert P.energy[eu, ru] == pytest.approx(world.base.energy[eu, ru] * 0.35)
+    assert P.rivalry[ru, eu] == P.rivalry[eu, ru] == 0.9  # symmetric parameter
+    assert world.base.rivalry[ru, eu] == 0.4  # the base world is never modified
+    # a shock with a duration is active for exactly that many periods, then reverts
+    tl = Timeline(world.shocks, {s.id: np.ones(world.n_periods) for s in world.shocks
+                                 if s.probability is not None})
+    embassy = by_id["tehran_embassy_attack"]
+    active = []
+    for p in range(world.n_periods):
+        tl.advance(p)
+        active.append(embassy.id in {s.id for s in tl.fired()})
+    first = active.index(True)
+    assert first == embassy.period
+    assert sum(active) == embassy.duration
+    assert not any(active[first + embassy.duration:])
+
+
+def test_probabilistic_shocks_fire_at_their_rate():
+    """A per-period probability p fires in about p of the periods it can (uniform draws)."""
+    seq = np.random.SeedSequence(123)
+    u = np.concatenate([shock_uniforms(np.random.SeedSequence(k), "x", 100) for k in range(200)])
+    assert abs((u < 0.05).mean() - 0.05) < 0.005
+    # streams are keyed by shock id and seed: different ids and seeds give different draws
+    a, b = shock_uniforms(seq, "oil", 10), shock_uniforms(seq, "flare", 10)
+    assert not np.allclose(a, b)
+    np.testing.assert_array_equal(a, shock_uniforms(np.random.SeedSequence(123), "oil", 10))
+
+
+def test_exogenous_ties_are_pinned_while_the_shock_lasts():
+    model = BalancingModel("scenarios/baseline.yaml", rng=4).run()
+    w = model.world
+    war = next(s for s in w.shocks if s.id == "ukraine_war")
+    snaps = np.stack(model.datacollector.model_vars["ties"])
+    eu, us, ru = w.index("EU"), w.index("US"), w.index("RU")
+    after = snaps[war.period + 1:]
+    assert np.all(after[:, eu, ru] == -0.8) and np.all(after[:, us, ru] == -0.8)
+    assert not np.all(snaps[: war.period + 1, eu, ru] == -0.8)
+
+
+def test_shocks_change_parameters_not_ties_unless_flagged():
+    """Only effects marked exogenous touch ties; every other effect names a parameter."""
+    for path in ["scenarios/baseline.yaml", "scenarios/teaching.yaml"]:
+        w = compile_world(sim.load_scenario(path))
+        for s in w.shocks:
+            spec = w.scenario.spec.shocks[s.id]
+            for e in spec.effects:
+                assert (e.param == "tie") == e.exogenous
