@@ -47,11 +47,11 @@ def explain_text(
         lines.append("shocks in force: " + "; ".join(active))
     lines += [
         "",
-        "For each partner: the tie before and after, the chosen move with its probability,",
-        "and what moving up by one step would change against staying (weighted payoff terms;",
-        "a positive number favours moving up).",
+        "For each partner: the tie before and after this period's decision, the chance of",
+        "each candidate (down, stay, up; logit choice), and what moving up by one step",
+        "changes against staying (weighted payoff terms; positive favours moving up).",
         "",
-        f"{'partner':<8}{'before':>8}{'after':>8}{'move':>8}{'P(move)':>9}"
+        f"{'partner':<8}{'before':>7}{'after':>7}{'P(down)':>9}{'P(stay)':>9}{'P(up)':>7}"
         f"{'energy':>10}{'security':>10}{'alignment':>11}{'tie cost':>10}{'net':>10}",
     ]
     for partner, g in df.groupby("partner", sort=False, observed=True):
@@ -59,13 +59,17 @@ def explain_text(
         if g["pinned"].any():
             tie = model.ties[i, w.index(str(partner))]
             lines.append(
-                f"{partner:<8}{stay['tie_before']:>8.2f}{tie:>8.2f}"
+                f"{partner:<8}{stay['tie_before']:>7.2f}{tie:>7.2f}"
                 "   held by an exogenous shock (a decision outside the model)"
             )
             continue
-        up = g[g["move"] > 0]
-        chosen = g[g["chosen"]]
-        ch = chosen.iloc[0] if len(chosen) else stay
+        up, down = g[g["move"] > 0], g[g["move"] < 0]
+        after = g[g["chosen"]]
+        after = after.iloc[0]["tie_after"] if len(after) else stay["tie_before"]
+        probs = [down["probability"].sum(), stay["probability"], up["probability"].sum()]
+        head = f"{partner:<8}{stay['tie_before']:>7.2f}{after:>7.2f}" + "".join(
+            f"{p:>{wd}.2f}" for p, wd in zip(probs, (9, 9, 7), strict=True)
+        )
         if len(up):
             u = up.iloc[0]
             d = [
@@ -74,14 +78,10 @@ def explain_text(
                 u["w_alignment"] - stay["w_alignment"],
                 -(u["cost"] - stay["cost"]),
             ]
-            terms = "".join(f"{v:>+10.4f}" for v in d[:2]) + f"{d[2]:>+11.4f}{d[3]:>+10.4f}"
-            net = f"{sum(d):>+10.4f}"
+            head += f"{d[0]:>+10.4f}{d[1]:>+10.4f}{d[2]:>+11.4f}{d[3]:>+10.4f}{sum(d):>+10.4f}"
         else:
-            terms, net = f"{'(at the bound)':>41}", ""
-        lines.append(
-            f"{partner:<8}{stay['tie_before']:>8.2f}{ch['tie_after']:>8.2f}"
-            f"{ch['move']:>+8.2f}{ch['probability']:>9.2f}{terms}{net}"
-        )
+            head += "   (at the upper bound: cannot move up)"
+        lines.append(head)
     lines += [
         "",
         "Reading it: a tie drifts up when the net gain of moving up is positive (beyond the",
