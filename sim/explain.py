@@ -8,6 +8,7 @@ import pandas as pd
 
 from sim.errors import UserError
 from sim.model import BalancingModel
+from sim.run import check_shock_ids
 from sim.scenario import Scenario, horizon
 from sim.world import compile_world
 
@@ -23,6 +24,7 @@ def explain(
     world = compile_world(scenario)
     if state not in world.ids:
         raise UserError(f"unknown state {state!r}; the states are {', '.join(world.ids)}")
+    check_shock_ids(world, shocks_off)
     model = BalancingModel(world=world, rng=seed, shocks_off=tuple(shocks_off))
     model.run(world.step_of(date))
     return model, model.explain(state)

@@ -198,6 +198,17 @@ def check_out_dir(out: str | Path) -> Path:
         )
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory")
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise UserError(
+            f"--out {out}: is the current directory or one of its parents; "
+            "name a new directory for the run"
+        )
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise UserError(
+            f"--out {out}: exists and is not the output of an earlier run (no manifest.json); "
+            "refusing to replace it: name a new directory"
+        )
     if not os.access(parent, os.W_OK):
         raise UserError(f"--out {out}: cannot write in {parent}")
     return out
@@ -212,6 +223,9 @@ def write_outputs(result: RunResult, out: str | Path) -> Path:
     out = check_out_dir(out)
     parent = out.resolve().parent
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; an output directory is not
     try:
         result.ties.to_parquet(tmp / "ties.parquet", index=False)
         result.indices.to_parquet(tmp / "indices.parquet", index=False)

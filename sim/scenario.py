@@ -331,6 +331,11 @@ def _read_yaml(path: Path, shown: str) -> _Doc:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{shown}: cannot read the file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        line = text_line(path.read_bytes(), exc.start)
+        raise ScenarioError(
+            f"{shown}:{line}: the file is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -351,8 +356,17 @@ def _read_yaml(path: Path, shown: str) -> _Doc:
     return _Doc(data, where)
 
 
-def _construct(node, path: Path_, where, loader, shown: str) -> Any:
-    where[path] = (shown, node.start_mark.line + 1)
+def text_line(data: bytes, offset: int) -> int:
+    """1-based line number of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _construct(node, path: Path_, where, loader, shown: str, line: int | None = None) -> Any:
+    """Plain Python data from a YAML node, recording the line of every path.
+
+    A mapping value is located at its key's line (where a reader looks for the field).
+    """
+    where[path] = (shown, line if line is not None else node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for k_node, v_node in node.value:
@@ -371,7 +385,9 @@ def _construct(node, path: Path_, where, loader, shown: str) -> Any:
                     f"{shown}:{k_node.start_mark.line + 1}: field {_dotted(path + (key,))} "
                     "appears twice in the same mapping"
                 )
-            out[key] = _construct(v_node, path + (key,), where, loader, shown)
+            out[key] = _construct(
+                v_node, path + (key,), where, loader, shown, k_node.start_mark.line + 1
+            )
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, path + (i,), where, loader, shown) for i, v in enumerate(node.value)]
@@ -379,10 +395,14 @@ def _construct(node, path: Path_, where, loader, shown: str) -> Any:
         return node.value  # yes/no/on/off stay words (state ids such as NO)
     if node.tag == _STR_TAG and node.style is None and _FLOATISH.fullmatch(node.value):
         return float(node.value)  # YAML 1.1 reads 1e-3 as a string; a number is meant
-    value = loader.construct_object(node, deep=True)
-    if isinstance(value, dt.datetime):
-        return value
-    return value
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, yaml.YAMLError) as exc:  # 2021-02-30, unknown tags such as !!python/...
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(
+            f"{shown}:{node.start_mark.line + 1}: field {_dotted(path)}: cannot read "
+            f"{node.value!r}: {problem}"
+        ) from None
 
 
 def _dotted(path: Path_) -> str:
@@ -476,7 +496,8 @@ def _show(path: Path, root_dir: Path) -> str:
 
 
 def _did_you_mean(word: str, options) -> str:
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    cutoff = 0.5 if len(str(word)) <= 3 else 0.6  # two-letter ids: one typo is half the word
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
