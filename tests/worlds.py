@@ -165,8 +165,13 @@ def protector_world(extra_threat: float = 0.5) -> dict:
             "date": dt.date(2021, 1, 1),
             "assumption": "a test event",
             "effects": [
-                {"param": "threat", "pair": ["S", "H"], "op": "add",
-                 "value": float(extra_threat), "assumption": "a test event"},
+                {
+                    "param": "threat",
+                    "pair": ["S", "H"],
+                    "op": "add",
+                    "value": float(extra_threat),
+                    "assumption": "a test event",
+                },
             ],
         }
     }
@@ -209,8 +214,13 @@ def leverage_world(leverage: float) -> dict:
             "date": dt.date(2023, 1, 1),
             "assumption": "a test event",
             "effects": [
-                {"param": "leverage", "pair": ["S", "E"], "op": "set", "value": 0.0,
-                 "assumption": "no base, no leverage"},
+                {
+                    "param": "leverage",
+                    "pair": ["S", "E"],
+                    "op": "set",
+                    "value": 0.0,
+                    "assumption": "no base, no leverage",
+                },
             ],
         }
     }
