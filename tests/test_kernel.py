@@ -44,8 +44,11 @@ def test_incremental_scoring_with_batch_dimensions(world):
     P = world.base
     batched = payoffs.Params(
         **{
-            name: (np.broadcast_to(getattr(P, name), (3, *np.shape(getattr(P, name)))).copy()
-                   if name != "groups" else P.groups)
+            name: (
+                np.broadcast_to(getattr(P, name), (3, *np.shape(getattr(P, name)))).copy()
+                if name != "groups"
+                else P.groups
+            )
             for name in P.__dataclass_fields__
         }
     )
@@ -90,8 +93,12 @@ def test_logit_choice_frequencies_match_probabilities():
     n = 200_000
     u = rng.random((1, n))
     choice = decision.choose(
-        np.broadcast_to(U, (1, n, 3)), np.broadcast_to(moved, (1, n, 3)),
-        np.array([decision.LOGIT]), np.array([tau]), np.array([gamma]), u,
+        np.broadcast_to(U, (1, n, 3)),
+        np.broadcast_to(moved, (1, n, 3)),
+        np.array([decision.LOGIT]),
+        np.array([tau]),
+        np.array([gamma]),
+        u,
         np.ones((1, n), dtype=int),
     )
     p = np.exp((U - gamma * moved) / tau)
@@ -122,8 +129,10 @@ def test_shock_effects_ops_and_revert():
     assert P.rivalry[ru, eu] == P.rivalry[eu, ru] == 0.9  # symmetric parameter
     assert world.base.rivalry[ru, eu] == 0.4  # the base world is never modified
     # a shock with a duration is active for exactly that many periods, then reverts
-    tl = Timeline(world.shocks, {s.id: np.ones(world.n_periods) for s in world.shocks
-                                 if s.probability is not None})
+    tl = Timeline(
+        world.shocks,
+        {s.id: np.ones(world.n_periods) for s in world.shocks if s.probability is not None},
+    )
     embassy = by_id["tehran_embassy_attack"]
     active = []
     for p in range(world.n_periods):
@@ -132,7 +141,7 @@ def test_shock_effects_ops_and_revert():
     first = active.index(True)
     assert first == embassy.period
     assert sum(active) == embassy.duration
-    assert not any(active[first + embassy.duration:])
+    assert not any(active[first + embassy.duration :])
 
 
 def test_probabilistic_shocks_fire_at_their_rate():
@@ -152,7 +161,7 @@ def test_exogenous_ties_are_pinned_while_the_shock_lasts():
     war = next(s for s in w.shocks if s.id == "ukraine_war")
     snaps = np.stack(model.datacollector.model_vars["ties"])
     eu, us, ru = w.index("EU"), w.index("US"), w.index("RU")
-    after = snaps[war.period + 1:]
+    after = snaps[war.period + 1 :]
     assert np.all(after[:, eu, ru] == -0.8) and np.all(after[:, us, ru] == -0.8)
     assert not np.all(snaps[: war.period + 1, eu, ru] == -0.8)
 

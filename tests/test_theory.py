@@ -15,6 +15,7 @@ The small worlds are built in ``tests/worlds.py``.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import mesa
 import numpy as np
@@ -200,21 +201,67 @@ def test_utility_concave_in_own_row_without_autonomy(variant):
     assert worst <= 1e-6, f"positive curvature {worst:.4g} at ties\n{np.round(T, 3)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "model problem (reported): the autonomy term -alpha*HHI of commitment shares is "
-        "scale-free in the commitments, so its curvature grows like 1/f^2 when all of a "
-        "state's ties are strongly negative; with the teaching world's alpha*w_A = 0.06 and "
-        "tie cost 0.2, SM's Hessian at row (EA -0.9, WE -0.7) has eigenvalue +0.33"
-    ),
-)
+def _commitment_level(T: np.ndarray, P) -> np.ndarray:
+    """``sum_j p_j k(x_ij) / sum_j p_j`` over partners: 0 when every tie is -1, 1 at +1."""
+    n = T.shape[-1]
+    off = ~np.eye(n, dtype=bool)
+    k = ((1 + T) / 2) ** 2 * off
+    return (k * P.power[None, :]).sum(axis=1) / (P.power[None, :] * off).sum(axis=1)
+
+
+def _worst_committed(P, samples: int, seed: int, level: float, bound: float = 0.95):
+    rng = np.random.default_rng(seed)
+    worst, checked = -np.inf, 0
+    for _ in range(samples):
+        T = _random_ties(rng, P.power.shape[-1], bound)
+        ev = np.linalg.eigvalsh(own_row_hessians(T, P)).max(axis=-1)  # per state
+        keep = _commitment_level(T, P) >= level
+        checked += keep.sum()
+        if keep.any():
+            worst = max(worst, ev[keep].max())
+    return worst, checked
+
+
+def _scenario_params(name: str, variant: str):
+    w = compile_world(load_scenario(Path(TEACHING).parent / name))
+    return apply_effects(w.base, w.shocks) if variant == "shocks" else w.base
+
+
+@pytest.mark.parametrize("name", ["teaching.yaml", "baseline.yaml"])
 @pytest.mark.parametrize("variant", ["base", "shocks"])
-def test_utility_concave_in_own_row(variant):
-    """The design's claim, on the teaching world's own parameters (autonomy included)."""
-    worst, T = _max_eigenvalue(_teaching_params(variant), samples=300, seed=1)
-    assert worst <= 1e-6, f"positive curvature {worst:.4g} at ties\n{np.round(T, 3)}"
+def test_utility_concave_in_own_row(name, variant):
+    """The design's claim, with autonomy included, for the shipped worlds before any
+    shock and with every shock's effects applied: negative semi-definite wherever the
+    state holds a commitment level of at least 0.1 (any row with one tie above about
+    -0.37 to a major partner; every row the simulations visit). The exception below
+    that level is the autonomy term's, documented in the next test and in docs/ODD.md."""
+    worst, checked = _worst_committed(_scenario_params(name, variant), 200, seed=1, level=0.1)
+    assert checked > 300  # the condition leaves most sampled rows in the test
+    assert worst <= 1e-6, f"positive curvature {worst:.4g}"
+
+
+def test_autonomy_term_loses_concavity_only_as_commitments_vanish():
+    """The autonomy term is a Herfindahl index of commitment *shares*, which does not
+    change when all commitments scale together; its curvature grows as they shrink, so
+    near the all-hostile corner it beats the barrier. Shown on the teaching world's own
+    parameters: some rows of very low commitment are not concave, and none of commitment
+    level 0.1 or more is. (How low the safe level is depends on alpha * w_A against the
+    tie cost kappa: about 0.06 against 0.2 here; a much stronger autonomy motive needs a
+    higher level or a higher kappa.)"""
+    w = compile_world(load_scenario(TEACHING))
+    P = w.base
+    rng = np.random.default_rng(3)
+    low_worst, high_worst = -np.inf, -np.inf
+    for _ in range(400):
+        T = _random_ties(rng, w.n, 0.95)
+        ev = np.linalg.eigvalsh(own_row_hessians(T, P)).max(axis=-1)
+        level = _commitment_level(T, P)
+        if (level < 0.03).any():
+            low_worst = max(low_worst, ev[level < 0.03].max())
+        if (level >= 0.1).any():
+            high_worst = max(high_worst, ev[level >= 0.1].max())
+    assert low_worst > 1e-3
+    assert high_worst <= 1e-6
 
 
 # ======================================================================================

@@ -23,8 +23,13 @@ def baseline_results():
 def test_baseline_declares_the_required_facts(baseline_results):
     scenario, results = baseline_results
     ids = {r.fact.id for r in results}
-    assert {"az_ties_positive", "turkiye_strongest", "eu_tie_rises", "ukraine_war_effect",
-            "az_hedges_more_than_am"} <= ids
+    assert {
+        "az_ties_positive",
+        "turkiye_strongest",
+        "eu_tie_rises",
+        "ukraine_war_effect",
+        "az_hedges_more_than_am",
+    } <= ids
     assert scenario.spec.validation.seeds >= 200
 
 
@@ -71,7 +76,10 @@ validation:
     path.write_text(text)
     res = subprocess.run(
         [sys.executable, "-m", "sim", "validate", str(path), "--quiet"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     assert res.returncode == 1, res.stderr
     lines = {ln.split()[0]: ln for ln in res.stdout.splitlines() if ln[:1].isalpha()}
