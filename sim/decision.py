@@ -88,19 +88,24 @@ def choose(
         highest ``U_s - gamma [moved_s]``, staying on ties. Fixed: stay.
     """
     V = U - gamma[..., None, None] * moved
-    # impossible candidates never win; a tie with none possible (cannot happen with valid
-    # parameters) stays where it is
-    none_ok = np.isnan(V).all(axis=-1, keepdims=True)
-    V = np.where(np.isnan(V), -np.inf, V)
-    V = np.where(none_ok & (np.arange(V.shape[-1]) == stay[..., None]), 0.0, V)
-    z = (V - V.max(axis=-1, keepdims=True)) / tau[..., None, None]
-    w = np.exp(z)
-    cdf = np.cumsum(w, axis=-1)
-    cdf /= cdf[..., -1:]
-    logit = (u[..., None] >= cdf[..., :-1]).sum(axis=-1)
-    at_best = V >= V.max(axis=-1, keepdims=True)
-    best = np.where(
-        np.take_along_axis(at_best, stay[..., None], -1)[..., 0], stay, np.argmax(V, axis=-1)
-    )
+    nan = np.isnan(V)
+    if nan.any():
+        # impossible candidates never win; a tie with none possible (cannot happen with
+        # valid parameters) stays where it is
+        none_ok = nan.all(axis=-1, keepdims=True)
+        V = np.where(nan, -np.inf, V)
+        V = np.where(none_ok & (np.arange(V.shape[-1]) == stay[..., None]), 0.0, V)
+    top = V.max(axis=-1, keepdims=True)
     r = rule[:, None]
-    return np.where(r == LOGIT, logit, np.where(r == BEST_RESPONSE, best, stay))
+    out = stay
+    if (rule == LOGIT).any():
+        w = np.exp((V - top) / tau[..., None, None])
+        cdf = np.cumsum(w, axis=-1)
+        cdf /= cdf[..., -1:]
+        logit = (u[..., None] >= cdf[..., :-1]).sum(axis=-1)
+        out = np.where(r == LOGIT, logit, out)
+    if (rule == BEST_RESPONSE).any():
+        stay_is_best = np.take_along_axis(V, stay[..., None], -1)[..., 0] >= top[..., 0]
+        best = np.where(stay_is_best, stay, np.argmax(V, axis=-1))
+        out = np.where(r == BEST_RESPONSE, best, out)
+    return out

@@ -87,9 +87,15 @@ class BalancingModel(mesa.Model):
         enabled = {s.id for s in world.shocks} - set(shocks_off)
         self.timeline = Timeline(world.shocks, uniforms, enabled)
 
-        self.states: dict[str, StateAgent] = {}
-        for i, sid in enumerate(world.ids):
-            self.states[sid] = StateAgent(self, sid, i, world.names[i], int(world.rules[i]))
+        created = StateAgent.create_agents(
+            self,
+            n,
+            state_id=world.ids,
+            index=list(range(n)),
+            name=world.names,
+            rule=[int(r) for r in world.rules],
+        )
+        self.states: dict[str, StateAgent] = {a.state_id: a for a in created}
 
         for _ in range(world.burn_in):
             self._period_decisions(period=-1)

@@ -44,6 +44,9 @@ class Params:
     friendliness), ``phi`` (leverage threshold).
     ``groups`` ``(N, G)``: one-hot membership of the groups for the autonomy term (poles
     grouped, every other state its own group); the same for every replicate.
+
+    Treat a ``Params`` as immutable: :attr:`derived` is computed once, and from then on
+    its arrays are read-only. To change a parameter, change a :meth:`copy`.
     """
 
     power: np.ndarray
@@ -85,6 +88,10 @@ class Params:
         eye = np.eye(n, dtype=bool)
         r_not_i = np.where(eye[:, :, None] | eye[:, None, :], 0.0, self.rivalry[..., None, :, :])
         denom = 0.5 * r_not_i.sum(axis=(-1, -2))  # (B..., N): rivalry among i's partners
+        for f in fields(self):  # the cache is only valid while the inputs stay as they are
+            a = getattr(self, f.name)
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False
         return {
             "theta": self.threat * self.proximity * q,
             "pi": 1.0 - (1.0 - self.protection * q) * (1.0 - self.arms / 2.0),

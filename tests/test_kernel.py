@@ -174,3 +174,17 @@ def test_shocks_change_parameters_not_ties_unless_flagged():
             spec = w.scenario.spec.shocks[s.id]
             for e in spec.effects:
                 assert (e.param == "tie") == e.exogenous
+
+
+def test_params_are_frozen_once_used():
+    """Derived quantities are cached per Params; changing an input in place afterwards
+    would silently use stale values, so the arrays become read-only instead."""
+    w = compile_world(sim.load_scenario("scenarios/teaching.yaml"))
+    P = w.base.copy()
+    P.leverage[0, 1] = 0.5  # allowed before first use
+    _ = P.derived
+    with pytest.raises(ValueError, match="read-only"):
+        P.leverage[0, 1] = 1.0
+    Q = P.copy()  # a copy is writable again, with its own cache
+    Q.leverage[0, 1] = 1.0
+    assert Q.derived["lq"][0, 1] > P.derived["lq"][0, 1]
