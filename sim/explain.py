@@ -56,6 +56,9 @@ def explain_text(
         f"{'partner':<8}{'before':>7}{'after':>7}{'P(down)':>9}{'P(stay)':>9}{'P(up)':>7}"
         f"{'energy':>10}{'security':>10}{'alignment':>11}{'tie cost':>10}{'net':>10}",
     ]
+    df = df.copy()
+    for col in ("tie_before", "tie_after"):  # no "-0.00" from float residue near zero
+        df[col] = df[col].round(10) + 0.0
     for partner, g in df.groupby("partner", sort=False, observed=True):
         stay = g[g["move"] == 0].iloc[0]
         if g["pinned"].any():
