@@ -263,10 +263,14 @@ def summary(result: RunResult) -> str:
         if partner == focus:
             continue
         row = t[t["partner"] == partner].set_index("step")["tie"]
-        lines.append(f"    {partner:<12}" + "".join(f"{row[s]:>12.2f}" for s in steps))
+        lines.append(
+            f"    {partner:<12}" + "".join(f"{round(row[s], 10) + 0.0:>12.2f}" for s in steps)
+        )
     ix = result.indices[result.indices["state"] == focus].set_index("step")
     for col in ("alignment_index", "hedging_index"):
-        lines.append(f"  {col:<14}" + "".join(f"{ix[col][s]:>12.2f}" for s in steps))
+        lines.append(
+            f"  {col:<14}" + "".join(f"{round(ix[col][s], 10) + 0.0:>12.2f}" for s in steps)
+        )
     if result.shocks:
         lines.append("  shocks: " + "; ".join(f"{s['date']} {s['label']}" for s in result.shocks))
     return "\n".join(lines)
