@@ -4,9 +4,10 @@ Machines are shared and noisy, so every figure is a median over repeats, reporte
 the spread; compare figures measured in one invocation rather than across machines.
 
 ``run``: one baseline run in process (imports and scenario loading excluded; the model
-is built and run to the end of its horizon, burn-in included), its parts (model only,
-tables, figure), and ``multivector run`` end to end in a fresh process (interpreter
-start, imports, loading, running, writing the four outputs).
+is built and run to the end of its horizon, burn-in included, and its tidy tables are
+made: what ``sim.run`` does), its parts (the model alone, with and without per-step
+agent data collection; the figure), and ``multivector run`` end to end in a fresh
+process (interpreter start, imports, loading, running, writing the four outputs).
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ def bench_run(scenario: Path, repeats: int, cli_repeats: int) -> dict[str, float
     world = compile_world(sc)
     BalancingModel(world=world, rng=0).run()  # warm-up
 
-    model_only, full, fig_t = [], [], []
+    model_only, with_agents, full, fig_t = [], [], [], []
     for seed in range(repeats):
         t = time.perf_counter()
-        BalancingModel(world=world, rng=seed).run()
+        BalancingModel(world=world, rng=seed, agent_data=False).run()
         model_only.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        BalancingModel(world=world, rng=seed, agent_data=True).run()
+        with_agents.append(time.perf_counter() - t)
         t = time.perf_counter()
         res = run(sc, seed=seed)
         full.append(time.perf_counter() - t)
@@ -85,6 +89,7 @@ def bench_run(scenario: Path, repeats: int, cli_repeats: int) -> dict[str, float
     print(f"scenario: {sc.name} ({world.n} states, {steps} periods + {world.burn_in} burn-in)")
     print(f"load and validate the scenario file   {load_s * 1000:8.1f} ms")
     print(f"model only (build, burn-in, {steps} steps)  {_median(model_only)}")
+    print(f"  the same, Mesa agent data every step {_median(with_agents)}")
     print(f"sim.run (model + tidy tables)          {_median(full)}")
     print(f"alignment figure                       {_median(fig_t)}")
     print(f"multivector run, end to end (process)  {_median(cli)}")

@@ -57,6 +57,11 @@ class BalancingModel(mesa.Model):
             from it.
         shocks_off: ids of shocks to switch off (a counterfactual without editing files).
         world: an already compiled world (skips compiling the scenario again).
+        agent_data: also collect each state's indices and payoff components every step
+            as agent variables (the Mesa way: ``datacollector.get_agent_vars_dataframe``,
+            agent rows in ``mesa.batch_run``). Off, only the tie matrix is collected and
+            :meth:`indices_table` computes the same numbers afterwards in one vectorized
+            pass (what ``sim.run`` and ``multivector validate`` use: faster).
     """
 
     def __init__(
@@ -65,6 +70,7 @@ class BalancingModel(mesa.Model):
         rng: int | np.random.SeedSequence | None = None,
         shocks_off: tuple[str, ...] | list[str] = (),
         world: World | None = None,
+        agent_data: bool = True,
     ):
         super().__init__(rng=rng)
         if world is None:
@@ -75,6 +81,8 @@ class BalancingModel(mesa.Model):
         self.scenario = world.scenario
         n = world.n
         self.params: Params = world.base
+        self.params_history: list[Params] = [world.base]  # every parameter set in force
+        self.params_index = 0  # which one is in force now
         self.ties = np.zeros((n, n))
         self.period = 0
         self.evaluation: Evaluation | None = None
@@ -99,10 +107,16 @@ class BalancingModel(mesa.Model):
 
         for _ in range(world.burn_in):
             self._period_decisions(period=-1)
-        self._refresh_state()
+        self.agent_data = agent_data
+        if agent_data:
+            self._refresh_state()
         self.datacollector = mesa.DataCollector(
-            model_reporters={"ties": "ties_snapshot", "period": "period"},
-            agent_reporters={c: c for c in INDEX_COLUMNS},
+            model_reporters={
+                "ties": "ties_snapshot",
+                "period": "period",
+                "params_index": "params_index",
+            },
+            agent_reporters={c: c for c in INDEX_COLUMNS} if agent_data else None,
         )
         self.datacollector.collect(self)
         self.running = True
@@ -114,9 +128,12 @@ class BalancingModel(mesa.Model):
         p = self.period
         if self.timeline.advance(p):
             self.params = apply_effects(self.world.base, self.timeline.fired())
+            self.params_history.append(self.params)
+            self.params_index = len(self.params_history) - 1
         self._period_decisions(period=p)
         self.period += 1
-        self._refresh_state()
+        if self.agent_data:
+            self._refresh_state()
         self.datacollector.collect(self)
         if self.period >= self.world.n_periods:
             self.running = False
@@ -207,25 +224,37 @@ class BalancingModel(mesa.Model):
         )
 
     def indices_table(self, seed: int | None = None) -> pd.DataFrame:
-        """Long table: seed, step, date, state, indices and payoff components."""
+        """Long table: seed, step, date, state, indices and payoff components.
+
+        Computed from the collected tie matrices and the parameters in force at each
+        step, all steps at once; equal to the agent variables collected with
+        ``agent_data=True``.
+        """
         w = self.world
-        df = self.datacollector.get_agent_vars_dataframe().reset_index()
-        periods = np.asarray(self.datacollector.model_vars["period"])
-        step_col = df.columns[0]  # the collector keys rows by model time
-        times = np.sort(df[step_col].unique())
-        to_period = dict(zip(times, periods, strict=True))
-        by_uid = {a.unique_id: a.state_id for a in self.agents}
+        snaps = np.stack(self.datacollector.model_vars["ties"])  # (steps, N, N)
+        periods = np.asarray(self.datacollector.model_vars["period"], dtype=np.int64)
+        which = np.asarray(self.datacollector.model_vars["params_index"])
+        values = np.empty((len(periods), w.n, len(INDEX_COLUMNS)))
+        values[..., 0] = indices.alignment_index(snaps, w.toward, w.away)
+        values[..., 1] = indices.hedging_index(snaps, w.base.groups)
+        for k in np.unique(which):
+            at = which == k
+            comp, util = row_utility(snaps[at], self.params_history[k])
+            values[at, :, 2:6] = comp
+            values[at, :, 6] = util
+        s = len(periods)
+        dates = np.array([w.date(int(p)) for p in periods], dtype="datetime64[D]")
         out = pd.DataFrame(
             {
-                "seed": np.int64(-1 if seed is None else seed),
-                "step": df[step_col].map(to_period).astype(np.int64),
-                "state": pd.Categorical(df["AgentID"].map(by_uid), categories=w.ids),
+                "seed": np.full(s * w.n, -1 if seed is None else seed, dtype=np.int64),
+                "step": np.repeat(periods, w.n),
+                "date": pd.to_datetime(np.repeat(dates, w.n)),
+                "state": pd.Categorical(np.tile(np.array(w.ids), s), categories=w.ids),
             }
         )
-        out.insert(2, "date", pd.to_datetime([w.date(int(p)) for p in out["step"]]))
-        for c in INDEX_COLUMNS:
-            out[c] = df[c].to_numpy(dtype=float)
-        return out.sort_values(["step", "state"], kind="stable").reset_index(drop=True)
+        for c, col in enumerate(INDEX_COLUMNS):
+            out[col] = values[..., c].ravel()
+        return out
 
     def explain(self, state_id: str) -> pd.DataFrame:
         """The latest period's decision of one state: every candidate, its terms, the choice.

@@ -103,7 +103,9 @@ def run(
     world = compile_world(scenario)
     check_shock_ids(world, shocks_off)
     t0 = time.perf_counter()
-    model = BalancingModel(world=world, rng=seed, shocks_off=tuple(shocks_off)).run(steps)
+    model = BalancingModel(
+        world=world, rng=seed, shocks_off=tuple(shocks_off), agent_data=False
+    ).run(steps)
     wall = time.perf_counter() - t0
     fired = fired_shocks(world, model.timeline.log)
     return RunResult(

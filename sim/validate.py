@@ -48,7 +48,7 @@ class Ensemble:
         self.world = world
         runs = []
         for k, seed in enumerate(seeds):
-            m = BalancingModel(world=world, rng=seed).run()
+            m = BalancingModel(world=world, rng=seed, agent_data=False).run()
             runs.append(np.stack(m.datacollector.model_vars["ties"]))
             if progress and (k + 1) % 20 == 0:
                 print(

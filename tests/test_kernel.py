@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sim
@@ -188,3 +189,29 @@ def test_params_are_frozen_once_used():
     Q = P.copy()  # a copy is writable again, with its own cache
     Q.leverage[0, 1] = 1.0
     assert Q.derived["lq"][0, 1] > P.derived["lq"][0, 1]
+
+
+@pytest.mark.parametrize("path", SCENARIOS)
+def test_indices_table_equals_the_collected_agent_variables(path):
+    """The vectorized indices table (the fast path) reproduces the per-step agent
+    variables of the Mesa DataCollector, and both modes give the same ties."""
+    a = BalancingModel(path, rng=5, agent_data=True).run()
+    b = BalancingModel(path, rng=5, agent_data=False).run()
+    np.testing.assert_array_equal(a.ties, b.ties)
+    agents = a.datacollector.get_agent_vars_dataframe()
+    assert len(agents) == len(a.indices_table())
+    table = a.indices_table().set_index(["step", "state"])
+    by_uid = {ag.unique_id: ag.state_id for ag in a.agents}
+    for (time, uid), row in agents.iterrows():
+        got = table.loc[(int(time), by_uid[uid])]
+        for col in (
+            "alignment_index",
+            "hedging_index",
+            "energy",
+            "security",
+            "alignment",
+            "cost",
+            "utility",
+        ):
+            np.testing.assert_allclose(got[col], row[col], rtol=1e-12, atol=1e-12, equal_nan=True)
+    pd.testing.assert_frame_equal(a.indices_table(), b.indices_table())
