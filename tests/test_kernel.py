@@ -8,7 +8,7 @@ import pytest
 
 import sim
 from sim import decision, payoffs
-from sim.model import BalancingModel
+from sim.model import INDEX_COLUMNS, BalancingModel
 from sim.shocks import Timeline, apply_effects, shock_uniforms
 from sim.world import compile_world
 
@@ -204,14 +204,6 @@ def test_indices_table_equals_the_collected_agent_variables(path):
     by_uid = {ag.unique_id: ag.state_id for ag in a.agents}
     for (time, uid), row in agents.iterrows():
         got = table.loc[(int(time), by_uid[uid])]
-        for col in (
-            "alignment_index",
-            "hedging_index",
-            "energy",
-            "security",
-            "alignment",
-            "cost",
-            "utility",
-        ):
+        for col in INDEX_COLUMNS:
             np.testing.assert_allclose(got[col], row[col], rtol=1e-12, atol=1e-12, equal_nan=True)
     pd.testing.assert_frame_equal(a.indices_table(), b.indices_table())
