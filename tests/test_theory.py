@@ -232,9 +232,11 @@ def _scenario_params(name: str, variant: str):
 def test_utility_concave_in_own_row(name, variant):
     """The design's claim, with autonomy included, for the shipped worlds before any
     shock and with every shock's effects applied: negative semi-definite wherever the
-    state holds a commitment level of at least 0.1 (any row with one tie above about
-    -0.37 to a major partner; every row the simulations visit). The exception below
-    that level is the autonomy term's, documented in the next test and in docs/ODD.md."""
+    state holds a commitment level (capability-weighted mean of k(x) over partners) of
+    at least 0.1: every tie at -0.37, say, or one tie of -0.1 to a partner holding half
+    the capability; every simulated state with an autonomy motive stays above it. The
+    exception below that level is the autonomy term's, shown in the next test and in
+    docs/ODD.md."""
     worst, checked = _worst_committed(_scenario_params(name, variant), 200, seed=1, level=0.1)
     assert checked > 300  # the condition leaves most sampled rows in the test
     assert worst <= 1e-6, f"positive curvature {worst:.4g}"
