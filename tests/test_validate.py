@@ -49,10 +49,17 @@ def test_paired_effect_is_reported_with_a_confidence_interval(baseline_results):
     assert lo > 0  # the effect of the war (with the memorandum) on the EU tie is positive
 
 
+def test_teaching_world_answers_hold():
+    """The answers the teaching world's header gives hold over its 100 seeds."""
+    scenario = sim.load_scenario(ROOT / "scenarios" / "teaching.yaml")
+    results = check(scenario)
+    assert [r.fact.id for r in results if not r.passed] == []
+
+
 def test_validate_exit_code_is_one_when_a_fact_fails(tmp_path):
     """A fact that cannot hold makes `multivector validate` print FAIL and exit 1."""
     text = (ROOT / "scenarios" / "teaching.yaml").read_text()
-    text += """
+    text = text.split("\nvalidation:")[0] + """
 validation:
   seeds: 5
   facts:
@@ -85,3 +92,13 @@ validation:
     lines = {ln.split()[0]: ln for ln in res.stdout.splitlines() if ln[:1].isalpha()}
     assert lines["impossible"].rstrip().endswith("FAIL")
     assert lines["pipeline_pulls_west"].rstrip().endswith("PASS")
+
+
+def test_alliance_level_in_the_facts_is_the_documented_one(baseline_results):
+    """The ODD defines alliance level once (sim.indices.ALLIANCE_LEVEL); the fact that
+    keeps Azerbaijan below it with Russia uses that number."""
+    from sim.indices import ALLIANCE_LEVEL
+
+    _, results = baseline_results
+    fact = next(r.fact for r in results if r.fact.id == "az_ties_positive")
+    assert fact.bands["RU"][1] == ALLIANCE_LEVEL
