@@ -26,7 +26,7 @@ from sim import decision, indices
 from sim.agents import StateAgent
 from sim.payoffs import COMPONENTS, Params, row_utility, utility
 from sim.scenario import Scenario, load_scenario
-from sim.shocks import Timeline, apply_effects, shock_uniforms
+from sim.shocks import Timeline, shock_uniforms
 from sim.world import World, compile_world
 
 _LOCAL_MOVED = np.array([True, False, True])  # local candidates: -delta, stay, +delta
@@ -127,7 +127,7 @@ class BalancingModel(mesa.Model):
         """Run one period: shocks, evaluate, decide, apply, record."""
         p = self.period
         if self.timeline.advance(p):
-            self.params = apply_effects(self.world.base, self.timeline.fired())
+            self.params = self.world.params_with(self.timeline.fired())
             self.params_history.append(self.params)
             self.params_index = len(self.params_history) - 1
         self._period_decisions(period=p)
@@ -211,14 +211,14 @@ class BalancingModel(mesa.Model):
         n = w.n
         ii, jj = np.nonzero(~np.eye(n, dtype=bool))
         s = len(periods)
-        dates = [w.date(int(p)) for p in periods]
+        dates = w.record_dates(periods)
         return pd.DataFrame(
             {
                 "seed": np.full(s * len(ii), -1 if seed is None else seed, dtype=np.int64),
                 "step": np.repeat(periods, len(ii)).astype(np.int64),
-                "date": pd.to_datetime(np.repeat(np.array(dates, dtype="datetime64[D]"), len(ii))),
-                "state": pd.Categorical(np.tile(np.array(w.ids)[ii], s), categories=w.ids),
-                "partner": pd.Categorical(np.tile(np.array(w.ids)[jj], s), categories=w.ids),
+                "date": pd.to_datetime(np.repeat(dates, len(ii))),
+                "state": pd.Categorical.from_codes(np.tile(ii, s), categories=w.ids),
+                "partner": pd.Categorical.from_codes(np.tile(jj, s), categories=w.ids),
                 "tie": snaps[:, ii, jj].ravel(),
             }
         )
@@ -243,13 +243,13 @@ class BalancingModel(mesa.Model):
             values[at, :, 2:6] = comp
             values[at, :, 6] = util
         s = len(periods)
-        dates = np.array([w.date(int(p)) for p in periods], dtype="datetime64[D]")
+        dates = w.record_dates(periods)
         out = pd.DataFrame(
             {
                 "seed": np.full(s * w.n, -1 if seed is None else seed, dtype=np.int64),
                 "step": np.repeat(periods, w.n),
                 "date": pd.to_datetime(np.repeat(dates, w.n)),
-                "state": pd.Categorical(np.tile(np.array(w.ids), s), categories=w.ids),
+                "state": pd.Categorical.from_codes(np.tile(np.arange(w.n), s), categories=w.ids),
             }
         )
         for c, col in enumerate(INDEX_COLUMNS):

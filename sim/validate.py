@@ -57,7 +57,7 @@ class Ensemble:
                     flush=True,
                 )
         self.ties = np.stack(runs)
-        self.dates = np.array(world.dates(), dtype="datetime64[D]")
+        self.dates = world.record_dates(np.arange(world.n_periods + 1))
 
     def mask(self, w: Window) -> np.ndarray:
         d = self.dates

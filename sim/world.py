@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from sim.scenario import (
     period_end,
     period_start,
 )
-from sim.shocks import CompiledShock, compile_shocks
+from sim.shocks import CompiledShock, apply_effects, compile_shocks
 
 
 @dataclass
@@ -51,6 +51,8 @@ class World:
     toward: np.ndarray
     away: np.ndarray
     group_labels: list[str]
+    _dates: np.ndarray | None = field(default=None, repr=False)
+    _params_cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -73,6 +75,27 @@ class World:
 
     def dates(self) -> list[dt.date]:
         return [self.date(t) for t in range(self.n_periods + 1)]
+
+    def record_dates(self, steps: np.ndarray) -> np.ndarray:
+        """``datetime64[D]`` dates of the records at ``steps`` (cached for the horizon)."""
+        steps = np.asarray(steps, dtype=np.int64)
+        if self._dates is None:
+            self._dates = np.array(self.dates(), dtype="datetime64[D]")
+        if steps.size and steps.max() >= len(self._dates):  # a model run past its horizon
+            return np.array([self.date(int(t)) for t in steps], dtype="datetime64[D]")
+        return self._dates[steps]
+
+    def params_with(self, fired: list[CompiledShock]) -> Params:
+        """The parameters with these shocks' effects applied in this order.
+
+        Cached per sequence of shocks: every run of the world that reaches the same
+        sequence shares one (read-only) ``Params`` and its derived quantities.
+        """
+        key = tuple(s.id for s in fired)
+        P = self._params_cache.get(key)
+        if P is None:
+            P = self._params_cache[key] = apply_effects(self.base, fired)
+        return P
 
     def candidate_values(self, T: np.ndarray) -> np.ndarray:
         if self.candidates == "grid":
