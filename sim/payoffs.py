@@ -184,14 +184,6 @@ def components(x: np.ndarray, T: np.ndarray, P: Params) -> np.ndarray:
     return np.stack([energy, security, alignment, cost], axis=-1)
 
 
-def _prod_excluding(a: np.ndarray) -> np.ndarray:
-    """``out[..., j] = prod_{k != j} a[..., k]`` without division (prefix and suffix products)."""
-    out = np.ones_like(a)
-    out[..., 1:] = np.cumprod(a[..., :-1], axis=-1)
-    out[..., :-1] *= np.cumprod(a[..., :0:-1], axis=-1)[..., ::-1]
-    return out
-
-
 def _barrier(z: np.ndarray) -> np.ndarray:
     return (xlogy(1.0 + z, 1.0 + z) + xlogy(1.0 - z, 1.0 - z)) / 2.0
 
@@ -234,13 +226,17 @@ def candidate_components(T: np.ndarray, values: np.ndarray, P: Params) -> np.nda
     ew = P.energy * rho
     energy = row((ew * f).sum(axis=-1)) + cand(ew) * (fv - cand(f))
 
-    lam = P.lam[..., None, None]
-    a_now = 1.0 - d["theta"] * (1.0 - lam * f * rho)
-    a_new = 1.0 - cand(d["theta"]) * (1.0 - cand(lam * rho) * fv)
-    threat = 1.0 - cand(_prod_excluding(a_now)) * a_new
-    b_now = 1.0 - d["pi"] * k * rho
-    b_new = 1.0 - cand(d["pi"] * rho) * kv
-    protection = 1.0 - cand(_prod_excluding(b_now)) * b_new
+    # noisy-OR factors are > 0 (q < 1 keeps theta and pi below 1), so the product of
+    # the other factors is the row's product over the changed one
+    lam_rho = P.lam[..., None, None] * rho
+    theta = d["theta"]
+    a_now = 1.0 - theta * (1.0 - lam_rho * f)
+    a_new = 1.0 - cand(theta) * (1.0 - cand(lam_rho) * fv)
+    threat = 1.0 - cand(a_now.prod(axis=-1, keepdims=True) / a_now) * a_new
+    pi_rho = d["pi"] * rho
+    b_now = 1.0 - pi_rho * k
+    b_new = 1.0 - cand(pi_rho) * kv
+    protection = 1.0 - cand(b_now.prod(axis=-1, keepdims=True) / b_now) * b_new
     phi = P.phi[..., None, None]
     hinge = (np.maximum(phi - x, 0.0) / (1.0 + phi)) ** 2
     hinge_new = (np.maximum(cand(phi) - v, 0.0) / (1.0 + cand(phi))) ** 2
@@ -257,7 +253,7 @@ def candidate_components(T: np.ndarray, values: np.ndarray, P: Params) -> np.nda
     dm = P.power[..., None, :, None] * dk
     sq = row((by_group * by_group).sum(axis=-1)) + 2.0 * cand(own_group) * dm + dm * dm
     total = row(by_group.sum(axis=-1)) + dm
-    hhi = np.where(total > 0, sq / np.where(total > 0, total, 1.0) ** 2, 0.0)
+    hhi = np.divide(sq, total * total, out=np.zeros_like(sq), where=total > 0)
     rk = k @ P.rivalry  # [i, j] = sum_k r_jk k(x_ik)
     pressure = row(0.5 * (rk * k).sum(axis=-1)) + cand(rk) * dk
     cross = pressure * row(d["inv_denom"])
