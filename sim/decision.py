@@ -6,8 +6,11 @@ draws give the same choices on every driver.
 
 Candidates: for each tie ``T_ij`` the state considers moving it by ``-delta``, ``0`` or
 ``+delta`` with the rest of its row held at its current values ("local" candidates), or,
-in the "grid" mode used for exact checks against the Gibbs measure (Blume 1993), every
-point of the lattice ``{-1 + delta, ..., 1 - delta}``.
+in the "grid" mode, every point of the lattice ``{-1 + delta, ..., 1 - delta}``. With
+one-at-a-time revision and one tie per state (a two-state world), grid mode is Blume's
+(1993) logit dynamics, whose stationary law is the Gibbs measure of the potential: the
+exact check in the tests. With several ties per state each tie is redrawn given the old
+row, which is exact only when the state's utility separates across its ties.
 """
 
 from __future__ import annotations
