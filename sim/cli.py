@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="only load and validate a scenario file (no run)")
     c.add_argument("scenario", nargs="+")
+    c.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also list the states and the shocks (ids for --shock-off)",
+    )
     return p
 
 
@@ -182,6 +188,11 @@ def _cmd_check(args) -> int:
         print(
             f"{Path(path)}: ok ({s.name}; {len(s.state_ids)} states, {len(s.spec.shocks)} shocks)"
         )
+        if args.verbose:
+            print(f"  states: {', '.join(f'{k} ({v.name})' for k, v in s.spec.states.items())}")
+            for sid, sh in s.spec.shocks.items():
+                when = sh.date.isoformat() if sh.date else f"p={sh.probability.value:g}/step"
+                print(f"  shock {sid:<26} {when:<14} {sh.label}")
     return 2 if failed else 0
 
 

@@ -421,3 +421,19 @@ def test_api_shocks_off_is_recorded(tmp_path):
     result = sim.run(BASELINE, seed=7, shocks_off=["ukraine_war"])
     assert result.manifest()["shocks_off"] == ["ukraine_war"]
     assert "ukraine_war" not in {s["id"] for s in result.shocks}
+
+
+def test_check_verbose_lists_states_and_shock_ids():
+    import contextlib
+    import io
+
+    from sim.cli import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["check", "-v", str(ROOT / "scenarios" / "counterfactual_gas_deal_fails.yaml")])
+    out = buf.getvalue()
+    assert rc == 0
+    assert "AZ (Azerbaijan)" in out
+    assert "shock ukraine_war" in out and "gas_memorandum" not in out
+    assert "p=0.03/step" in out

@@ -59,7 +59,9 @@ def test_teaching_world_answers_hold():
 def test_validate_exit_code_is_one_when_a_fact_fails(tmp_path):
     """A fact that cannot hold makes `multivector validate` print FAIL and exit 1."""
     text = (ROOT / "scenarios" / "teaching.yaml").read_text()
-    text = text.split("\nvalidation:")[0] + """
+    text = (
+        text.split("\nvalidation:")[0]
+        + """
 validation:
   seeds: 5
   facts:
@@ -79,6 +81,7 @@ validation:
       early: {start: 2020-01-01, end: 2020-12-31}
       late: {start: 2022-01-01, end: 2023-12-31}
 """
+    )
     path = tmp_path / "teaching_facts.yaml"
     path.write_text(text)
     res = subprocess.run(
