@@ -10,7 +10,7 @@ from sim.errors import UserError
 from sim.model import BalancingModel
 from sim.run import check_shock_ids
 from sim.scenario import Scenario, horizon
-from sim.world import compile_world
+from sim.world import world_for
 
 
 def explain(
@@ -21,7 +21,7 @@ def explain(
     start, end = horizon(scenario.spec.time)
     if not (start <= date <= end):
         raise UserError(f"--date {date}: outside the scenario's horizon {start} to {end}")
-    world = compile_world(scenario)
+    world = world_for(scenario)
     if state not in world.ids:
         raise UserError(f"unknown state {state!r}; the states are {', '.join(world.ids)}")
     check_shock_ids(world, shocks_off)

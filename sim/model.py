@@ -27,7 +27,7 @@ from sim.agents import StateAgent
 from sim.payoffs import COMPONENTS, Params, row_utility, utility
 from sim.scenario import Scenario, load_scenario
 from sim.shocks import Timeline, shock_uniforms
-from sim.world import World, compile_world
+from sim.world import World, world_for
 
 _LOCAL_MOVED = np.array([True, False, True])  # local candidates: -delta, stay, +delta
 INDEX_COLUMNS = ("alignment_index", "hedging_index", *COMPONENTS, "utility")
@@ -76,7 +76,7 @@ class BalancingModel(mesa.Model):
         if world is None:
             if not isinstance(scenario, Scenario):
                 scenario = load_scenario(scenario)
-            world = compile_world(scenario)
+            world = world_for(scenario)
         self.world = world
         self.scenario = world.scenario
         n = world.n

@@ -27,7 +27,7 @@ import pandas as pd
 from sim.errors import UserError
 from sim.model import BalancingModel
 from sim.scenario import Scenario, load_scenario, period_start
-from sim.world import World, compile_world, resolved_parameters
+from sim.world import World, resolved_parameters, world_for
 
 _DEPENDENCIES = (
     "mesa",
@@ -100,7 +100,7 @@ def run(
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    world = compile_world(scenario)
+    world = world_for(scenario)
     check_shock_ids(world, shocks_off)
     t0 = time.perf_counter()
     model = BalancingModel(

@@ -108,6 +108,24 @@ def constant(scenario: Scenario, name: str) -> float:
     return MODEL_CONSTANTS[name][1] if s is None else s.value
 
 
+_WORLDS: dict[str, World] = {}
+
+
+def world_for(scenario: Scenario) -> World:
+    """The compiled world of a scenario, shared by every run of the same content.
+
+    A world is read-only once compiled (its caches only grow, deterministically), so runs
+    can share it and, with it, the parameter sets and derived quantities of each shock
+    sequence. Keyed by the scenario's content hash; the last few worlds are kept.
+    """
+    world = _WORLDS.get(scenario.content_hash)
+    if world is None:
+        if len(_WORLDS) >= 8:
+            _WORLDS.pop(next(iter(_WORLDS)))
+        world = _WORLDS[scenario.content_hash] = compile_world(scenario)
+    return world
+
+
 def compile_world(scenario: Scenario) -> World:
     """Compile a validated scenario into a :class:`World`."""
     spec = scenario.spec
