@@ -136,7 +136,10 @@ class TimeSpec(_Strict):
     @model_validator(mode="after")
     def _end_or_steps(self) -> TimeSpec:
         if (self.end is None) == (self.steps is None):
-            raise ValueError("give exactly one of `end:` (a date) or `steps:` (a count)")
+            raise ValueError(
+                "give exactly one of `end:` (a date) or `steps:` (a count); a file that "
+                "extends another replaces the parent's with `end: null` or `steps: null`"
+            )
         if self.end is not None and self.end <= self.start:
             raise ValueError(f"`end` ({self.end}) must come after `start` ({self.start})")
         return self
