@@ -66,6 +66,31 @@ def _set_candidates(T: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(onehot, np.clip(values, -1.0, 1.0)[..., None], rows)
 
 
+def net_utility(U: np.ndarray, moved: np.ndarray, gamma: np.ndarray, stay: np.ndarray):
+    """``U - gamma [moved]`` per candidate, ``-inf`` for impossible candidates.
+
+    A tie with no possible candidate (cannot happen with valid parameters) keeps only
+    its stay candidate, at 0.
+    """
+    V = U - gamma[..., None, None] * moved
+    nan = np.isnan(V)
+    if nan.any():
+        none_ok = nan.all(axis=-1, keepdims=True)
+        V = np.where(nan, -np.inf, V)
+        V = np.where(none_ok & (np.arange(V.shape[-1]) == stay[..., None]), 0.0, V)
+    return V
+
+
+def _logit_weights(V: np.ndarray, top: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    return np.exp((V - top) / tau[..., None, None])
+
+
+def logit_probabilities(V: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """``P(s) ~ exp(V_s / tau)`` over the last axis, from :func:`net_utility` output."""
+    w = _logit_weights(V, V.max(axis=-1, keepdims=True), tau)
+    return w / w.sum(axis=-1, keepdims=True)
+
+
 def choose(
     U: np.ndarray,
     moved: np.ndarray,
@@ -90,19 +115,12 @@ def choose(
         [moved_s]) / tau)``, sampled by inverse CDF with ``u``. Best response: the
         highest ``U_s - gamma [moved_s]``, staying on ties. Fixed: stay.
     """
-    V = U - gamma[..., None, None] * moved
-    nan = np.isnan(V)
-    if nan.any():
-        # impossible candidates never win; a tie with none possible (cannot happen with
-        # valid parameters) stays where it is
-        none_ok = nan.all(axis=-1, keepdims=True)
-        V = np.where(nan, -np.inf, V)
-        V = np.where(none_ok & (np.arange(V.shape[-1]) == stay[..., None]), 0.0, V)
+    V = net_utility(U, moved, gamma, stay)
     top = V.max(axis=-1, keepdims=True)
     r = rule[:, None]
     out = stay
     if (rule == LOGIT).any():
-        w = np.exp((V - top) / tau[..., None, None])
+        w = _logit_weights(V, top, tau)
         cdf = np.cumsum(w, axis=-1)
         cdf /= cdf[..., -1:]
         logit = (u[..., None] >= cdf[..., :-1]).sum(axis=-1)

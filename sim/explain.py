@@ -9,7 +9,7 @@ import pandas as pd
 from sim.errors import UserError
 from sim.model import BalancingModel
 from sim.run import check_shock_ids
-from sim.scenario import Scenario, horizon
+from sim.scenario import Scenario, did_you_mean, horizon
 from sim.world import world_for
 
 
@@ -23,7 +23,10 @@ def explain(
         raise UserError(f"--date {date}: outside the scenario's horizon {start} to {end}")
     world = world_for(scenario)
     if state not in world.ids:
-        raise UserError(f"unknown state {state!r}; the states are {', '.join(world.ids)}")
+        raise UserError(
+            f"--state: unknown state {state!r}{did_you_mean(state, world.ids)}; "
+            f"the states are {', '.join(world.ids)}"
+        )
     check_shock_ids(world, shocks_off)
     model = BalancingModel(world=world, rng=seed, shocks_off=tuple(shocks_off))
     model.run(world.step_of(date))
@@ -94,6 +97,5 @@ def explain_text(
         "gains only tilt the odds. The tie cost grows steeply near +-1.",
     ]
     if full:
-        pd.set_option("display.width", 200)
-        lines += ["", df.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+        lines += ["", df.to_string(index=False, line_width=200, float_format=lambda v: f"{v:.4f}")]
     return "\n".join(lines)

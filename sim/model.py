@@ -271,10 +271,10 @@ class BalancingModel(mesa.Model):
         i = w.index(state_id)
         P = self.params
         rows = []
-        V = ev.utility[i] - P.gamma[i] * ev.moved[i]
-        z = np.where(np.isnan(V), -np.inf, V)
-        prob = np.exp((z - z.max(axis=-1, keepdims=True)) / P.tau[i])
-        prob /= prob.sum(axis=-1, keepdims=True)
+        one = slice(i, i + 1)
+        V = decision.net_utility(ev.utility[one], ev.moved[one], P.gamma[one], ev.stay[one])
+        prob = decision.logit_probabilities(V, P.tau[one])[0]
+        V = V[0]
         if w.rules[i] != decision.LOGIT:
             prob = (np.arange(V.shape[-1]) == ev.choice[i][:, None]).astype(float)
         chosen = ev.choice[i] if ev.revising[i] else ev.stay[i]

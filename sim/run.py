@@ -26,7 +26,7 @@ import pandas as pd
 
 from sim.errors import UserError
 from sim.model import BalancingModel
-from sim.scenario import Scenario, load_scenario, period_start
+from sim.scenario import Scenario, did_you_mean, load_scenario, period_start
 from sim.world import World, resolved_parameters, world_for
 
 _DEPENDENCIES = (
@@ -145,12 +145,9 @@ def check_shock_ids(world: World, ids) -> None:
     known = [s.id for s in world.shocks]
     for sid in ids:
         if sid not in known:
-            import difflib
-
-            close = difflib.get_close_matches(sid, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UserError(
-                f"--shock-off: no shock {sid!r} in {world.scenario.path}{hint}; "
+                f"--shock-off: no shock {sid!r} in {world.scenario.path}"
+                f"{did_you_mean(sid, known)}; "
                 f"the shocks are: {', '.join(known) or '(none)'}"
             )
 

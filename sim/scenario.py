@@ -482,7 +482,7 @@ def _resolve(path: Path, stack: tuple[Path, ...], root_dir: Path) -> _Doc:
             if r not in shocks:
                 raise ScenarioError(
                     f"{rf}:{rline}: field remove_shocks: no shock {r!r} in "
-                    f"{_show(parent_path, root_dir)}{_did_you_mean(r, shocks)}"
+                    f"{_show(parent_path, root_dir)}{did_you_mean(r, shocks)}"
                 )
             del shocks[r]
             n = len(("shocks", r))
@@ -498,7 +498,8 @@ def _show(path: Path, root_dir: Path) -> str:
         return str(path)
 
 
-def _did_you_mean(word: str, options) -> str:
+def did_you_mean(word: str, options) -> str:
+    """The suffix `` (did you mean 'x'?)`` naming the option closest to ``word``, or ``""``."""
     cutoff = 0.5 if len(str(word)) <= 3 else 0.6  # two-letter ids: one typo is half the word
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -560,7 +561,7 @@ def _pydantic_problems(doc: _Doc, err: ValidationError) -> list[tuple[str, str]]
         kind = e["type"]
         if kind == "extra_forbidden":
             allowed = _fields_at(loc[:-1])
-            msg = f"unknown field {loc[-1]!r}{_did_you_mean(loc[-1], allowed)}"
+            msg = f"unknown field {loc[-1]!r}{did_you_mean(loc[-1], allowed)}"
             if allowed:
                 msg += f"; expected one of: {', '.join(allowed)}"
             field = _dotted(loc)
@@ -594,7 +595,7 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
         if state_id not in spec.states:
             bad(
                 loc,
-                f"unknown state id {state_id!r}{_did_you_mean(state_id, ids)}; "
+                f"unknown state id {state_id!r}{did_you_mean(state_id, ids)}; "
                 f"the states are {', '.join(ids)}",
             )
             return False
@@ -661,7 +662,7 @@ def _check_semantics(spec: ScenarioSpec, doc: _Doc) -> list[tuple[str, str]]:
             if p not in spec.poles:
                 bad(
                     ("alignment_axis", side),
-                    f"unknown pole {p!r}{_did_you_mean(p, spec.poles)}; "
+                    f"unknown pole {p!r}{did_you_mean(p, spec.poles)}; "
                     f"the poles are {', '.join(spec.poles) or '(none defined)'}",
                 )
 
@@ -789,7 +790,7 @@ def _check_effect(eff: Effect, loc: Path_, bad, known, in_range) -> None:
     if eff.param not in all_params:
         bad(
             loc + ("param",),
-            f"unknown parameter {eff.param!r}{_did_you_mean(eff.param, all_params)}"
+            f"unknown parameter {eff.param!r}{did_you_mean(eff.param, all_params)}"
             f"; expected one of: {', '.join(all_params)}",
         )
         return
@@ -896,7 +897,7 @@ def load_scenario(path: str | Path) -> Scenario:
     if not path.is_file():
         hint = ""
         if path.parent.is_dir():
-            hint = _did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")])
+            hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")])
         raise ScenarioError(f"{path}: no such scenario file{hint}")
     doc = _resolve(path.resolve(), (), root)
     return _validate(doc, path)

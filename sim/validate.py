@@ -28,7 +28,7 @@ from sim import indices
 from sim.errors import UserError
 from sim.model import BalancingModel
 from sim.scenario import FactSpec, Scenario, Window, load_scenario
-from sim.world import World, compile_world
+from sim.world import World, world_for
 
 
 @dataclass
@@ -86,7 +86,7 @@ def check(scenario: Scenario, seeds: int | None = None, progress: bool = False) 
         raise UserError(f"{scenario.path}: declares no stylised facts (`validation.facts`)")
     n = seeds or spec.validation.seeds
     seed_list = list(range(n))
-    base = Ensemble(compile_world(scenario), seed_list, progress)
+    base = Ensemble(world_for(scenario), seed_list, progress)
     cache: dict[Path, Ensemble] = {}
     out = []
     for fact in spec.validation.facts:
@@ -99,7 +99,7 @@ def check(scenario: Scenario, seeds: int | None = None, progress: bool = False) 
                         f"{scenario.path}: fact {fact.id}: counterfactual {fact.counterfactual!r} "
                         "not found"
                     )
-                cache[path] = Ensemble(compile_world(load_scenario(path)), seed_list, progress)
+                cache[path] = Ensemble(world_for(load_scenario(path)), seed_list, progress)
             cf = cache[path]
         out.append(measure(fact, base, cf))
     return out
