@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from worlds import random_ties
 
 import sim
 from sim import decision, payoffs
@@ -20,18 +21,12 @@ def world(request):
     return compile_world(sim.load_scenario(request.param))
 
 
-def random_ties(rng, n, scale=0.95):
-    T = rng.uniform(-scale, scale, (n, n))
-    np.fill_diagonal(T, 0.0)
-    return T
-
-
 def test_incremental_scoring_equals_full_rows(world):
     """The hot path (single-tie updates of row totals) equals re-scoring every full row."""
     rng = np.random.default_rng(11)
     off = ~np.eye(world.n, dtype=bool)
     for _ in range(5):
-        T = random_ties(rng, world.n)
+        T = random_ties(rng, world.n, bound=0.95)
         values = decision.local_values(T, world.delta)
         fast = decision.evaluate(T, values, world.base)
         slow = decision.evaluate_full_rows(T, values, world.base)
@@ -41,7 +36,7 @@ def test_incremental_scoring_equals_full_rows(world):
 def test_incremental_scoring_with_batch_dimensions(world):
     """A leading batch axis gives the same numbers as one world at a time."""
     rng = np.random.default_rng(5)
-    Ts = np.stack([random_ties(rng, world.n) for _ in range(3)])
+    Ts = np.stack([random_ties(rng, world.n, bound=0.95) for _ in range(3)])
     P = world.base
     batched = payoffs.Params(
         **{
@@ -66,7 +61,7 @@ def test_components_are_bounded_shares(world):
     rng = np.random.default_rng(2)
     P = world.base
     for _ in range(10):
-        T = random_ties(rng, world.n, 0.999)
+        T = random_ties(rng, world.n, bound=0.999)
         comp, _u = payoffs.row_utility(T, P)
         assert np.all(np.isfinite(comp))
         assert np.all((comp[:, 0] >= 0) & (comp[:, 0] <= 1))

@@ -32,6 +32,7 @@ from worlds import (
     leverage_world,
     pair,
     protector_world,
+    random_ties,
     sourced,
     state,
     teaching_dict,
@@ -148,12 +149,6 @@ def own_row_hessians(T: np.ndarray, P, h: float = 1e-3) -> np.ndarray:
     return out
 
 
-def _random_ties(rng: np.random.Generator, n: int, bound: float = 0.9) -> np.ndarray:
-    T = rng.uniform(-bound, bound, (n, n))
-    np.fill_diagonal(T, 0.0)
-    return T
-
-
 def _teaching_params(variant: str):
     w = compile_world(load_scenario(TEACHING))
     P = w.base
@@ -171,7 +166,7 @@ def _max_eigenvalue(P, samples: int, seed: int) -> tuple[float, np.ndarray]:
     rng = np.random.default_rng(seed)
     worst, where = -np.inf, None
     for _ in range(samples):
-        T = _random_ties(rng, P.power.shape[-1])
+        T = random_ties(rng, P.power.shape[-1])
         ev = np.linalg.eigvalsh(own_row_hessians(T, P)).max()
         if ev > worst:
             worst, where = ev, T
@@ -182,7 +177,7 @@ def test_numerical_hessian_is_exact_on_the_barrier():
     """With every weight zero, U_i = -C_i and the Hessian is diag(-kappa / (1 - x^2))."""
     P = _teaching_params("base")
     P0 = replace(P.copy(), weights=np.zeros_like(P.weights))
-    T = _random_ties(np.random.default_rng(0), 3)
+    T = random_ties(np.random.default_rng(0), 3)
     H = own_row_hessians(T, P0)
     for i in range(3):
         x = np.delete(T[i], i)
@@ -213,7 +208,7 @@ def _worst_committed(P, samples: int, seed: int, level: float, bound: float = 0.
     rng = np.random.default_rng(seed)
     worst, checked = -np.inf, 0
     for _ in range(samples):
-        T = _random_ties(rng, P.power.shape[-1], bound)
+        T = random_ties(rng, P.power.shape[-1], bound)
         ev = np.linalg.eigvalsh(own_row_hessians(T, P)).max(axis=-1)  # per state
         keep = _commitment_level(T, P) >= level
         checked += keep.sum()
@@ -255,7 +250,7 @@ def test_autonomy_term_loses_concavity_only_as_commitments_vanish():
     rng = np.random.default_rng(3)
     low_worst, high_worst = -np.inf, -np.inf
     for _ in range(400):
-        T = _random_ties(rng, w.n, 0.95)
+        T = random_ties(rng, w.n, 0.95)
         ev = np.linalg.eigvalsh(own_row_hessians(T, P)).max(axis=-1)
         level = _commitment_level(T, P)
         if (level < 0.03).any():

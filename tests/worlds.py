@@ -11,6 +11,8 @@ import copy
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
+
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,3 +227,10 @@ def leverage_world(leverage: float) -> dict:
         }
     }
     return world(s, rel, rivalries=[("E", "W", 0.8)], shocks=shocks, steps=24)
+
+
+def random_ties(rng: np.random.Generator, n: int, bound: float = 0.9) -> np.ndarray:
+    """A random tie matrix with entries uniform in [-bound, bound] and a zero diagonal."""
+    T = rng.uniform(-bound, bound, (n, n))
+    np.fill_diagonal(T, 0.0)
+    return T
