@@ -139,7 +139,10 @@ def run_ensemble(
         frames = [getattr(p, name) for p in parts]
         if frames[0] is None:
             return None
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        if not out["replicate"].is_monotonic_increasing:  # several stacks: restore order
+            out = out.sort_values("replicate", kind="stable", ignore_index=True)
+        return out
 
     return EnsembleResult(
         scenario=first.scenario,
@@ -166,8 +169,10 @@ def iter_ensemble(
 ) -> Iterator[EnsembleResult]:
     """:func:`run_ensemble` one chunk at a time (bounded memory: stream it to disk).
 
-    Yields one :class:`EnsembleResult` per chunk, replicate numbers counting on across
-    chunks.
+    Yields one :class:`EnsembleResult` per chunk. Chunks come in replicate order unless
+    the overrides change more than parameter values (the tie step, the dates, the
+    shocks' structure): then each such group of sweep points runs as its own stack, one
+    after the other.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
