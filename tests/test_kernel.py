@@ -217,9 +217,22 @@ def test_local_gains_equal_full_row_differences(world):
     rng = np.random.default_rng(23)
     off = ~np.eye(world.n, dtype=bool)
     P = world.params_with(world.shocks[:4])
-    for _ in range(4):
-        T = random_ties(rng, world.n, bound=0.95)
+    steps = rng.integers(-19, 20, (4, world.n, world.n))
+    for trial in range(8):
+        if trial < 4:  # anywhere (as after a pin): the tie cost is computed
+            T = random_ties(rng, world.n, bound=0.95)
+        else:  # on the lattice, reached by steps of delta (rounding included): a table
+            T = np.zeros((world.n, world.n))
+            for _ in range(int(np.abs(steps[trial - 4]).max())):
+                T += (
+                    world.delta
+                    * np.sign(steps[trial - 4])
+                    * (np.abs(T) < np.abs(steps[trial - 4] * world.delta) - 1e-9)
+                )
+            np.fill_diagonal(T, 0.0)
         T[0, 1], T[1, 0] = 0.95, -0.95  # one step from the bounds: one move impossible
+        off_lattice = np.abs(T - np.rint(T / world.delta) * world.delta).max()
+        assert (off_lattice > 1e-9) == (trial < 4)
         fast = payoffs.local_gains(T, P, world.delta)
         slow = _stay_relative(world, T, P)
         assert np.array_equal(np.isnan(fast[:, off]), np.isnan(slow[:, off]))
