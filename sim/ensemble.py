@@ -516,7 +516,7 @@ def _simulate(stack: _Stack, seeds: list[Seed], pts: np.ndarray, steps: np.ndarr
         if not one_point:
             P = take(P, pts if members is None else pts[members])
         values, choice, revising = decision.period_choices(T, P, u, **settings)
-        return decision.apply_choices(T, values, choice, revising)
+        return decision.apply_choices(T, values, choice, revising, w.delta)
 
     for _ in range(w.burn_in):
         T = decide(T, draws.next(), (), None)
