@@ -671,12 +671,12 @@ def _tables(
     # (in blocks of records small enough for the cache; per record the arithmetic is the
     # same whatever the block)
     block = 4 * default_chunk_size(n)
-    values = np.empty((r * s, n, len(INDEX_COLUMNS)))
+    values = np.empty((len(INDEX_COLUMNS), r * s, n))  # column-major: cheap columns below
     flat = sim.snaps.reshape(r * s, n, n)
     for lo in range(0, r * s, block):
         part = flat[lo : lo + block]
-        values[lo : lo + block, :, 0] = indices.alignment_index(part, w.toward, w.away)
-        values[lo : lo + block, :, 1] = indices.hedging_index(part, w.base.groups)
+        values[0, lo : lo + block] = indices.alignment_index(part, w.toward, w.away)
+        values[1, lo : lo + block] = indices.hedging_index(part, w.base.groups)
     keys = sim.keys.ravel()
     rec_pts = np.repeat(sim.pts, s)
     for k in np.unique(keys):
@@ -685,10 +685,9 @@ def _tables(
         for lo in range(0, len(at), block):
             sel = at[lo : lo + block]
             P = P_key if stack.n_points == 1 else take(P_key, rec_pts[sel])
-            comp, util = row_utility(flat[sel], P)
-            values[sel, :, 2:6] = comp
-            values[sel, :, 6] = util
-    values = values.reshape(r, s, n, len(INDEX_COLUMNS))
+            comp, util = row_utility(flat[sel], P, w.delta)
+            values[2:6, sel] = np.moveaxis(comp, -1, 0)
+            values[6, sel] = util
     base_cols = {
         "replicate": np.repeat(replicates.astype(np.int64), s * n),
         "seed": np.repeat(seed_col, s * n),
@@ -698,7 +697,7 @@ def _tables(
     }
     ix = pd.DataFrame(base_cols)
     for c, col in enumerate(INDEX_COLUMNS):
-        ix[col] = values[..., c].ravel()
+        ix[col] = values[c].ravel()
 
     ties = None
     if keep == "ties":
@@ -743,19 +742,24 @@ def _shock_table(w: World, sim: _Sim, replicates, seed_col) -> pd.DataFrame:
         rr = pp = kk = np.empty(0, dtype=np.intp)
     ids = [s.id for s in w.shocks]
     specs = [spec.shocks[i] for i in ids]
-    date = [
-        (specs[k].date or period_start(spec.time, int(p))).isoformat()
-        for k, p in zip(kk, pp, strict=True)
-    ]
+    # one date, label and kind per distinct (shock, period), spread to the events
+    pairs, which = np.unique(np.stack([kk, pp]), axis=1, return_inverse=True)
+    date = np.array(
+        [(specs[k].date or period_start(spec.time, int(p))).isoformat() for k, p in pairs.T],
+        dtype=object,
+    )
+    label = np.array([specs[k].label for k in pairs[0]], dtype=object)
+    kind = np.array(["dated" if specs[k].date else "probabilistic" for k in pairs[0]], dtype=object)
+    which = which.ravel()
     return pd.DataFrame(
         {
             "replicate": replicates[rr].astype(np.int64),
             "seed": seed_col[rr],
             "id": pd.Categorical.from_codes(kk, categories=ids),
-            "label": [specs[k].label for k in kk],
-            "kind": ["dated" if specs[k].date else "probabilistic" for k in kk],
+            "label": label[which] if len(kk) else [],
+            "kind": kind[which] if len(kk) else [],
             "period": pp.astype(np.int64),
-            "date": date,
+            "date": date[which] if len(kk) else [],
         }
     )
 

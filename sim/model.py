@@ -224,7 +224,7 @@ class BalancingModel(mesa.Model):
 
     def _refresh_state(self) -> None:
         w = self.world
-        comp, util = row_utility(self.ties, self.params)
+        comp, util = row_utility(self.ties, self.params, w.delta)
         align = indices.alignment_index(self.ties, w.toward, w.away)
         hedge = indices.hedging_index(self.ties, self.params.groups)
         for agent in self.agents:
@@ -281,7 +281,7 @@ class BalancingModel(mesa.Model):
         values[..., 1] = indices.hedging_index(snaps, w.base.groups)
         for k in np.unique(which):
             at = which == k
-            comp, util = row_utility(snaps[at], self.params_history[k])
+            comp, util = row_utility(snaps[at], self.params_history[k], w.delta)
             values[at, :, 2:6] = comp
             values[at, :, 6] = util
         s = len(periods)

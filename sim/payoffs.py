@@ -302,7 +302,7 @@ def _rowprod(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def row_components(T: np.ndarray, P: Params) -> np.ndarray:
+def row_components(T: np.ndarray, P: Params, delta: float | None = None) -> np.ndarray:
     """Components ``(B..., N, 4)`` of every state's current row of ``T``.
 
     The same quantities as ``components(T[..., :, None, :], T, P)`` (a test checks them
@@ -335,13 +335,18 @@ def row_components(T: np.ndarray, P: Params) -> np.ndarray:
     cross = 0.5 * _rowdot(rk, k) * d["inv_denom"]
     affinity = _rowdot(d["aff"], x)
     alignment = affinity - P.autonomy * hhi - P.cross_pressure * cross
-    cost = P.kappa * _rowdot(_barrier(x), off)
+    cost = P.kappa * _rowdot(_barrier_at(x, delta), off)
     return np.stack([energy, security, alignment, cost], axis=-1)
 
 
-def row_utility(T: np.ndarray, P: Params) -> tuple[np.ndarray, np.ndarray]:
-    """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row."""
-    comp = row_components(T, P)
+def row_utility(
+    T: np.ndarray, P: Params, delta: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row.
+
+    ``delta``: the tie step, if the ties may sit on its lattice (a faster tie cost).
+    """
+    comp = row_components(T, P, delta)
     util = _rowdot(comp[..., :3], P.weights) - comp[..., 3]
     return comp, util
 
@@ -470,24 +475,42 @@ def _barrier_step(x: np.ndarray, v: np.ndarray, delta: float) -> np.ndarray:
     table per ``delta`` (two lookups instead of six logarithms per tie), elsewhere they
     are computed.
     """
-    table = _barrier_table(delta)
+    idx = _lattice_index(x, delta)
+    if idx is None:
+        return _barrier(v) - _barrier(x)
+    _, down, up = _barrier_table(delta)
+    out = np.empty_like(v)
+    np.take(down, idx, out=out[0], mode="clip")
+    np.take(up, idx, out=out[1], mode="clip")
+    return out
+
+
+def _barrier_at(x: np.ndarray, delta: float | None) -> np.ndarray:
+    """:func:`_barrier` of ``x``, from the table of ``delta``'s lattice when ``x`` is on it."""
+    idx = None if delta is None else _lattice_index(x, delta)
+    if idx is None:
+        return _barrier(x)
+    return np.take(_barrier_table(delta)[0], idx, mode="clip")
+
+
+def _lattice_index(x: np.ndarray, delta: float) -> np.ndarray | None:
+    """Table indices of ``x`` on the lattice ``k delta`` (to 1e-9), or None if off it."""
     k = np.rint(x * (1.0 / delta))
-    if np.abs(x - k * delta).max(initial=0.0) <= 1e-9:
-        idx = k.astype(np.intp)
-        idx += (len(table[0]) - 1) // 2
-        out = np.empty_like(v)
-        np.take(table[0], idx, out=out[0], mode="clip")
-        np.take(table[1], idx, out=out[1], mode="clip")
-        return out
-    return _barrier(v) - _barrier(x)
+    if np.abs(x - k * delta).max(initial=0.0) > 1e-9:
+        return None
+    idx = k.astype(np.intp)
+    idx += int(np.floor(1.0 / delta + 1e-9))
+    return idx
 
 
 @lru_cache(maxsize=16)
-def _barrier_table(delta: float) -> tuple[np.ndarray, np.ndarray]:
-    """``_barrier(clip(k delta -+ delta)) - _barrier(k delta)`` for ``|k delta| <= 1``."""
+def _barrier_table(delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``x = k delta`` in [-1, 1]: ``_barrier(x)`` and its changes by ``-+delta``."""
     m = int(np.floor(1.0 / delta + 1e-9))
     x = np.arange(-m, m + 1) * delta
-    down = _barrier(np.clip(x - delta, -1.0, 1.0)) - _barrier(x)
-    up = _barrier(np.clip(x + delta, -1.0, 1.0)) - _barrier(x)
-    down.flags.writeable = up.flags.writeable = False
-    return down, up
+    at = _barrier(x)
+    down = _barrier(np.clip(x - delta, -1.0, 1.0)) - at
+    up = _barrier(np.clip(x + delta, -1.0, 1.0)) - at
+    for a in (at, down, up):
+        a.flags.writeable = False
+    return at, down, up

@@ -285,3 +285,15 @@ def test_choose_local_agrees_with_choose(world):
         )
         off = ~np.eye(world.n, dtype=bool)
         assert np.array_equal(got[off], ref[off])
+
+
+def test_row_components_on_the_lattice_use_the_table_to_rounding(world):
+    """With the tie step given, lattice ties take their tie cost from a table."""
+    rng = np.random.default_rng(6)
+    T = np.round(random_ties(rng, world.n, bound=0.95) / world.delta) * world.delta
+    T[0, 1] = 0.95 + 1e-13  # rounding noise of repeated steps stays on the lattice
+    plain = payoffs.row_components(T, world.base)
+    table = payoffs.row_components(T, world.base, world.delta)
+    np.testing.assert_allclose(table, plain, rtol=0, atol=1e-12)
+    assert payoffs._lattice_index(T, world.delta) is not None
+    assert payoffs._lattice_index(T + 0.01, world.delta) is None
