@@ -248,6 +248,36 @@ def iter_ensemble(
                 progress(done, r_total)
 
 
+def ensemble_ties(
+    scenario: Scenario,
+    seeds: Sequence[Seed],
+    *,
+    shocks_off: Sequence[str] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """The tie matrices of every replicate at every record: ``(R, steps, N, N)``.
+
+    The raw arrays behind :func:`run_ensemble`'s tables (no overrides), for analyses
+    that work on ties directly (validation).
+    """
+    seeds = _check_seeds(seeds)
+    world = world_for(scenario)
+    _check_shocks_off(world, shocks_off)
+    _reuse_freed_memory()
+    stack = _Stack([world], shocks_off)
+    steps = np.arange(world.n_periods + 1)
+    size = default_chunk_size(world.n)
+    out = np.empty((len(seeds), len(steps), world.n, world.n))
+    for lo in range(0, len(seeds), size):
+        chunk = seeds[lo : lo + size]
+        out[lo : lo + len(chunk)] = _simulate(
+            stack, chunk, np.zeros(len(chunk), dtype=np.intp), steps
+        ).snaps
+        if progress is not None:
+            progress(lo + len(chunk), len(seeds))
+    return out
+
+
 def default_chunk_size(n: int) -> int:
     """Replicates per chunk: a period's arrays (a few hundred KB each) stay in the L2 cache.
 
