@@ -92,6 +92,24 @@ class EnsembleResult:
     def n(self) -> int:
         return len(self.replicates)
 
+    def index_array(self, column: str) -> np.ndarray:
+        """``(R, steps, N)`` array of one column of :attr:`indices`."""
+        steps = self.indices["step"].nunique()
+        return self.indices[column].to_numpy().reshape(self.n, steps, self.world.n)
+
+    def figure(self):
+        """Fan charts of the focus state's indices over the replicates (matplotlib)."""
+        from sim.plots import ensemble_figure
+
+        steps = np.sort(self.indices["step"].unique())
+        return ensemble_figure(
+            self.world,
+            steps,
+            self.index_array("alignment_index"),
+            self.index_array("hedging_index"),
+            self.shocks,
+        )
+
 
 def run_ensemble(
     scenario: Scenario | str | Path,
@@ -837,7 +855,7 @@ class SavedEnsemble:
     def figure(self):
         from sim.plots import ensemble_figure
 
-        return ensemble_figure(self)
+        return ensemble_figure(self.world, self.steps, self.alignment, self.hedging, self.shocks)
 
 
 def save_ensemble(
