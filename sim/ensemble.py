@@ -217,7 +217,7 @@ def iter_ensemble(
             point_overrides.append(dict(ov or {}))
         pts[r] = point_of[key]
     worlds = [
-        base if not ov else _compile(with_overrides(scenario, ov, origin="overrides"))
+        base if not ov else compile_world(with_overrides(scenario, ov, origin="overrides"))
         for ov in point_overrides
     ]
     # worlds differing in more than parameter values cannot share arrays: one stack each
@@ -391,10 +391,6 @@ def _record_steps(world: World, dates) -> np.ndarray:
 
 def _hashable(v: Any) -> Any:
     return tuple(map(_hashable, v)) if isinstance(v, list | tuple) else v
-
-
-def _compile(scenario: Scenario) -> World:
-    return compile_world(scenario)
 
 
 def _structure(w: World) -> tuple:
