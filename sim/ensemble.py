@@ -795,15 +795,25 @@ def _shock_table(w: World, sim: _Sim, replicates, seed_col) -> pd.DataFrame:
     label = np.array([specs[k].label for k in pairs[0]], dtype=object)
     kind = np.array(["dated" if specs[k].date else "probabilistic" for k in pairs[0]], dtype=object)
     which = which.ravel()
+    # categories fixed by the world, so chunks concatenate without turning into objects
+    labels = list(dict.fromkeys(s.label for s in specs))
+    dates = sorted(
+        {s.date.isoformat() for s in specs if s.date}
+        | {period_start(spec.time, p).isoformat() for p in range(w.n_periods)}
+    )
+
+    def cat(values, categories):
+        return pd.Categorical(values[which] if len(kk) else [], categories=categories)
+
     return pd.DataFrame(
         {
             "replicate": replicates[rr].astype(np.int64),
             "seed": seed_col[rr],
             "id": pd.Categorical.from_codes(kk, categories=ids),
-            "label": label[which] if len(kk) else [],
-            "kind": kind[which] if len(kk) else [],
+            "label": cat(label, labels),
+            "kind": cat(kind, ["dated", "probabilistic"]),
             "period": pp.astype(np.int64),
-            "date": date[which] if len(kk) else [],
+            "date": cat(date, dates),
         }
     )
 
