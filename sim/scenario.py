@@ -1013,13 +1013,14 @@ def _override_path(data: Any, dotted: str, origin: str, line: int) -> Path_:
             path.append(int(part))
             node = node[int(part)]
         elif isinstance(node, dict):
-            if part not in node and not (path and path[0] in ("relations", "model", "states")):
+            first = path[0] if path else part
+            if part not in node and first not in ("relations", "model", "states"):
                 raise ScenarioError(
                     f"{origin}:{line}: parameter {dotted}: no {part!r} in "
                     f"{_dotted(tuple(path))}{did_you_mean(part, node)}; "
                     f"it has: {', '.join(map(str, node))}"
                 )
-            if part not in node and path[0] == "states" and len(path) < 2:
+            if part not in node and first == "states" and len(path) < 2:
                 raise ScenarioError(
                     f"{origin}:{line}: parameter {dotted}: no state {part!r}"
                     f"{did_you_mean(part, node)}; the states are: {', '.join(node)}"

@@ -43,6 +43,13 @@ def test_no_overrides_is_the_same_scenario(baseline):
     assert with_overrides(baseline, {}) is baseline
 
 
+def test_a_model_constant_in_a_scenario_without_a_model_section():
+    teaching = load_scenario("scenarios/teaching.yaml")
+    assert "model" not in teaching.content
+    s = with_overrides(teaching, {"model.tie_cost": 0.3})
+    assert compile_world(s).base.kappa.tolist() == [0.3] * 3
+
+
 def test_override_in_a_list_and_a_missing_constant(baseline):
     s = with_overrides(baseline, {"rivalries.0.value": 0.1, "model.delta": 0.1})
     assert s.spec.rivalries[0].value == 0.1
