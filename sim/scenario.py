@@ -10,12 +10,14 @@ The field reference lives in ``scenarios/README.md``.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
 import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -293,10 +295,17 @@ class Scenario:
         content_hash: SHA-256 of ``content`` in canonical JSON; identifies the scenario.
     """
 
-    def __init__(self, spec: ScenarioSpec, content: dict, path: Path | None):
+    def __init__(
+        self,
+        spec: ScenarioSpec,
+        content: dict,
+        path: Path | None,
+        where: dict[Path_, tuple[str, int]] | None = None,
+    ):
         self.spec = spec
         self.content = content
         self.path = path
+        self.where = where or {}  # (file, line) of every path in ``content``
         canon = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
         self.content_hash = hashlib.sha256(canon.encode()).hexdigest()
 
@@ -920,6 +929,113 @@ def scenario_from_dict(data: dict, name: str = "<dict>") -> Scenario:
     return _validate(_Doc(data, where), None)
 
 
+def with_overrides(
+    scenario: Scenario, overrides: Mapping[str, Any], origin: str = "override", line: int = 0
+) -> Scenario:
+    """The scenario with some values replaced, validated again like a file.
+
+    Args:
+        overrides: ``{path: value}``; a path is dotted into the scenario document as
+            written (``states.AZ.weights.energy``, ``model.tie_cost``,
+            ``relations.AZ.EU.energy``, ``shocks.ukraine_war.effects.0.value``). A sourced
+            ``{value: ...}`` node keeps its shape: its value is replaced and its provenance
+            becomes an assumption naming ``origin``. A missing mapping key is created (a
+            relation or a model constant the file leaves at its default); list items must
+            exist.
+        origin, line: where the overrides come from (an experiment file and line), named
+            in every problem found and in the new provenance.
+
+    Raises:
+        ScenarioError: a path that does not exist, or values the scenario rejects; each
+            problem names ``origin:line`` and the path.
+    """
+    if not overrides:
+        return scenario
+    data = copy.deepcopy(scenario.content)
+    where = dict(scenario.where)
+    for dotted, value in overrides.items():
+        path = _override_path(data, str(dotted), origin, line)
+        parent = data
+        for key in path[:-1]:
+            if isinstance(parent, dict) and key not in parent:
+                parent[key] = {}
+            parent = parent[key]
+        last = path[-1]
+        node = parent.get(last) if isinstance(parent, dict) else parent[last]
+        if isinstance(node, dict) and "value" in node:
+            new = {"value": value, "assumption": f"set by {origin}"}
+        elif isinstance(node, dict | list):
+            raise ScenarioError(
+                f"{origin}:{line}: parameter {dotted}: names a whole section, not a value; "
+                f"name one of its fields: {', '.join(map(str, _keys(node)))}"
+            )
+        elif node is None and path[0] in ("relations", "model", "states"):
+            new = {"value": value, "assumption": f"set by {origin}"}
+        else:
+            new = value
+        parent[last] = new
+        n = len(path)
+        for k in [k for k in where if k[:n] == path]:
+            del where[k]
+        for k in range(1, n + 1):
+            where.setdefault(path[:k], (origin, line))
+        where[path] = (origin, line)
+        if isinstance(new, dict):
+            where[path + ("value",)] = where[path + ("assumption",)] = (origin, line)
+    try:
+        return _validate(_Doc(data, where), scenario.path)
+    except ScenarioError as err:
+        shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+        lead = f"{origin}:{line}: the values {shown} make the scenario invalid:"
+        raise ScenarioError([lead, *(f"  {p}" for p in err.problems)]) from None
+
+
+def _keys(node: Any) -> list:
+    return list(node) if isinstance(node, dict) else list(range(len(node)))
+
+
+def _override_path(data: Any, dotted: str, origin: str, line: int) -> Path_:
+    """``a.b.0.c`` as a document path, checking that every list index exists."""
+    if not dotted or any(not part for part in dotted.split(".")):
+        raise ScenarioError(
+            f"{origin}:{line}: parameter {dotted!r}: expected a dotted path such as "
+            "states.AZ.weights.energy"
+        )
+    path: list[str | int] = []
+    node = data
+    for part in dotted.split("."):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(
+                    f"{origin}:{line}: parameter {dotted}: {_dotted(tuple(path))} is a list of "
+                    f"{len(node)}; expected an index from 0 to {len(node) - 1}, got {part!r}"
+                )
+            path.append(int(part))
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node and not (path and path[0] in ("relations", "model", "states")):
+                raise ScenarioError(
+                    f"{origin}:{line}: parameter {dotted}: no {part!r} in "
+                    f"{_dotted(tuple(path))}{did_you_mean(part, node)}; "
+                    f"it has: {', '.join(map(str, node))}"
+                )
+            if part not in node and path[0] == "states" and len(path) < 2:
+                raise ScenarioError(
+                    f"{origin}:{line}: parameter {dotted}: no state {part!r}"
+                    f"{did_you_mean(part, node)}; the states are: {', '.join(node)}"
+                )
+            path.append(part)
+            node = node.get(part)
+        elif node is None:
+            path.append(part)
+        else:
+            raise ScenarioError(
+                f"{origin}:{line}: parameter {dotted}: {_dotted(tuple(path))} is a value "
+                f"({node!r}), it has no field {part!r}"
+            )
+    return tuple(path)
+
+
 def _validate(doc: _Doc, path: Path | None) -> Scenario:
     try:
         spec = ScenarioSpec.model_validate(doc.data)
@@ -929,7 +1045,7 @@ def _validate(doc: _Doc, path: Path | None) -> Scenario:
     problems = _check_semantics(spec, doc)
     if problems:
         raise ScenarioError(_format(problems))
-    return Scenario(spec, doc.data, path)
+    return Scenario(spec, doc.data, path, doc.where)
 
 
 def _format(problems: list[tuple[str, str]]) -> list[str]:
