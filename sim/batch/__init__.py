@@ -1,0 +1,24 @@
+"""Scenario batches: experiment designs, seeds, executors, a resumable store, analysis.
+
+From a notebook, the same as ``multivector batch``::
+
+    import sim.batch
+    summary = sim.batch.run("scenarios/experiments/gas_deal.yaml", "runs/gas_deal")
+    result = sim.batch.load("runs/gas_deal")      # tidy DataFrames: .runs .indices .shocks
+    fig = sim.batch.fan_chart(result)             # matplotlib Figures
+    effects = sim.batch.effects(result, "baseline", "gas_deal_fails")
+"""
+
+from sim.batch.driver import Summary, run
+from sim.batch.experiment import Experiment, experiment_from_dict, load_experiment
+from sim.batch.results import BatchResult, load
+
+__all__ = [
+    "BatchResult",
+    "Experiment",
+    "Summary",
+    "experiment_from_dict",
+    "load",
+    "load_experiment",
+    "run",
+]

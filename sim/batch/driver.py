@@ -1,0 +1,295 @@
+"""Running a batch: plan the runs, cut them into chunks, feed an executor, store the parts.
+
+``run(experiment, out)`` is what ``multivector batch`` calls. It resumes an interrupted
+batch in the same ``out`` (the finished chunks are kept and skipped), keeps a bounded
+number of chunks in flight (so memory does not grow with the batch), records a failing
+run as data, and reruns the chunks of a worker that died.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.batch.design import overrides_of, run_table
+from sim.batch.executors import Backend, backend_for
+from sim.batch.experiment import Experiment, load_experiment
+from sim.batch.runner import Chunk, ChunkResult, run_chunk
+from sim.batch.store import Store, check_out_dir, new_manifest
+
+#: Target wall time of one chunk: long enough that scheduling costs little (Dask spends
+#: 2-4 ms per task), short enough to spread work and lose little on a crash.
+TARGET_CHUNK_S = 0.75
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Summary:
+    out: Path
+    runs: int
+    ok: int
+    failed: int
+    pending: int
+    resumed_runs: int  # finished before this session
+    ran: int  # run in this session
+    wall_s: float
+    backend: str
+    chunks: int
+    chunk_size: int
+    reruns: int  # chunks rerun after a worker died
+
+    @property
+    def rate(self) -> float:
+        return self.ran / self.wall_s if self.wall_s > 0 else float("nan")
+
+    def text(self) -> str:
+        lines = [
+            f"batch {self.out}: {self.runs} runs in {self.chunks} chunks of up to "
+            f"{self.chunk_size} ({self.backend})",
+            f"  this session: {self.ran} runs in {self.wall_s:.1f} s ({self.rate:.1f} runs/s)"
+            + (f"; {self.resumed_runs} were already done" if self.resumed_runs else ""),
+            f"  ok {self.ok}, failed {self.failed}, pending {self.pending}"
+            + (f"; {self.reruns} chunk(s) rerun after a worker died" if self.reruns else ""),
+        ]
+        if self.failed:
+            lines.append(
+                f"  {self.failed} run(s) failed: their arm, seed, design point and error are "
+                f"in {self.out}/design.parquet (sim.batch.load(DIR).failed())"
+            )
+        return "\n".join(lines)
+
+
+def plan(experiment: Experiment, chunk_size: int) -> pd.DataFrame:
+    """The run table with a ``chunk`` column: runs of one arm, ``chunk_size`` at a time."""
+    runs = run_table(experiment)
+    chunk = np.empty(len(runs), dtype=np.int64)
+    next_id = 0
+    for arm in experiment.arms:
+        at = np.flatnonzero(runs["arm"].to_numpy() == arm.name)
+        chunk[at] = next_id + np.arange(len(at)) // chunk_size
+        next_id += math.ceil(len(at) / chunk_size)
+    runs["chunk"] = chunk
+    return runs
+
+
+def auto_chunk_size(experiment: Experiment, n_runs: int, workers: int) -> int:
+    """Runs per chunk for about :data:`TARGET_CHUNK_S` of work, from timing two runs here;
+    at most enough to give every worker a few chunks."""
+    runs = run_table(experiment).iloc[:2]
+    probe = _chunks(experiment, runs.assign(chunk=0))[0]
+    run_chunk(probe)  # warm up (imports, compiled world)
+    t0 = time.perf_counter()
+    run_chunk(probe)
+    per_run = max((time.perf_counter() - t0) / len(runs), 1e-5)
+    size = max(1, round(TARGET_CHUNK_S / per_run))
+    per_arm = math.ceil(n_runs / max(1, len(experiment.arms)))
+    spread = math.ceil(n_runs / (3 * workers)) if workers > 1 else n_runs
+    return int(max(1, min(size, spread, per_arm, 20_000)))
+
+
+def _chunks(experiment: Experiment, runs: pd.DataFrame, only=None) -> list[Chunk]:
+    arms = {a.name: a for a in experiment.arms}
+    origin = str(experiment.path) if experiment.path else "experiment"
+    out = []
+    for cid, df in runs.groupby("chunk", sort=True):
+        if only is not None and cid not in only:
+            continue
+        arm = arms[df["arm"].iloc[0]]
+        out.append(
+            Chunk(
+                chunk=int(cid),
+                arm=arm.name,
+                scenario=arm.scenario,
+                shocks_off=arm.shocks_off,
+                run_ids=df["run_id"].astype(int).tolist(),
+                seeds=df["seed"].astype(int).tolist(),
+                overrides=overrides_of(df, experiment),
+                points=df["point"].astype(int).tolist(),
+                keep=experiment.spec.keep,
+                dates=experiment.dates,
+                origin=origin,
+            )
+        )
+    return out
+
+
+def run(
+    experiment: Experiment | str | Path,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    chunk_size: int | None = None,
+    progress: bool | None = None,
+    backend: Backend | None = None,
+    on_chunk=None,
+) -> Summary:
+    """Run (or resume) a batch into ``out``.
+
+    Args:
+        experiment: an :class:`Experiment` or the path of an experiment file.
+        out: the batch directory (created; an earlier batch of the same experiment
+            there is resumed; another experiment's is refused).
+        workers: local worker processes (default: all cores; 1 runs in this process).
+        scheduler: a Dask scheduler address (``tcp://HOST:PORT``).
+        dask_local: start a Dask LocalCluster with this many workers.
+        chunk_size: runs per chunk (default: about 0.75 s of work, timed here). A
+            resumed batch keeps the chunking it started with.
+        progress: show progress on stderr (default: yes); a bar on a terminal, plain
+            lines otherwise.
+        backend: an already open :class:`~sim.batch.executors.Backend` (overrides the
+            three options above; the caller closes it).
+        on_chunk: called with (chunk_id, backend) after each chunk is stored (tests).
+    """
+    t_start = time.perf_counter()
+    if not isinstance(experiment, Experiment):
+        experiment = load_experiment(experiment)
+    out = check_out_dir(out)
+    own_backend = backend is None
+    if own_backend:
+        backend = backend_for(workers, scheduler, dask_local)
+    try:
+        return _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start)
+    finally:
+        if own_backend:
+            backend.close()
+
+
+def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> Summary:
+    from sim.batch.progress import Progress
+
+    resuming = (out / "manifest.json").is_file()
+    runs = manifest = None
+    if not resuming:  # a resumed batch keeps the chunking it started with
+        if chunk_size is None:
+            n_runs = len(experiment.arms) * _points_count(experiment) * experiment.spec.replicates
+            chunk_size = auto_chunk_size(experiment, n_runs, backend.workers)
+        runs = plan(experiment, chunk_size)
+        manifest = new_manifest(experiment, len(runs), int(runs["chunk"].max()) + 1, chunk_size)
+    store, _resumed = Store.open(out, experiment, runs, manifest)
+    runs = store.runs
+    chunk_size = int(store.manifest["chunk_size"])
+    done = store.done_chunks()
+    all_chunks = sorted(runs["chunk"].unique().tolist())
+    todo = [c for c in all_chunks if c not in done]
+    sizes = runs.groupby("chunk").size().to_dict()
+    already = int(sum(sizes[c] for c in done))
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+    bar = Progress(len(runs), initial=already, enabled=progress)
+    reruns = 0
+    try:
+        reruns = _execute(experiment, runs, todo, store, backend, bar, on_chunk)
+    finally:
+        bar.close()
+        session = {
+            "started": started,
+            "backend": backend.describe(),
+            "runs_before": already,
+            "wall_s": round(time.perf_counter() - t_start, 3),
+            "reruns": reruns,
+            "command": sys.argv,
+        }
+        counts = store.finish(session)
+    return Summary(
+        out=out,
+        runs=len(runs),
+        ok=counts["ok"],
+        failed=counts["failed"],
+        pending=counts["pending"],
+        resumed_runs=already,
+        ran=len(runs) - already - counts["pending"],
+        wall_s=time.perf_counter() - t_start,
+        backend=backend.describe(),
+        chunks=len(all_chunks),
+        chunk_size=chunk_size,
+        reruns=reruns,
+    )
+
+
+def _points_count(experiment: Experiment) -> int:
+    from sim.batch.design import points
+
+    return len(points(experiment))
+
+
+def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chunk) -> int:
+    """Feed the chunks to the executor, a bounded number in flight; returns reruns."""
+    chunks = {c.chunk: c for c in _chunks(experiment, runs, only=set(todo))}
+    queue = list(todo)
+    queue.reverse()  # pop() from the end: chunks go out in order
+    window = max(2, 2 * backend.workers)
+    inflight: dict = {}  # future -> chunk id
+    attempts: dict[int, int] = {}
+    reruns = 0
+
+    def submit(cid: int) -> None:
+        inflight[backend.executor.submit(run_chunk, chunks[cid])] = cid
+
+    while queue or inflight:
+        while queue and len(inflight) < window:
+            submit(queue.pop())
+        finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+        broken = False
+        for fut in finished:
+            cid = inflight.pop(fut)
+            try:
+                result: ChunkResult = fut.result()
+            except BrokenProcessPool:
+                broken = True
+                attempts[cid] = attempts.get(cid, 0) + 1
+                queue.append(cid)
+                continue
+            except Exception as exc:  # noqa: BLE001  the worker, not the run, failed
+                attempts[cid] = attempts.get(cid, 0) + 1
+                if attempts[cid] >= MAX_ATTEMPTS:
+                    result = _chunk_failed(chunks[cid], exc, attempts[cid])
+                else:
+                    reruns += 1
+                    queue.append(cid)
+                    continue
+            store.write_chunk(result)
+            bar.update(len(chunks[cid].run_ids))
+            if on_chunk is not None:
+                on_chunk(cid, backend)
+        if broken:
+            # the pool is unusable: every chunk in flight is lost with it; start a new
+            # pool and send them again (a chunk that keeps killing workers is failed)
+            for fut, cid in list(inflight.items()):
+                attempts[cid] = attempts.get(cid, 0) + 1
+                queue.append(cid)
+            inflight.clear()
+            backend.restart() if backend.restartable else None
+            bar.write("a worker process died; restarted the pool and rerunning its chunks")
+            for cid in sorted({c for c in queue if attempts.get(c, 0) >= MAX_ATTEMPTS}):
+                queue.remove(cid)
+                store.write_chunk(_chunk_failed(chunks[cid], "the worker process died", 3))
+                bar.update(len(chunks[cid].run_ids))
+            reruns += 1
+            queue.sort(reverse=True)
+    return reruns
+
+
+def _chunk_failed(chunk: Chunk, exc, attempts: int) -> ChunkResult:
+    from sim.batch.runner import _empty_indices, _empty_shocks
+
+    why = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    runs = pd.DataFrame(
+        {
+            "run_id": chunk.run_ids,
+            "status": "failed",
+            "error": f"its chunk failed {attempts} times on the executor: {why}",
+            "wall_s": np.nan,
+        }
+    )
+    return ChunkResult(chunk.chunk, runs, _empty_indices(), None, _empty_shocks())
