@@ -265,7 +265,7 @@ def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chu
         if broken:
             # the pool is unusable: every chunk in flight is lost with it; start a new
             # pool and send them again (a chunk that keeps killing workers is failed)
-            for fut, cid in list(inflight.items()):
+            for cid in list(inflight.values()):
                 attempts[cid] = attempts.get(cid, 0) + 1
                 queue.append(cid)
             inflight.clear()

@@ -27,6 +27,7 @@ from sim.scenario import (
     Scenario,
     _Doc,
     _dotted,
+    _override_path,
     _read_yaml,
     _show,
     _unwrap,
@@ -249,10 +250,23 @@ def _validate(doc: _Doc, path: Path | None, base_dir: Path | None = None) -> Exp
     if arms and spec.design.parameters and not problems:
         from sim.batch.design import midpoint_overrides
 
-        f, line = _where(doc, ("design", "parameters")).rsplit(":", 1)
-        point = midpoint_overrides(spec.design)
-        for arm in arms:
-            with_overrides(arm.scenario, point, origin=f, line=int(line) if line.isdigit() else 0)
+        def at(*loc) -> tuple[str, int]:
+            f, line = _where(doc, loc).rsplit(":", 1)
+            return f, int(line) if line.isdigit() else 0
+
+        d = spec.design
+        for arm in arms:  # each path on its own line, then the values together
+            mid = midpoint_overrides(d)
+            for name in [*d.parameters, *d.complement]:
+                kind = "parameters" if name in d.parameters else "complement"
+                f, line = at("design", kind, name)
+                where = _override_path(arm.scenario.content, name, f, line)
+                # the value the scenario has there (so sums still hold), or the midpoint
+                value = _value_at(arm.scenario.content, where)
+                value = mid[name] if value is None else value
+                with_overrides(arm.scenario, {name: value}, origin=f, line=line)
+            f, line = at("design", "parameters")
+            with_overrides(arm.scenario, midpoint_overrides(d), origin=f, line=line)
 
     if problems:
         raise ScenarioError(_format(problems))
@@ -270,6 +284,20 @@ def _validate(doc: _Doc, path: Path | None, base_dir: Path | None = None) -> Exp
         content=doc.data,
         where=doc.where,
     )
+
+
+def _value_at(data: Any, path: tuple) -> float | None:
+    node = data
+    for key in path:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int):
+            node = node[key]
+        else:
+            return None
+    if isinstance(node, dict):
+        node = node.get("value")
+    return node if isinstance(node, int | float) and not isinstance(node, bool) else None
 
 
 def _check_design(d: DesignSpec, bad) -> None:

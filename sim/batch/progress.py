@@ -24,8 +24,14 @@ class Progress:
         if self.enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="run", file=sys.stderr,
-                            smoothing=0.1, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="run",
+                file=sys.stderr,
+                smoothing=0.1,
+                dynamic_ncols=True,
+            )
 
     def update(self, n: int) -> None:
         self.done += n

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 
-from sim.batch.store import FORMAT, _PART, read_manifest
+from sim.batch.store import _PART, FORMAT, read_manifest
 from sim.errors import UserError
 
 RUN_KEYS = ["run_id", "arm", "point", "replicate", "seed"]
@@ -69,9 +69,7 @@ def load(path: str | Path, ties: bool = True) -> BatchResult:
     design = pd.read_parquet(path / "design.parquet").drop(
         columns=["status", "error"], errors="ignore"
     )
-    parts = sorted(
-        p for p in (path / "parts").iterdir() if _PART.fullmatch(p.name) and p.is_dir()
-    )
+    parts = sorted(p for p in (path / "parts").iterdir() if _PART.fullmatch(p.name) and p.is_dir())
     status = _read(parts, "runs.parquet")
     if status is None:
         status = pd.DataFrame(columns=["run_id", "status", "error", "wall_s"])
