@@ -120,6 +120,35 @@ def _add_batch_commands(sub) -> None:
     )
     b.add_argument("--quiet", action="store_true", help="no progress, no summary")
 
+    pl = sub.add_parser("plot", help="fan charts and distributions of a batch")
+    pl.add_argument("batch", help="a batch directory (multivector batch --out)")
+    pl.add_argument("--out", help="directory for the figures (default: BATCH/plots)")
+    pl.add_argument("--state", action="append", default=[], help="states to show (repeatable)")
+    pl.add_argument(
+        "--date",
+        type=_date,
+        action="append",
+        default=[],
+        help="dates for the distributions (repeatable; default: the last record)",
+    )
+
+    cm = sub.add_parser("compare", help="a counterfactual arm against a baseline, paired by seed")
+    cm.add_argument("batch")
+    cm.add_argument("--baseline", required=True, help="arm name")
+    cm.add_argument("--variant", required=True, help="arm name")
+    cm.add_argument("--index", default="alignment_index", help="default alignment_index")
+    cm.add_argument("--state", action="append", default=[], help="states (repeatable)")
+    cm.add_argument(
+        "--date", type=_date, action="append", default=[], help="effect dates (repeatable)"
+    )
+    cm.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
+
+    se = sub.add_parser("sensitivity", help="Sobol indices of an outcome (Sobol designs)")
+    se.add_argument("batch")
+    se.add_argument("--outcome", required=True, help='e.g. "AZ alignment_index at 2030-12-31"')
+    se.add_argument("--arm", help="arm (default: the first)")
+    se.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
@@ -157,6 +186,8 @@ def _dispatch(args) -> int:
         return _cmd_check(args)
     if args.command == "batch":
         return _cmd_batch(args)
+    if args.command in ("plot", "compare", "sensitivity"):
+        return _cmd_analyse(args)
     raise AssertionError(args.command)
 
 
@@ -238,6 +269,56 @@ def _cmd_batch(args) -> int:
     if not args.quiet:
         print(summary.text())
     return 1 if summary.failed else 0
+
+
+def _cmd_analyse(args) -> int:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from sim.batch import analysis, load, plots
+
+    result = load(args.batch, ties=False)
+    out = Path(args.out) if args.out else Path(args.batch) / "plots"
+    if not out.resolve().parent.is_dir():
+        raise UserError(f"--out {out}: the parent directory does not exist")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    figures: dict[str, object] = {}
+    if args.command == "plot":
+        states = analysis.check_states(result, args.state)
+        for index in ("alignment_index", "hedging_index"):
+            figures[f"fan_{index}.png"] = plots.fan_chart(result, index, states)
+        for state in states if args.state else states[:1]:
+            figures[f"distributions_{state}.png"] = plots.distributions(
+                result, args.date, "alignment_index", state
+            )
+    elif args.command == "compare":
+        states = analysis.check_states(result, args.state)
+        table = analysis.effects(result, args.baseline, args.variant, args.date, args.index, states)
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            print(f"{args.variant} minus {args.baseline}: {args.index}, paired by seed")
+            signed = {c: "{:+.4f}".format for c in ("mean", "ci_low", "ci_high", "median")}
+            shares = {"sd": "{:.4f}".format, "share_higher": "{:.1%}".format}
+            print(table.to_string(index=False, formatters={**signed, **shares}))
+        name = f"compare_{args.baseline}_vs_{args.variant}"
+        figures[f"{name}.png"] = plots.compare_figure(
+            result, args.baseline, args.variant, args.index, states
+        )
+        out.mkdir(exist_ok=True)
+        table.to_csv(out / f"{name}.csv", index=False)
+    else:
+        table = analysis.sobol_indices(result, args.outcome, args.arm)
+        print(f"Sobol indices of {args.outcome} (95% intervals, half-widths)")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        figures["sensitivity.png"] = plots.sensitivity_figure(table, args.outcome)
+        out.mkdir(exist_ok=True)
+        table.to_csv(out / "sensitivity.csv", index=False)
+    out.mkdir(exist_ok=True)
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+    print(f"wrote {', '.join(figures)} to {out}/")
+    return 0
 
 
 if __name__ == "__main__":
