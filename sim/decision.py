@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.payoffs import Params, candidate_components, components
+from sim.payoffs import Params, candidate_components, components, local_gains, utility
 
 RULES = ("logit", "best_response", "fixed")
 LOGIT, BEST_RESPONSE, FIXED = range(3)
@@ -130,3 +130,111 @@ def choose(
         best = np.where(stay_is_best, stay, np.argmax(V, axis=-1))
         out = np.where(r == BEST_RESPONSE, best, out)
     return out
+
+
+def choose_local(
+    gain: np.ndarray,
+    rule: np.ndarray,
+    tau: np.ndarray,
+    gamma: np.ndarray,
+    u: np.ndarray,
+) -> np.ndarray:
+    """:func:`choose` for local candidates, from the gains of :func:`~sim.payoffs.local_gains`.
+
+    The candidates are ``-delta, stay, +delta`` (indices 0, 1, 2) with net utilities
+    ``gain_down - gamma, 0, gain_up - gamma`` relative to staying; NaN gains are
+    impossible moves. The same rules and inverse-CDF sampling as :func:`choose`.
+
+    Args:
+        gain: ``(2, B..., N, N)``; rule: ``(N,)``; tau, gamma: ``(B..., N)``;
+        u: ``(B..., N, N)`` uniforms.
+
+    Returns:
+        ``(B..., N, N)`` candidate indices in {0, 1, 2}.
+    """
+    V = gain - gamma[..., None]
+    V[np.isnan(V)] = -np.inf
+    down, up = V[0], V[1]
+    r = rule[:, None]
+    out = np.ones(u.shape, dtype=np.intp)
+    if (rule == LOGIT).any():
+        top = np.maximum(np.maximum(down, up), 0.0)
+        inv_tau = 1.0 / tau[..., None]
+        w_down = np.exp((down - top) * inv_tau)
+        w_stay = np.exp(-top * inv_tau)
+        w_up = np.exp((up - top) * inv_tau)
+        below = w_down + w_stay
+        total = below + w_up
+        logit = (u * total >= w_down).astype(np.intp)
+        logit += u * total >= below
+        out = np.where(r == LOGIT, logit, out)
+    if (rule == BEST_RESPONSE).any():
+        best = np.where(np.maximum(down, up) <= 0.0, 1, np.where(down >= up, 0, 2))
+        out = np.where(r == BEST_RESPONSE, best, out)
+    return out
+
+
+#: Tie offsets of the local candidates, in candidate order (down, stay, up) per unit step.
+LOCAL_STEPS = np.array([-1.0, 0.0, 1.0])
+
+
+def period_choices(
+    T: np.ndarray,
+    P: Params,
+    u: np.ndarray,
+    *,
+    rules: np.ndarray,
+    delta: float,
+    candidates: str,
+    update: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One period's decisions of every state: what both drivers call.
+
+    Args:
+        T: ties ``(B..., N, N)``; P: parameters in force (batch shape ``B`` or none).
+        u: this period's uniforms ``(B..., N, N + 1)``: one per tie, and in the last
+            column of row 0 the draw that picks who revises under one-at-a-time updating.
+        rules, delta, candidates, update: the world's settings (see :class:`~sim.world.World`).
+
+    Returns:
+        ``values`` ``(B..., N, N, S)`` (the candidate ties), ``choice`` ``(B..., N, N)``
+        (index into ``values``), ``revising`` ``(B..., N)`` bool.
+    """
+    n = T.shape[-1]
+    uniforms = u[..., :n]
+    if update == "one_at_a_time":
+        who = np.minimum((u[..., 0, n] * n).astype(np.intp), n - 1)
+        revising = np.arange(n) == who[..., None]
+    else:
+        revising = np.ones(T.shape[:-1], dtype=bool)
+    if candidates == "local":
+        values = T[..., None] + LOCAL_STEPS * delta
+        gains = local_gains(T, P, delta)
+        choice = choose_local(gains, rules, P.tau, P.gamma, uniforms)
+        return values, choice, revising
+    values = grid_values(T, delta)
+    comp = evaluate(T, values, P)
+    U = utility_of(comp, P)
+    current = T[..., None]
+    moved = ~np.isclose(values, current)
+    stay = np.abs(values - current).argmin(axis=-1)
+    choice = choose(U, moved, rules, P.tau, P.gamma, uniforms, stay)
+    return values, choice, revising
+
+
+def utility_of(comp: np.ndarray, P: Params) -> np.ndarray:
+    """Utilities ``(B..., N, N, S)`` of :func:`evaluate` output ``(B..., N, N, S, 4)``."""
+    shape = comp.shape  # (B..., N, N, S, 4): one row of candidates per state
+    flat = comp.reshape(*shape[:-3], shape[-3] * shape[-2], 4)
+    return utility(flat, P).reshape(shape[:-1])
+
+
+def apply_choices(
+    T: np.ndarray, values: np.ndarray, choice: np.ndarray, revising: np.ndarray
+) -> np.ndarray:
+    """The new ties: each revising state's chosen candidates; own ties stay 0."""
+    new = np.take_along_axis(values, choice[..., None], axis=-1)[..., 0]
+    new = np.where(revising[..., None], new, T)
+    n = T.shape[-1]
+    new[..., np.arange(n), np.arange(n)] = 0.0
+    return new

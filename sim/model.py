@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import mesa
@@ -24,7 +25,7 @@ import pandas as pd
 
 from sim import decision, indices
 from sim.agents import StateAgent
-from sim.payoffs import COMPONENTS, Params, row_utility, utility
+from sim.payoffs import COMPONENTS, Params, row_utility
 from sim.scenario import Scenario, load_scenario
 from sim.shocks import Timeline, shock_uniforms
 from sim.world import World, world_for
@@ -35,17 +36,43 @@ INDEX_COLUMNS = ("alignment_index", "hedging_index", *COMPONENTS, "utility")
 
 @dataclass
 class Evaluation:
-    """Every state's candidates for one period, scored on the same world."""
+    """Every state's candidates for one period and the choices made, on the same world.
+
+    The choices come from :func:`sim.decision.period_choices` (the function the ensemble
+    driver calls too). The payoff components and utilities of every candidate, which
+    ``explain`` shows, are computed only when asked for.
+    """
 
     period: int
+    ties: np.ndarray  # (N, N) the ties the states decided on
+    params: Params  # the parameters in force
     values: np.ndarray  # (N, N, S) candidate tie values
-    components: np.ndarray  # (N, N, S, 4)
-    utility: np.ndarray  # (N, N, S)
-    moved: np.ndarray  # (N, N, S) bool
-    stay: np.ndarray  # (N, N) index of the candidate that keeps the tie
     uniforms: np.ndarray  # (N, N) the draws the choices use
     revising: np.ndarray  # (N,) bool: who revises this period
     choice: np.ndarray  # (N, N) index of the candidate each rule picks
+    local: bool  # local candidates (-delta, stay, +delta) rather than the whole grid
+
+    @cached_property
+    def components(self) -> np.ndarray:
+        """``(N, N, S, 4)`` energy, security, alignment, cost of every candidate."""
+        return decision.evaluate(self.ties, self.values, self.params)
+
+    @cached_property
+    def utility(self) -> np.ndarray:
+        """``(N, N, S)``; NaN for impossible candidates."""
+        return decision.utility_of(self.components, self.params)
+
+    @cached_property
+    def moved(self) -> np.ndarray:
+        if self.local:
+            return np.broadcast_to(_LOCAL_MOVED, self.values.shape)
+        return ~np.isclose(self.values, self.ties[..., None])
+
+    @cached_property
+    def stay(self) -> np.ndarray:
+        if self.local:
+            return np.ones(self.ties.shape, dtype=int)
+        return np.abs(self.values - self.ties[..., None]).argmin(axis=-1)
 
 
 class BalancingModel(mesa.Model):
@@ -153,28 +180,29 @@ class BalancingModel(mesa.Model):
         self._pin()
 
     def evaluate(self, period: int) -> Evaluation:
-        """Score every state's candidates on the current world (draws this period's numbers)."""
+        """Decide every state's candidates on the current world (draws this period's numbers)."""
         w = self.world
         n = w.n
         u = self.rng.random((n, n + 1))
-        uniforms, u_rev = u[:, :n], u[0, n]
-        if w.update == "one_at_a_time":
-            revising = np.arange(n) == min(int(u_rev * n), n - 1)
-        else:
-            revising = np.ones(n, dtype=bool)
-        values = w.candidate_values(self.ties)
-        comp = decision.evaluate(self.ties, values, self.params)
-        util = utility(comp.reshape(n, n * values.shape[-1], 4), self.params).reshape(values.shape)
-        if w.candidates == "local":
-            moved = np.broadcast_to(_LOCAL_MOVED, values.shape)
-            stay = np.ones((n, n), dtype=int)
-        else:
-            current = self.ties[..., None]
-            moved = ~np.isclose(values, current)
-            stay = np.abs(values - current).argmin(axis=-1)
-        P = self.params
-        choice = decision.choose(util, moved, w.rules, P.tau, P.gamma, uniforms, stay)
-        return Evaluation(period, values, comp, util, moved, stay, uniforms, revising, choice)
+        values, choice, revising = decision.period_choices(
+            self.ties,
+            self.params,
+            u,
+            rules=w.rules,
+            delta=w.delta,
+            candidates=w.candidates,
+            update=w.update,
+        )
+        return Evaluation(
+            period,
+            self.ties.copy(),
+            self.params,
+            values,
+            u[:, :n],
+            revising,
+            choice,
+            w.candidates == "local",
+        )
 
     def _pin(self) -> None:
         for i, j, v in self.timeline.pinned():
@@ -269,7 +297,7 @@ class BalancingModel(mesa.Model):
             raise ValueError("no recorded decision yet: call step() first")
         w = self.world
         i = w.index(state_id)
-        P = self.params
+        P = ev.params
         rows = []
         one = slice(i, i + 1)
         V = decision.net_utility(ev.utility[one], ev.moved[one], P.gamma[one], ev.stay[one])

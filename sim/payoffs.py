@@ -88,6 +88,8 @@ class Params:
         eye = np.eye(n, dtype=bool)
         r_not_i = np.where(eye[:, :, None] | eye[:, None, :], 0.0, self.rivalry[..., None, :, :])
         denom = 0.5 * r_not_i.sum(axis=(-1, -2))  # (B..., N): rivalry among i's partners
+        lq = self.leverage * q * _off_mask(n)
+        same_group = self.groups @ self.groups.T  # (N, N): 1 where j and k share a group
         for f in fields(self):  # the cache is only valid while the inputs stay as they are
             a = getattr(self, f.name)
             if isinstance(a, np.ndarray):
@@ -95,10 +97,14 @@ class Params:
         return {
             "theta": self.threat * self.proximity * q,
             "pi": 1.0 - (1.0 - self.protection * q) * (1.0 - self.arms / 2.0),
-            "lq": self.leverage * q * _off_mask(n),
+            "lq": lq,
             "rnorm": rnorm,
             "aff": self.affinity / np.where(aff_norm > 0, aff_norm, 1.0),
             "inv_denom": np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0),
+            # for local_gains: leverage through rivals' closeness, and the matrices that
+            # give each partner's group total (power-weighted) and rivals' commitment
+            "lq_rnorm": lq @ rnorm,
+            "own_rival": np.concatenate([same_group * p[..., :, None], self.rivalry], axis=-1),
         }
 
     def copy(self) -> Params:
@@ -274,3 +280,141 @@ def row_utility(T: np.ndarray, P: Params) -> tuple[np.ndarray, np.ndarray]:
     """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row."""
     comp = components(T[..., :, None, :], T, P)
     return comp[..., 0, :], utility(comp, P)[..., 0]
+
+
+def local_gains(T: np.ndarray, P: Params, delta: float) -> np.ndarray:
+    """Utility gains of moving each tie one step down or up (the drivers' hot path).
+
+    ``gains[0][..., i, j]`` is ``U_i`` with ``T_ij - delta`` minus ``U_i`` of the current
+    row, ``gains[1]`` the same with ``T_ij + delta``; the rest of the row held as it is.
+    It equals the differences of :func:`candidate_components` utilities (a test checks it
+    to rounding) but works with the gains directly: with ``v = x + s delta`` every term
+    but the leverage hinge, the Herfindahl ratio and the tie cost is affine in the sign
+    ``s``, so most of the work is on ``(B..., N, N)`` arrays, and the sign is the leading
+    axis so that every operation runs over long contiguous blocks.
+    Moves that leave (-1, 1) get NaN; own-tie entries (``j == i``) are NaN too.
+
+    Args:
+        T: ties ``(B..., N, N)``; P: parameters with batch shape ``B`` (or none).
+        delta: the tie step.
+
+    Returns:
+        ``(2, B..., N, N)``: the gains of ``-delta`` and ``+delta``.
+    """
+    n = T.shape[-1]
+    off = _off_mask(n)
+    d = P.derived
+    h = 0.5 * delta
+    hh = h * h
+    x = np.where(off, T, 0.0)
+    f = friendliness(x)
+    k = f * f
+    k *= off
+    beta = P.beta[..., None, None]
+    rho = beta + (1.0 - beta) * friendliness(np.swapaxes(T, -1, -2))
+
+    def row(a: np.ndarray) -> np.ndarray:  # (B..., N) -> (B..., N, 1)
+        return a[..., None]
+
+    # terms affine in the sign s: gain = a0 + s * a1 (built up over the terms below)
+    dk1 = delta * f  # k(x + s delta) - k(x) = s * dk1 + h^2
+    w = P.weights
+    wE, wS, wA = row(w[..., 0]), row(w[..., 1]), row(w[..., 2])
+    a1 = (wE * h) * P.energy * rho  # energy
+    a1 += (wA * delta) * d["aff"]  # affinity
+
+    # threat (noisy-OR): 1 - prod(a); moving x_ij changes a_ij by s * theta lam rho h
+    lam_rho = P.lam[..., None, None] * rho
+    theta = d["theta"]
+    a = 1.0 - theta * (1.0 - lam_rho * f)
+    qa = a.prod(axis=-1, keepdims=True)
+    t0 = 1.0 - qa
+    ta = qa / a * theta * lam_rho * h  # threat_s = t0 - s ta
+    # protection (noisy-OR): 1 - unprotected; unprotected_s = u0 - g0 - s g1
+    pi_rho = d["pi"] * rho
+    b = 1.0 - pi_rho * k
+    u0 = b.prod(axis=-1, keepdims=True)
+    cb = u0 / b * pi_rho
+    g1 = cb * dk1
+    g0 = cb * hh
+    # security loses threat * unprotected: (t0 - s ta)(u0 - g0 - s g1) - t0 u0
+    a0 = wS * (t0 * g0 - ta * g1)
+    a1 += wS * (t0 * g1 + ta * (u0 - g0))
+    # leverage, linear part: closeness to the holders' rivals
+    lr = wS * d["lq_rnorm"]
+    a0 -= lr * hh
+    a1 -= lr * dk1
+    # cross-pressure and the Herfindahl index need k's products with two fixed matrices
+    mm = k @ d["own_rival"]  # (B..., N, 2N)
+    own, rk = mm[..., :n], mm[..., n:]
+    cp = wA * row(P.cross_pressure * d["inv_denom"]) * rk
+    a0 -= cp * hh
+    a1 -= cp * dk1
+
+    # nonlinear in s: leverage hinge, Herfindahl ratio, tie cost; (2, B..., N, N)
+    v = np.empty((2, *x.shape))
+    np.subtract(x, delta, out=v[0])
+    np.add(x, delta, out=v[1])
+    bad = np.abs(v) >= 1.0
+    bad |= ~off
+    np.clip(v, -1.0, 1.0, out=v)
+    phi = P.phi[..., None, None]
+    hinge = np.maximum(phi - v, 0.0)
+    hinge /= 1.0 + phi
+    hinge *= hinge
+    hinge0 = np.maximum(phi - x, 0.0) / (1.0 + phi)
+    hinge -= hinge0 * hinge0
+    gain = hinge
+    gain *= -wS * d["lq"]
+
+    p = P.power[..., None, :]
+    m = p * k
+    tot = m.sum(axis=-1, keepdims=True)
+    sq = (m * own).sum(axis=-1, keepdims=True)
+    pd1 = p * dk1
+    dm = np.empty_like(v)
+    np.subtract(hh * p, pd1, out=dm[0])
+    np.add(hh * p, pd1, out=dm[1])
+    new_tot = tot + dm
+    new_sq = 2.0 * own + dm
+    new_sq *= dm
+    new_sq += sq
+    new_tot *= new_tot
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hhi = new_sq / new_tot
+        hhi -= sq / (tot * tot)
+    if not (tot > 0.0).all():  # every tie at -1: no commitment, no concentration
+        hhi[np.isnan(hhi)] = 0.0
+    hhi *= wA * row(P.autonomy)
+    gain -= hhi
+
+    cost = _barrier_step(x, v)
+    cost *= row(P.kappa)
+    gain -= cost
+
+    gain[0] += a0 - a1
+    gain[1] += a0 + a1
+    np.copyto(gain, np.nan, where=bad)
+    return gain
+
+
+def _barrier_step(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``_barrier(v) - _barrier(x)`` for ``v`` ``(2, ...)`` beside ``x`` ``(...)``, in [-1, 1].
+
+    Plain ``(1 + z) log(1 + z)`` (several times faster than ``xlogy``); the ``0 log 0``
+    corners, at +-1 exactly, are 0 as in :func:`_barrier`.
+    """
+    up = np.empty((3, *x.shape))
+    np.add(1.0, v, out=up[:2])
+    np.add(1.0, x, out=up[2])
+    down = 2.0 - up
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.log(up)
+        c *= up
+        lg = np.log(down)
+        lg *= down
+        c += lg
+    if not (np.abs(v) < 1.0).all():
+        c[np.isnan(c)] = 0.0
+    c *= 0.5
+    return c[:2] - c[2]
