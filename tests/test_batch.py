@@ -280,7 +280,13 @@ def test_sigkilled_batch_resumes_to_identical_results(tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "sim", "batch", str(exp_file), "--out", str(out)]
     cmd += ["--workers", "1", "--chunk-size", "2", "--quiet"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path)
+    # the first session is slowed down after each stored chunk, so that the kill lands
+    # mid-batch however fast the machine; the resume is the plain command
+    slow = (
+        "import sys, time, sim.batch; sim.batch.run(sys.argv[1], sys.argv[2], workers=1, "
+        "chunk_size=2, progress=False, on_chunk=lambda c, b: time.sleep(0.1))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", slow, str(exp_file), str(out)], cwd=tmp_path)
     deadline = time.monotonic() + 120
     parts = out / "parts"
     while time.monotonic() < deadline:  # kill it once a few chunks are stored

@@ -82,18 +82,27 @@ def plan(experiment: Experiment, chunk_size: int) -> pd.DataFrame:
 
 
 def auto_chunk_size(experiment: Experiment, n_runs: int, workers: int) -> int:
-    """Runs per chunk for about :data:`TARGET_CHUNK_S` of work, from timing two runs here;
-    at most enough to give every worker a few chunks."""
-    runs = run_table(experiment).iloc[:2]
-    probe = _chunks(experiment, runs.assign(chunk=0))[0]
-    run_chunk(probe)  # warm up (imports, compiled world)
+    """Runs per chunk for about :data:`TARGET_CHUNK_S` of work, at most enough to give
+    every worker three chunks. Timed here on chunks of 2 and 18 runs of the first arm
+    (the engine has a fixed cost per chunk and a cost per run)."""
+    runs = run_table(experiment)
+    first = runs[runs["arm"] == runs["arm"].iloc[0]]
+    small, big = (_chunks(experiment, first.iloc[:k].assign(chunk=0))[0] for k in (2, 18))
+    run_chunk(small)  # warm up (imports, compiled world)
     t0 = time.perf_counter()
-    run_chunk(probe)
-    per_run = max((time.perf_counter() - t0) / len(runs), 1e-5)
-    size = max(1, round(TARGET_CHUNK_S / per_run))
-    per_arm = math.ceil(n_runs / max(1, len(experiment.arms)))
+    run_chunk(small)
+    t1 = time.perf_counter()
+    run_chunk(big)
+    t2 = time.perf_counter()
+    n_small, n_big = len(small.run_ids), len(big.run_ids)
+    if n_big > n_small:
+        per_run = max((t2 - t1 - (t1 - t0)) / (n_big - n_small), (t2 - t1) / n_big / 20, 1e-6)
+        fixed = max(t1 - t0 - n_small * per_run, 0.0)
+    else:
+        per_run, fixed = max((t1 - t0) / n_small, 1e-6), 0.0
+    size = max(1, round((TARGET_CHUNK_S - min(fixed, TARGET_CHUNK_S / 2)) / per_run))
     spread = math.ceil(n_runs / (3 * workers)) if workers > 1 else n_runs
-    return int(max(1, min(size, spread, per_arm, 20_000)))
+    return int(max(1, min(size, spread, 20_000)))
 
 
 def _chunks(experiment: Experiment, runs: pd.DataFrame, only=None) -> list[Chunk]:
@@ -237,10 +246,16 @@ def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chu
         inflight[backend.executor.submit(run_chunk, chunks[cid])] = cid
 
     while queue or inflight:
-        while queue and len(inflight) < window:
-            submit(queue.pop())
-        finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
         broken = False
+        while queue and len(inflight) < window:
+            cid = queue.pop()
+            try:
+                submit(cid)
+            except BrokenProcessPool:  # a worker died since the last submission
+                queue.append(cid)
+                broken = True
+                break
+        finished = set() if broken else wait(list(inflight), return_when=FIRST_COMPLETED)[0]
         for fut in finished:
             cid = inflight.pop(fut)
             try:

@@ -83,9 +83,11 @@ def load(path: str | Path, ties: bool = True) -> BatchResult:
         if df is None:
             return None
         df = keys.merge(df, on="run_id", how="inner")
-        for col in ("state", "partner"):
-            if col in df:
+        for col in df.columns:
+            if col in ("state", "partner"):
                 df[col] = pd.Categorical(df[col].astype(str), categories=states or None)
+            elif col != "arm" and isinstance(df[col].dtype, pd.CategoricalDtype | pd.StringDtype):
+                df[col] = df[col].astype(object)
         if "date" in df:
             df["date"] = pd.to_datetime(df["date"])
         df["arm"] = pd.Categorical(df["arm"], categories=list(manifest["arms"]))
