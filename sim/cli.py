@@ -113,6 +113,13 @@ def _add_batch_commands(sub) -> None:
         "--dask-local", type=_positive, metavar="N", help="start a Dask LocalCluster of N workers"
     )
     b.add_argument(
+        "--scheduler-timeout",
+        type=_positive,
+        default=10,
+        metavar="S",
+        help="seconds to wait for the Dask scheduler (default 10)",
+    )
+    b.add_argument(
         "--chunk-size",
         type=_positive,
         default=None,
@@ -263,6 +270,7 @@ def _cmd_batch(args) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         dask_local=args.dask_local,
+        scheduler_timeout=args.scheduler_timeout,
         chunk_size=args.chunk_size,
         progress=not args.quiet,
     )

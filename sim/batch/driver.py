@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sim.batch.design import overrides_of, run_table
-from sim.batch.executors import Backend, backend_for
+from sim.batch.executors import CONNECT_TIMEOUT_S, Backend, backend_for
 from sim.batch.experiment import Experiment, load_experiment
 from sim.batch.runner import Chunk, ChunkResult, run_chunk
 from sim.batch.store import Store, check_out_dir, new_manifest
@@ -140,6 +140,7 @@ def run(
     dask_local: int | None = None,
     chunk_size: int | None = None,
     progress: bool | None = None,
+    scheduler_timeout: float = CONNECT_TIMEOUT_S,
     backend: Backend | None = None,
     on_chunk=None,
 ) -> Summary:
@@ -152,6 +153,7 @@ def run(
         workers: local worker processes (default: all cores; 1 runs in this process).
         scheduler: a Dask scheduler address (``tcp://HOST:PORT``).
         dask_local: start a Dask LocalCluster with this many workers.
+        scheduler_timeout: seconds to wait for the scheduler before giving up.
         chunk_size: runs per chunk (default: about 0.75 s of work, timed here). A
             resumed batch keeps the chunking it started with.
         progress: show progress on stderr (default: yes); a bar on a terminal, plain
@@ -166,7 +168,7 @@ def run(
     out = check_out_dir(out)
     own_backend = backend is None
     if own_backend:
-        backend = backend_for(workers, scheduler, dask_local)
+        backend = backend_for(workers, scheduler, dask_local, scheduler_timeout)
     try:
         return _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start)
     finally:

@@ -116,7 +116,12 @@ class Dask(Backend):
 
     name = "dask"
 
-    def __init__(self, scheduler: str | None = None, local_workers: int | None = None):
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        local_workers: int | None = None,
+        timeout: float = CONNECT_TIMEOUT_S,
+    ):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -127,11 +132,11 @@ class Dask(Backend):
         self.cluster = None
         if scheduler is not None:
             try:
-                self.client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+                self.client = Client(scheduler, timeout=timeout, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as exc:
                 raise UserError(
                     f"--scheduler {scheduler}: cannot reach the Dask scheduler within "
-                    f"{CONNECT_TIMEOUT_S} s ({type(exc).__name__}: {exc}); is it running and is "
+                    f"{timeout:g} s ({type(exc).__name__}: {exc}); is it running and is "
                     "the address tcp://HOST:PORT?"
                 ) from None
             self.address = scheduler
@@ -164,7 +169,10 @@ class Dask(Backend):
 
 
 def backend_for(
-    workers: int | None = None, scheduler: str | None = None, dask_local: int | None = None
+    workers: int | None = None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    timeout: float = CONNECT_TIMEOUT_S,
 ) -> Backend:
     """The backend the command-line options ask for."""
     if scheduler is not None and dask_local is not None:
@@ -174,7 +182,7 @@ def backend_for(
     if scheduler is not None:
         if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
             raise UserError(f"--scheduler {scheduler!r}: expected an address like tcp://HOST:PORT")
-        return Dask(scheduler=scheduler)
+        return Dask(scheduler=scheduler, timeout=timeout)
     if dask_local is not None:
         return Dask(local_workers=dask_local)
     if workers == 1:
