@@ -12,7 +12,8 @@ import datetime as dt
 import math
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, wait
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,10 +243,21 @@ def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chu
     window = max(2, 2 * backend.workers)
     inflight: dict = {}  # future -> chunk id
     attempts: dict[int, int] = {}
-    reruns = 0
+    writer = _Writer(store, bar, on_chunk, backend)
 
     def submit(cid: int) -> None:
         inflight[backend.executor.submit(run_chunk, chunks[cid])] = cid
+
+    try:
+        reruns = _loop(queue, inflight, window, submit, chunks, attempts, writer, backend, bar)
+        writer.drain()
+    finally:
+        writer.close()
+    return reruns
+
+
+def _loop(queue, inflight, window, submit, chunks, attempts, writer, backend, bar) -> int:
+    reruns = 0
 
     while queue or inflight:
         broken = False
@@ -275,10 +287,7 @@ def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chu
                     reruns += 1
                     queue.append(cid)
                     continue
-            store.write_chunk(result)
-            bar.update(len(chunks[cid].run_ids))
-            if on_chunk is not None:
-                on_chunk(cid, backend)
+            writer.put(result, len(chunks[cid].run_ids))
         if broken:
             # the pool is unusable: every chunk in flight is lost with it; start a new
             # pool and send them again (a chunk that keeps killing workers is failed)
@@ -290,11 +299,45 @@ def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chu
             bar.write("a worker process died; restarted the pool and rerunning its chunks")
             for cid in sorted({c for c in queue if attempts.get(c, 0) >= MAX_ATTEMPTS}):
                 queue.remove(cid)
-                store.write_chunk(_chunk_failed(chunks[cid], "the worker process died", 3))
+                writer.put(_chunk_failed(chunks[cid], "the worker process died", 3), 0)
                 bar.update(len(chunks[cid].run_ids))
             reruns += 1
             queue.sort(reverse=True)
     return reruns
+
+
+class _Writer:
+    """Stores finished chunks on one background thread, so that writing a chunk's Parquet
+    files (which releases the GIL) overlaps the next chunk's work even in process; at
+    most ``limit`` finished chunks wait in memory. A write error is raised in the
+    caller at the next ``put`` or at ``drain``."""
+
+    def __init__(self, store: Store, bar, on_chunk, backend: Backend, limit: int = 2):
+        self.store, self.bar, self.on_chunk, self.backend = store, bar, on_chunk, backend
+        self.limit = limit
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="batch-writer")
+        self.pending: deque = deque()
+
+    def put(self, result: ChunkResult, n_runs: int) -> None:
+        while len(self.pending) >= self.limit:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(self._write, result, n_runs))
+
+    def _write(self, result: ChunkResult, n_runs: int) -> None:
+        self.store.write_chunk(result)
+        if n_runs:
+            self.bar.update(n_runs)
+        if self.on_chunk is not None:
+            self.on_chunk(result.chunk, self.backend)
+
+    def drain(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
+
+    def close(self) -> None:
+        for f in self.pending:  # interrupted: finished results are still worth keeping
+            f.exception()
+        self.pool.shutdown(wait=True)
 
 
 def _chunk_failed(chunk: Chunk, exc, attempts: int) -> ChunkResult:
