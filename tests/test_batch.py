@@ -19,6 +19,7 @@ import pytest
 
 import sim
 import sim.batch
+import sim.scenario
 from sim.batch.design import run_table
 from sim.batch.executors import InProcessBackend, LocalProcesses
 from sim.cli import main
@@ -251,6 +252,11 @@ def test_failed_runs_are_recorded_and_the_batch_goes_on(tmp_path, capsys):
     assert bad["error"].str.contains("exp.yaml").all()
     assert bad["error"].str.contains("weights.alignment").all()
     assert f"failed {len(bad)}" in out
+    # each failed run says how to rerun it, and rerunning it fails the same way
+    first = bad.iloc[0]
+    assert f"seed={first['seed']}" in first["reproduce"]
+    with pytest.raises(sim.ScenarioError, match="weights.alignment.value"):
+        eval(first["reproduce"], {"sim": sim})
     ok = res.runs[res.runs["status"] == "ok"]
     assert len(ok) == 16 and set(res.indices["run_id"]) == set(ok["run_id"])
 

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ class Summary:
     chunks: int
     chunk_size: int
     reruns: int  # chunks rerun after a worker died
+    errors: list[tuple[str, int]] = field(default_factory=list)  # the commonest, with counts
 
     @property
     def rate(self) -> float:
@@ -63,9 +64,14 @@ class Summary:
         ]
         if self.failed:
             lines.append(
-                f"  {self.failed} run(s) failed: their arm, seed, design point and error are "
-                f"in {self.out}/design.parquet (sim.batch.load(DIR).failed())"
+                f"  {self.failed} run(s) failed: their arm, seed, design point, error and how "
+                f"to rerun each are in sim.batch.load({str(self.out)!r}).failed(); "
+                f"the commonest error{'s' if len(self.errors) > 1 else ''}:"
             )
+            for text, count in self.errors:
+                first = text.strip().splitlines()
+                more = "\n      ".join(first[1:4])
+                lines.append(f"    {count} x {first[0]}" + (f"\n      {more}" if more else ""))
         return "\n".join(lines)
 
 
@@ -109,6 +115,7 @@ def auto_chunk_size(experiment: Experiment, n_runs: int, workers: int) -> int:
 def _chunks(experiment: Experiment, runs: pd.DataFrame, only=None) -> list[Chunk]:
     arms = {a.name: a for a in experiment.arms}
     origin = str(experiment.path) if experiment.path else "experiment"
+    line = experiment.line_of("design", "parameters")[1]
     out = []
     for cid, df in runs.groupby("chunk", sort=True):
         if only is not None and cid not in only:
@@ -127,6 +134,7 @@ def _chunks(experiment: Experiment, runs: pd.DataFrame, only=None) -> list[Chunk
                 keep=experiment.spec.keep,
                 dates=experiment.dates,
                 origin=origin,
+                line=line,
             )
         )
     return out
@@ -226,6 +234,9 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
         chunks=len(all_chunks),
         chunk_size=chunk_size,
         reruns=reruns,
+        errors=[
+            (str(k), int(v)) for k, v in store.runs["error"].dropna().value_counts().head(3).items()
+        ],
     )
 
 

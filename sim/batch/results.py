@@ -49,8 +49,25 @@ class BatchResult:
         return [*d["parameters"], *d["complement"]]
 
     def failed(self) -> pd.DataFrame:
-        """The failed runs, with what reproduces each (arm, seed, design point, error)."""
-        return self.runs[self.runs["status"] == "failed"]
+        """The failed runs (arm, point, seed, design parameters, error), each with a
+        ``reproduce`` column: the command (or, with design parameters, the Python call)
+        that runs it again on its own."""
+        bad = self.runs[self.runs["status"] == "failed"].copy()
+        bad["reproduce"] = [self._reproduce(r) for _, r in bad.iterrows()]
+        return bad
+
+    def _reproduce(self, run: pd.Series) -> str:
+        arm = self.manifest["arms"][run["arm"]]
+        path, off, seed = arm["scenario"], arm["shocks_off"], int(run["seed"])
+        overrides = {p: float(run[p]) for p in self.parameters}
+        if not overrides:
+            return f"multivector run {path} --seed {seed}" + "".join(
+                f" --shock-off {s}" for s in off
+            )
+        return (
+            f"sim.run(sim.scenario.with_overrides(sim.load_scenario({path!r}), {overrides!r}), "
+            f"seed={seed}, shocks_off={off!r})"
+        )
 
 
 def load(path: str | Path, ties: bool = True) -> BatchResult:

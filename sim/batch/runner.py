@@ -35,6 +35,7 @@ class Chunk:
     keep: str = "indices"
     dates: tuple | None = None
     origin: str = "experiment"
+    line: int = 0  # the line of the design's parameters in the experiment file
 
 
 @dataclass
@@ -73,8 +74,7 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
 def _scenario_of(chunk: Chunk, k: int) -> Scenario:
     if not chunk.overrides[k]:
         return chunk.scenario
-    origin = f"{chunk.origin} (arm {chunk.arm}, design point {chunk.points[k]})"
-    return with_overrides(chunk.scenario, chunk.overrides[k], origin=origin)
+    return with_overrides(chunk.scenario, chunk.overrides[k], origin=chunk.origin, line=chunk.line)
 
 
 def _ensemble(chunk: Chunk, which) -> ChunkResult:
@@ -131,6 +131,7 @@ def _one(chunk: Chunk, k: int, have_ensemble: bool) -> ChunkResult:
         msg = str(exc).strip()
         if not isinstance(exc, UserError):  # a bug or a numerical failure: name its type
             msg = f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+        msg = f"arm {chunk.arm}, design point {chunk.points[k]}: {msg}"
         runs = pd.DataFrame(
             {
                 "run_id": [run_id],
