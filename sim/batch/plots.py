@@ -52,7 +52,9 @@ def fan_chart(
     q = analysis.bands(result, index, states, arms)
     shocks = analysis.fired_dated_shocks(result, arms)
     rows, cols = _grid(len(states))
-    fig = plt.figure(figsize=(4.2 * cols + 1.5, 2.7 * rows + 1.6 + 0.16 * legend_lines(shocks)))
+    fig = plt.figure(
+        figsize=(max(9.0, 4.2 * cols + 1.5), 2.7 * rows + 1.6 + 0.16 * legend_lines(shocks))
+    )
     bottom = (0.5 + 0.16 * legend_lines(shocks)) / fig.get_figheight()
     gs = fig.add_gridspec(
         rows,
@@ -136,7 +138,9 @@ def compare_figure(
     d = analysis.difference_bands(result, baseline, variant, index, states)
     shocks = analysis.fired_dated_shocks(result, [baseline, variant])
     rows, cols = _grid(len(states))
-    fig = plt.figure(figsize=(4.2 * cols + 1.5, 2.7 * rows + 1.6 + 0.16 * legend_lines(shocks)))
+    fig = plt.figure(
+        figsize=(max(9.0, 4.2 * cols + 1.5), 2.7 * rows + 1.6 + 0.16 * legend_lines(shocks))
+    )
     bottom = (0.5 + 0.16 * legend_lines(shocks)) / fig.get_figheight()
     gs = fig.add_gridspec(
         rows,
