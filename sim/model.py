@@ -99,6 +99,8 @@ class BalancingModel(mesa.Model):
         world: World | None = None,
         agent_data: bool = True,
     ):
+        if isinstance(rng, np.integer):  # mesa seeds random.Random with it: a plain int
+            rng = int(rng)
         super().__init__(rng=rng)
         if world is None:
             if not isinstance(scenario, Scenario):

@@ -24,7 +24,6 @@ from dataclasses import dataclass, fields, replace
 from functools import cached_property, lru_cache
 
 import numpy as np
-from scipy.special import xlogy
 
 #: Names of the payoff components, in the order of the last axis of ``components``.
 COMPONENTS = ("energy", "security", "alignment", "cost")
@@ -131,8 +130,7 @@ def tie_cost(x: np.ndarray, kappa: np.ndarray) -> np.ndarray:
     ``(B..., N)``. Its marginal is ``kappa * artanh(x)``, so a tie facing a constant
     field ``F`` settles at ``tanh(F / kappa)``, never at +-1.
     """
-    per_tie = (xlogy(1.0 + x, 1.0 + x) + xlogy(1.0 - x, 1.0 - x)) / 2.0
-    return kappa[..., None] * per_tie.sum(axis=-1)
+    return kappa[..., None] * _barrier(x).sum(axis=-1)
 
 
 def components(x: np.ndarray, T: np.ndarray, P: Params) -> np.ndarray:
@@ -191,7 +189,14 @@ def components(x: np.ndarray, T: np.ndarray, P: Params) -> np.ndarray:
 
 
 def _barrier(z: np.ndarray) -> np.ndarray:
-    return (xlogy(1.0 + z, 1.0 + z) + xlogy(1.0 - z, 1.0 - z)) / 2.0
+    """``[(1 + z) ln(1 + z) + (1 - z) ln(1 - z)] / 2`` on [-1, 1] (``0 ln 0 = 0``)."""
+    up = 1.0 + z
+    down = 1.0 - z
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = up * np.log(up) + down * np.log(down)
+    if not (np.abs(z) < 1.0).all():
+        c[np.isnan(c)] = 0.0
+    return c / 2.0
 
 
 def candidate_components(T: np.ndarray, values: np.ndarray, P: Params) -> np.ndarray:
@@ -276,10 +281,48 @@ def utility(comp: np.ndarray, P: Params) -> np.ndarray:
     return (comp[..., :3] * w).sum(axis=-1) - comp[..., 3]
 
 
+def row_components(T: np.ndarray, P: Params) -> np.ndarray:
+    """Components ``(B..., N, 4)`` of every state's current row of ``T``.
+
+    The same quantities as ``components(T[..., :, None, :], T, P)`` (a test checks them
+    to rounding), written for one row per state: the leverage of rivals' closeness and
+    the Herfindahl index through the fixed matrices of :attr:`Params.derived` instead of
+    a product per row, which makes the tables of many records cheap.
+    """
+    n = T.shape[-1]
+    off = _off_mask(n)
+    d = P.derived
+    x = np.where(off, T, 0.0)
+    f = friendliness(x)
+    k = f * f * off
+    beta = P.beta[..., None, None]
+    rho = beta + (1.0 - beta) * friendliness(np.swapaxes(T, -1, -2))
+    energy = (P.energy * rho * f).sum(axis=-1)
+    lam_rho = P.lam[..., None, None] * rho
+    threat = 1.0 - (1.0 - d["theta"] * (1.0 - lam_rho * f)).prod(axis=-1)
+    protection = 1.0 - (1.0 - d["pi"] * rho * k).prod(axis=-1)
+    phi = P.phi[..., None, None]
+    hinge = (np.maximum(phi - x, 0.0) / (1.0 + phi)) ** 2
+    leverage = (d["lq"] * hinge).sum(axis=-1) + (d["lq_rnorm"] * k).sum(axis=-1)
+    security = -threat * (1.0 - protection) - leverage
+    mm = k @ d["own_rival"]
+    own, rk = mm[..., :n], mm[..., n:]
+    m = P.power[..., None, :] * k
+    tot = m.sum(axis=-1)
+    sq = (m * own).sum(axis=-1)
+    hhi = np.divide(sq, tot * tot, out=np.zeros_like(sq), where=tot > 0)
+    cross = 0.5 * (rk * k).sum(axis=-1) * d["inv_denom"]
+    affinity = (d["aff"] * x).sum(axis=-1)
+    alignment = affinity - P.autonomy * hhi - P.cross_pressure * cross
+    cost = P.kappa * (_barrier(x) * off).sum(axis=-1)
+    return np.stack([energy, security, alignment, cost], axis=-1)
+
+
 def row_utility(T: np.ndarray, P: Params) -> tuple[np.ndarray, np.ndarray]:
     """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row."""
-    comp = components(T[..., :, None, :], T, P)
-    return comp[..., 0, :], utility(comp, P)[..., 0]
+    comp = row_components(T, P)
+    util = (comp[..., :3] * P.weights).sum(axis=-1) - comp[..., 3]
+    return comp, util
 
 
 def local_gains(T: np.ndarray, P: Params, delta: float) -> np.ndarray:

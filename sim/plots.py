@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -139,4 +140,72 @@ def alignment_figure(result) -> Figure:
     shock_legend(fig, result.shocks)
     start = pd.Timestamp(w.date(0))
     ax2.set_xlim(start, pd.Timestamp(w.date(w.n_periods)) + pd.Timedelta(days=10))
+    return fig
+
+
+def fan(ax, x, samples, colour, label: str | None = None) -> None:
+    """Median line with 50% and 90% bands of ``samples`` ``(replicates, len(x))``."""
+    q = np.nanquantile(samples, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
+    ax.fill_between(x, q[0], q[4], color=colour, alpha=0.15, lw=0, label="90% of replicates")
+    ax.fill_between(x, q[1], q[3], color=colour, alpha=0.3, lw=0, label="50% of replicates")
+    ax.plot(x, q[2], color=colour, lw=2.2, label=label or "median")
+
+
+def ensemble_figure(saved) -> Figure:
+    """Replicates of a scenario: the focus state's alignment and hedging indices as fan
+    charts (median, 50% and 90% bands over replicates), the other states' medians, and
+    the dated shocks marked; probabilistic shocks are listed with how often they fired.
+    """
+    w = saved.world
+    spec = w.scenario.spec
+    focus = spec.focus or w.ids[0]
+    fi = w.index(focus)
+    r = len(saved.seeds)
+    x = pd.to_datetime(w.record_dates(saved.steps))
+    shocks = saved.shocks
+    dated = shocks[shocks["kind"] == "dated"].drop_duplicates("id")
+    marks = [
+        {"date": d, "label": lab, "kind": "dated"}
+        for d, lab in zip(dated["date"], dated["label"], strict=True)
+    ]
+    prob = shocks[shocks["kind"] == "probabilistic"]
+    drawn = [
+        f"{g['label'].iloc[0]}: drawn in {g['replicate'].nunique() / r:.0%} of replicates"
+        for _, g in prob.groupby("id", observed=True)
+    ]
+    fig = plt.figure(figsize=(11, 8.5))
+    extra = 0.016 * len(drawn)
+    bottom = 0.1 + 0.018 * legend_lines(marks) + extra
+    gs = fig.add_gridspec(
+        2, 1, height_ratios=[1.25, 1], hspace=0.28, top=0.86, bottom=bottom, left=0.08, right=0.8
+    )
+    ax1 = fig.add_subplot(gs[0])
+    ax2 = fig.add_subplot(gs[1], sharex=ax1)
+    cmap = plt.get_cmap("tab10")
+    colour = {sid: cmap(k % 10) for k, sid in enumerate(w.ids)}
+    axis = spec.alignment_axis
+    if axis is not None:
+        for k, sid in enumerate(w.ids):
+            if sid != focus and not np.isnan(saved.alignment[:, :, k]).all():
+                med = np.nanmedian(saved.alignment[:, :, k], axis=0)
+                ax1.plot(x, med, color=colour[sid], lw=0.9, alpha=0.7, label=f"{sid} median")
+        fan(ax1, x, saved.alignment[:, :, fi], colour[focus], f"{focus} median")
+        ax1.axhline(0, color="0.3", lw=0.6)
+        ax1.set_ylabel(f"alignment index\n({axis.toward} minus {axis.away})")
+    ax1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax1.set_title(
+        f"{spec.name}\n{r} replicates: median and 50%/90% bands of {w.names[fi]} ({focus})",
+        fontsize=11,
+        loc="left",
+        pad=18,
+    )
+    fan(ax2, x, saved.hedging[:, :, fi], colour[focus], f"{focus} median")
+    ax2.set_ylim(0, 1)
+    ax2.set_ylabel(f"{w.names[fi]}'s hedging index\n(1 = ties spread evenly)")
+    ax2.set_xlabel("date (records at period ends)")
+    mark_shocks([ax1, ax2], marks, label_ax=ax1)
+    shock_legend(fig, marks, y=0.025 + extra)
+    if drawn:
+        fig.text(0.04, 0.02, "\n".join(drawn), fontsize=7.5, family="monospace", color="0.15")
+    ax2.set_xlim(x[0], x[-1] + pd.Timedelta(days=10))
     return fig

@@ -9,6 +9,7 @@ so an interrupted or failed run never leaves a half-written output directory.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -213,12 +214,13 @@ def check_out_dir(out: str | Path) -> Path:
     return out
 
 
-def write_outputs(result: RunResult, out: str | Path) -> Path:
-    import matplotlib
+@contextlib.contextmanager
+def atomic_dir(out: str | Path):
+    """Yield a temporary directory beside ``out``; on success it becomes ``out``.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    On any error (or an interrupt) the temporary directory is removed and ``out`` is left
+    as it was, so no reader ever sees a half-written output.
+    """
     out = check_out_dir(out)
     parent = out.resolve().parent
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
@@ -226,12 +228,7 @@ def write_outputs(result: RunResult, out: str | Path) -> Path:
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; an output directory is not
     try:
-        result.ties.to_parquet(tmp / "ties.parquet", index=False)
-        result.indices.to_parquet(tmp / "indices.parquet", index=False)
-        fig = result.figure()
-        fig.savefig(tmp / "alignment.png", dpi=120)
-        plt.close(fig)
-        (tmp / "manifest.json").write_text(json.dumps(result.manifest(), indent=2, default=str))
+        yield tmp
         if out.exists():
             old = parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old)
@@ -242,7 +239,22 @@ def write_outputs(result: RunResult, out: str | Path) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
+
+
+def write_outputs(result: RunResult, out: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with atomic_dir(out) as tmp:
+        result.ties.to_parquet(tmp / "ties.parquet", index=False)
+        result.indices.to_parquet(tmp / "indices.parquet", index=False)
+        fig = result.figure()
+        fig.savefig(tmp / "alignment.png", dpi=120)
+        plt.close(fig)
+        (tmp / "manifest.json").write_text(json.dumps(result.manifest(), indent=2, default=str))
+    return Path(out)
 
 
 def summary(result: RunResult) -> str:

@@ -202,3 +202,73 @@ def test_indices_table_equals_the_collected_agent_variables(path):
         for col in INDEX_COLUMNS:
             np.testing.assert_allclose(got[col], row[col], rtol=1e-12, atol=1e-12, equal_nan=True)
     pd.testing.assert_frame_equal(a.indices_table(), b.indices_table())
+
+
+def _stay_relative(world, T, P):
+    """Gains of -delta and +delta from the reference scoring of every candidate."""
+    values = decision.local_values(T, world.delta)
+    U = decision.utility_of(decision.evaluate_full_rows(T, values, P), P)
+    return np.stack([U[..., 0] - U[..., 1], U[..., 2] - U[..., 1]])
+
+
+def test_local_gains_equal_full_row_differences(world):
+    """The drivers' hot path (gains, affine in the move's sign where it can be) equals
+    the utility differences of full-row scoring, impossible moves included."""
+    rng = np.random.default_rng(23)
+    off = ~np.eye(world.n, dtype=bool)
+    P = world.params_with(world.shocks[:4])
+    for _ in range(4):
+        T = random_ties(rng, world.n, bound=0.95)
+        T[0, 1], T[1, 0] = 0.95, -0.95  # one step from the bounds: one move impossible
+        fast = payoffs.local_gains(T, P, world.delta)
+        slow = _stay_relative(world, T, P)
+        assert np.array_equal(np.isnan(fast[:, off]), np.isnan(slow[:, off]))
+        assert np.isnan(fast[1, 0, 1]) and np.isnan(fast[0, 1, 0])
+        np.testing.assert_allclose(fast[:, off], slow[:, off], rtol=0, atol=1e-12)
+        assert np.isnan(fast[:, ~off]).all()
+
+
+def test_local_gains_with_batched_ties_and_parameters(world):
+    """Replicate r of a batch (ties and parameters per replicate) equals the unbatched
+    call bit for bit: the arithmetic does not depend on the batch."""
+    from sim.ensemble import stack_params, take
+
+    rng = np.random.default_rng(8)
+    Ts = np.stack([random_ties(rng, world.n, bound=0.95) for _ in range(5)])
+    points = [world.base, world.params_with(world.shocks[:3])]
+    stacked = take(stack_params(points), np.array([0, 1, 1, 0, 1]))
+    out = payoffs.local_gains(Ts, stacked, world.delta)
+    for r, k in enumerate([0, 1, 1, 0, 1]):
+        one = payoffs.local_gains(Ts[r], points[k], world.delta)
+        assert np.array_equal(out[:, r], one, equal_nan=True)
+
+
+def test_row_components_equal_full_row_scoring(world):
+    rng = np.random.default_rng(4)
+    P = world.params_with(world.shocks[:4])
+    Ts = np.stack([random_ties(rng, world.n, bound=0.95) for _ in range(6)])
+    ref = payoffs.components(Ts[..., :, None, :], Ts, P)[..., 0, :]
+    np.testing.assert_allclose(payoffs.row_components(Ts, P), ref, rtol=0, atol=1e-12)
+    comp, util = payoffs.row_utility(Ts, P)
+    np.testing.assert_allclose(util, payoffs.utility(ref[..., None, :], P)[..., 0], atol=1e-12)
+
+
+def test_choose_local_agrees_with_choose(world):
+    """The three-candidate shortcut picks what the general rule picks from the same draws
+    (logit, best response and fixed states mixed)."""
+    rng = np.random.default_rng(2)
+    P = world.base
+    rules = rng.integers(0, 3, world.n)
+    for _ in range(3):
+        T = random_ties(rng, world.n, bound=0.95)
+        u = rng.random((world.n, world.n))
+        values = decision.local_values(T, world.delta)
+        U = decision.utility_of(decision.evaluate(T, values, P), P)
+        moved = np.broadcast_to(np.array([True, False, True]), values.shape)
+        stay = np.ones((world.n, world.n), dtype=int)
+        ref = decision.choose(U, moved, rules, P.tau, P.gamma, u, stay)
+        got = decision.choose_local(
+            payoffs.local_gains(T, P, world.delta), rules, P.tau, P.gamma, u
+        )
+        off = ~np.eye(world.n, dtype=bool)
+        assert np.array_equal(got[off], ref[off])
