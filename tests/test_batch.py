@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -336,3 +337,34 @@ def test_in_process_backend_runs_in_this_process(tmp_path):
     with InProcessBackend() as backend:
         s = sim.batch.run(exp, tmp_path / "out", backend=backend, progress=False)
     assert s.ok == 8 and s.backend.startswith("in-process")
+
+
+class _LosesOneChunk(InProcessBackend):
+    """An executor on which one chunk always fails (a lost worker or cluster)."""
+
+    def __init__(self, chunk_id: int):
+        super().__init__()
+        inner = self._ex
+
+        class Executor(type(inner)):
+            def submit(self, fn, chunk):
+                if chunk.chunk == chunk_id:
+                    f = Future()
+                    f.set_exception(OSError("connection to the worker lost"))
+                    return f
+                return inner.submit(fn, chunk)
+
+        self._ex = Executor()
+
+
+def test_a_chunk_the_executor_keeps_losing_is_failed_then_rerun_on_resume(tmp_path):
+    exp = sim.batch.load_experiment(write(tmp_path, SMALL))
+    with _LosesOneChunk(2) as backend:
+        s = sim.batch.run(exp, tmp_path / "out", backend=backend, chunk_size=4, progress=False)
+    assert s.failed == 4 and s.ok == 28 and s.reruns == 2  # tried three times
+    bad = sim.batch.load(tmp_path / "out").failed()
+    assert set(bad["chunk"]) == {2} and bad["error"].str.contains("connection to the worker").all()
+    s = sim.batch.run(exp, tmp_path / "out", workers=1, progress=False)
+    assert s.ran == 4 and s.failed == 0
+    sim.batch.run(exp, tmp_path / "ref", workers=1, progress=False)
+    assert_same(sim.batch.load(tmp_path / "ref"), sim.batch.load(tmp_path / "out"))

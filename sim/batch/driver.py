@@ -25,11 +25,11 @@ from sim.batch.design import overrides_of, run_table
 from sim.batch.executors import CONNECT_TIMEOUT_S, Backend, backend_for
 from sim.batch.experiment import Experiment, load_experiment
 from sim.batch.runner import Chunk, ChunkResult, run_chunk
-from sim.batch.store import Store, check_out_dir, new_manifest
+from sim.batch.store import EXECUTOR_FAILURE, Store, check_out_dir, new_manifest
 
 #: Target wall time of one chunk: long enough that scheduling costs little (Dask spends
 #: 2-4 ms per task), short enough to spread work and lose little on a crash.
-TARGET_CHUNK_S = 0.75
+TARGET_CHUNK_S = 1.0
 MAX_ATTEMPTS = 3
 
 
@@ -163,7 +163,7 @@ def run(
         scheduler: a Dask scheduler address (``tcp://HOST:PORT``).
         dask_local: start a Dask LocalCluster with this many workers.
         scheduler_timeout: seconds to wait for the scheduler before giving up.
-        chunk_size: runs per chunk (default: about 0.75 s of work, timed here). A
+        chunk_size: runs per chunk (default: about 1 s of work, timed here). A
             resumed batch keeps the chunking it started with.
         progress: show progress on stderr (default: yes); a bar on a terminal, plain
             lines otherwise.
@@ -210,6 +210,11 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
     reruns = 0
     try:
         reruns = _execute(experiment, runs, todo, store, backend, bar, on_chunk)
+    except KeyboardInterrupt:
+        bar.write(
+            f"interrupted: the finished chunks are kept in {out}; rerun the same command to resume"
+        )
+        raise
     finally:
         bar.close()
         session = {
@@ -359,7 +364,8 @@ def _chunk_failed(chunk: Chunk, exc, attempts: int) -> ChunkResult:
         {
             "run_id": chunk.run_ids,
             "status": "failed",
-            "error": f"its chunk failed {attempts} times on the executor: {why}",
+            "error": f"{EXECUTOR_FAILURE} {attempts} times on the executor: {why} "
+            "(rerun the batch to try it again)",
             "wall_s": np.nan,
         }
     )

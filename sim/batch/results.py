@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from sim.batch.store import _PART, FORMAT, read_manifest
@@ -126,8 +127,11 @@ def _read(parts: list[Path], name: str) -> pd.DataFrame | None:
     files = [str(p / name) for p in parts if (p / name).is_file()]
     if not files:
         return None
-    table = ds.dataset(files, format="parquet").to_table()
-    return table.to_pandas()
+    try:
+        return ds.dataset(files, format="parquet").to_table().to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        # parts whose column types differ (an all-missing column is typed null): one by one
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
 def _state_order(manifest: dict) -> list[str] | None:

@@ -40,6 +40,8 @@ from sim.batch.runner import ChunkResult
 from sim.errors import UserError
 
 FORMAT = "multivector-batch/1"
+#: How the error of a run starts when its chunk failed on the executor, not in the model.
+EXECUTOR_FAILURE = "its chunk failed"
 _PART = re.compile(r"chunk-(\d{6,})")
 
 
@@ -126,6 +128,7 @@ class Store:
             design = pd.read_parquet(out / "design.parquet")
             store = cls(out, old, design)
             store._clean_temporaries()
+            store.forget_executor_failures()
             return store, True
         parent = out.resolve().parent
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
@@ -146,6 +149,20 @@ class Store:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return cls(out, manifest, design), False
+
+    def forget_executor_failures(self) -> int:
+        """Drop the parts of chunks that failed on the executor (a worker that kept
+        dying, a lost cluster), so a resumed batch runs them again; returns how many.
+        Runs that raised on their own stay recorded: they would raise again."""
+        dropped = 0
+        for p in self._part_dirs():
+            runs = pd.read_parquet(p / "runs.parquet", columns=["status", "error"])
+            if (runs["status"] == "failed").all() and (
+                runs["error"].fillna("").str.startswith(EXECUTOR_FAILURE).all()
+            ):
+                shutil.rmtree(p)
+                dropped += 1
+        return dropped
 
     def _clean_temporaries(self) -> None:
         for p in self.parts.glob(".*"):
@@ -171,7 +188,8 @@ class Store:
         tmp = self.parts / f".chunk-{result.chunk:06d}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            result.runs.to_parquet(tmp / "runs.parquet", index=False)
+            runs = result.runs.astype({"status": "string", "error": "string", "wall_s": float})
+            runs.to_parquet(tmp / "runs.parquet", index=False)
             if result.indices is not None and len(result.indices):
                 result.indices.to_parquet(tmp / "indices.parquet", index=False)
             if result.ties is not None and len(result.ties):
