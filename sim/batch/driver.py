@@ -25,7 +25,14 @@ from sim.batch.design import overrides_of, run_table
 from sim.batch.executors import CONNECT_TIMEOUT_S, Backend, backend_for
 from sim.batch.experiment import Experiment, load_experiment
 from sim.batch.runner import Chunk, ChunkResult, run_chunk
-from sim.batch.store import EXECUTOR_FAILURE, Store, check_out_dir, new_manifest
+from sim.batch.store import (
+    EXECUTOR_FAILURE,
+    Store,
+    Stored,
+    check_out_dir,
+    new_manifest,
+    run_and_store,
+)
 
 #: Target wall time of one chunk: long enough that scheduling costs little (Dask spends
 #: 2-4 ms per task), short enough to spread work and lose little on a crash.
@@ -262,7 +269,11 @@ def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chu
     writer = _Writer(store, bar, on_chunk, backend)
 
     def submit(cid: int) -> None:
-        inflight[backend.executor.submit(run_chunk, chunks[cid])] = cid
+        if backend.workers_write:
+            fut = backend.executor.submit(run_and_store, chunks[cid], store.parts)
+        else:
+            fut = backend.executor.submit(run_chunk, chunks[cid])
+        inflight[fut] = cid
 
     try:
         reruns = _loop(queue, inflight, window, submit, chunks, attempts, writer, backend, bar)
@@ -289,7 +300,7 @@ def _loop(queue, inflight, window, submit, chunks, attempts, writer, backend, ba
         for fut in finished:
             cid = inflight.pop(fut)
             try:
-                result: ChunkResult = fut.result()
+                result: ChunkResult | Stored = fut.result()
             except BrokenProcessPool:
                 broken = True
                 attempts[cid] = attempts.get(cid, 0) + 1
@@ -334,13 +345,14 @@ class _Writer:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="batch-writer")
         self.pending: deque = deque()
 
-    def put(self, result: ChunkResult, n_runs: int) -> None:
+    def put(self, result: ChunkResult | Stored, n_runs: int) -> None:
         while len(self.pending) >= self.limit:
             self.pending.popleft().result()
         self.pending.append(self.pool.submit(self._write, result, n_runs))
 
-    def _write(self, result: ChunkResult, n_runs: int) -> None:
-        self.store.write_chunk(result)
+    def _write(self, result: ChunkResult | Stored, n_runs: int) -> None:
+        if isinstance(result, ChunkResult):  # else the worker wrote it
+            self.store.write_chunk(result)
         if n_runs:
             self.bar.update(n_runs)
         if self.on_chunk is not None:

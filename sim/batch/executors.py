@@ -48,6 +48,9 @@ class Backend:
     name = "backend"
     workers = 1
     restartable = False
+    #: Workers write their chunks' parts themselves (they share the batch process's
+    #: file system); otherwise results travel back and the batch process writes them.
+    workers_write = False
 
     def __enter__(self) -> Backend:
         return self
@@ -83,6 +86,7 @@ class InProcessBackend(Backend):
 class LocalProcesses(Backend):
     name = "local processes"
     restartable = True
+    workers_write = True
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()

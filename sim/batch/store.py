@@ -182,30 +182,7 @@ class Store:
 
     def write_chunk(self, result: ChunkResult) -> bool:
         """Write a finished chunk atomically; False if it was already there (a duplicate)."""
-        final = self.parts / f"chunk-{result.chunk:06d}"
-        if final.exists():
-            return False
-        tmp = self.parts / f".chunk-{result.chunk:06d}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            runs = result.runs.astype({"status": "string", "error": "string", "wall_s": float})
-            runs.to_parquet(tmp / "runs.parquet", index=False)
-            if result.indices is not None and len(result.indices):
-                result.indices.to_parquet(tmp / "indices.parquet", index=False)
-            if result.ties is not None and len(result.ties):
-                result.ties.to_parquet(tmp / "ties.parquet", index=False)
-            if result.shocks is not None and len(result.shocks):
-                result.shocks.to_parquet(tmp / "shocks.parquet", index=False)
-            os.rename(tmp, final)
-        except FileExistsError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return False
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if exc.errno in (39, 66):  # ENOTEMPTY: another writer finished it first
-                return False
-            raise
-        return True
+        return write_part(self.parts, result)
 
     # ---- finishing ----------------------------------------------------------------------
 
@@ -236,6 +213,57 @@ class Store:
             self.out / "manifest.json", json.dumps(self.manifest, indent=2, default=str)
         )
         return self.manifest["status"]
+
+
+def write_part(parts: Path, result: ChunkResult) -> bool:
+    """Write a chunk's part under a temporary name in ``parts`` and rename it into place;
+    False if the chunk was already there (a rerun whose first try had finished)."""
+    final = parts / f"chunk-{result.chunk:06d}"
+    if final.exists():
+        return False
+    tmp = parts / f".chunk-{result.chunk:06d}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        runs = result.runs.astype({"status": "string", "error": "string", "wall_s": float})
+        runs.to_parquet(tmp / "runs.parquet", index=False)
+        if result.indices is not None and len(result.indices):
+            result.indices.to_parquet(tmp / "indices.parquet", index=False)
+        if result.ties is not None and len(result.ties):
+            result.ties.to_parquet(tmp / "ties.parquet", index=False)
+        if result.shocks is not None and len(result.shocks):
+            result.shocks.to_parquet(tmp / "shocks.parquet", index=False)
+        os.rename(tmp, final)
+    except FileExistsError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return False
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in (39, 66):  # ENOTEMPTY: another writer finished it first
+            return False
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True
+
+
+@dataclass
+class Stored:
+    """What a worker that wrote its chunk itself sends back: only the counts."""
+
+    chunk: int
+    runs: int
+    failed: int
+
+
+def run_and_store(chunk, parts: Path) -> Stored:
+    """Run a chunk and write its part from the worker (when the worker sees ``parts``:
+    local processes), so that only a few numbers travel back to the batch process."""
+    from sim.batch.runner import run_chunk
+
+    result = run_chunk(chunk)
+    write_part(parts, result)
+    return Stored(chunk.chunk, len(result.runs), int((result.runs["status"] != "ok").sum()))
 
 
 def new_manifest(experiment: Experiment, n_runs: int, n_chunks: int, chunk_size: int) -> dict:
