@@ -149,11 +149,12 @@ def _memory_child(runs: int, out: str) -> None:
     exp = experiment(runs // 2, dates=["2030-12-31"])
     sim.batch.run(exp, out, progress=False)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(peak_kib)
+    worker_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(peak_kib, worker_kib)
 
 
 def memory(sizes: list[int]) -> None:
-    print("peak resident memory of the batch process (workers not counted), indices only:")
+    print("peak resident memory (indices only, one date kept, local processes):")
     for runs in sizes:
         tmp = Path(tempfile.mkdtemp(prefix="mv-batch-mem-"))
         try:
@@ -172,11 +173,11 @@ def memory(sizes: list[int]) -> None:
                 check=True,
             )
             wall = time.perf_counter() - t0
-            peak = int(res.stdout.strip().splitlines()[-1]) / 1024
+            peak, worker = (int(x) / 1024 for x in res.stdout.strip().splitlines()[-1].split())
             size = sum(f.stat().st_size for f in (tmp / "out").rglob("*") if f.is_file())
             print(
-                f"  {runs:>7} runs: peak {peak:6.0f} MiB, {wall:6.1f} s, "
-                f"store {size / 2**20:.1f} MiB"
+                f"  {runs:>7} runs: batch process {peak:5.0f} MiB, largest worker "
+                f"{worker:5.0f} MiB; {wall:6.1f} s; store {size / 2**20:.1f} MiB"
             )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sim.errors import ScenarioError
 from sim.scenario import (
@@ -51,6 +58,18 @@ class ArmSpec(_Strict):
 
     scenario: str
     shocks_off: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _file_alone(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"scenario": data}
+        if not isinstance(data, dict):
+            raise ValueError(
+                "expected a scenario file name, or {scenario: FILE, shocks_off: [SHOCK_ID, ...]}"
+                f" (got {data!r})"
+            )
+        return data
 
 
 class ParameterSpec(_Strict):
@@ -91,7 +110,7 @@ class DesignSpec(_Strict):
 class ExperimentSpec(_Strict):
     name: str
     description: str = ""
-    scenarios: dict[str, str | ArmSpec]
+    scenarios: dict[str, ArmSpec]
     design: DesignSpec = DesignSpec()
     replicates: Annotated[int, Field(ge=1, le=1_000_000)]
     seed: Annotated[int, Field(ge=0, lt=2**63)]
@@ -197,16 +216,20 @@ def _validate(doc: _Doc, path: Path | None, base_dir: Path | None = None) -> Exp
         problems.append((_where(doc, loc), f"field {_dotted(loc)}: {msg}"))
 
     arms: list[Arm] = []
+    path_resolved = path.resolve() if path is not None else None
     if not spec.scenarios:
         bad(("scenarios",), "name at least one scenario (arm name: scenario file)")
     for name, arm in spec.scenarios.items():
-        a = ArmSpec(scenario=arm) if isinstance(arm, str) else arm
-        loc = ("scenarios", name) if isinstance(arm, str) else ("scenarios", name, "scenario")
+        a = arm
+        loc = ("scenarios", name, "scenario")
+        if ("scenarios", name, "scenario") not in doc.where:
+            loc = ("scenarios", name)  # given as a bare file name
         file = (base_dir / a.scenario).resolve()
         if not file.is_file():
             hint = ""
             if file.parent.is_dir():
-                hint = did_you_mean(file.name, [p.name for p in file.parent.glob("*.y*ml")])
+                others = [p.name for p in file.parent.glob("*.y*ml") if p != path_resolved]
+                hint = did_you_mean(file.name, others)
             bad(loc, f"no such scenario file {a.scenario!r}{hint} (looked for {file})")
             continue
         scenario = load_scenario(file)  # its own problems name its own file and lines
@@ -402,7 +425,7 @@ def _pydantic_problems(doc: _Doc, err: ValidationError) -> list[tuple[str, str]]
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
             got = e.get("input")
-            if not isinstance(got, dict | list):
+            if kind != "value_error" and not isinstance(got, dict | list):
                 msg += f" (got {got!r})"
         key = (loc, msg)
         if key in seen:
