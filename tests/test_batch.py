@@ -174,6 +174,20 @@ def test_snapped_dates_keep_only_those_records(tmp_path):
     assert res.ties is None
 
 
+def test_experiment_from_a_dict_with_iso_dates():
+    exp = sim.batch.experiment_from_dict(
+        {
+            "name": "from Python",
+            "scenarios": {"a": "teaching.yaml"},
+            "replicates": 3,
+            "seed": 5,
+            "dates": ["2022-11-15"],
+        },
+        base_dir=TEACHING.parent,
+    )
+    assert [str(d) for d in exp.dates] == ["2022-12-31"] and len(run_table(exp)) == 3
+
+
 # ---- runs are the model's runs, whatever executes them -------------------------------
 
 

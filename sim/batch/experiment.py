@@ -118,6 +118,22 @@ class ExperimentSpec(_Strict):
     keep: Literal["indices", "ties"] = "indices"
     dates: Annotated[list[dt.date], Field(min_length=1)] | None = None
 
+    @field_validator("dates", mode="before")
+    @classmethod
+    def _iso_dates(cls, v: Any) -> Any:
+        """Dates as YAML dates, or ISO strings (from a Python dict or JSON)."""
+        if isinstance(v, list):
+            out = []
+            for d in v:
+                if isinstance(d, str):
+                    try:
+                        d = dt.date.fromisoformat(d)
+                    except ValueError:
+                        pass  # left for the type check to report
+                out.append(d)
+            return out
+        return v
+
 
 @dataclass(frozen=True)
 class Arm:

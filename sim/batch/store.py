@@ -299,6 +299,8 @@ def new_manifest(experiment: Experiment, n_runs: int, n_chunks: int, chunk_size:
         "seeds": experiment.spec.seeds,
         "keep": experiment.spec.keep,
         "dates": [d.isoformat() for d in experiment.dates] if experiment.dates else None,
+        "design_table": "design.parquet (one row per run: ids, seeds, parameters, status)",
+        "parts": "parts/chunk-NNNNNN/ (one directory per finished chunk)",
         "runs": n_runs,
         "chunks": n_chunks,
         "chunk_size": chunk_size,
