@@ -5,8 +5,13 @@ From a notebook, the same as ``multivector batch``::
     import sim.batch
     summary = sim.batch.run("scenarios/experiments/gas_deal.yaml", "runs/gas_deal")
     result = sim.batch.load("runs/gas_deal")      # tidy DataFrames: .runs .indices .shocks
-    fig = sim.batch.fan_chart(result)             # matplotlib Figures
-    effects = sim.batch.effects(result, "baseline", "gas_deal_fails")
+    from sim.batch import analysis, plots
+    effects = analysis.effects(result, "baseline", "gas_deal_fails", dates=["2030-12-31"])
+    fig = plots.fan_chart(result, states=["AZ"])   # each figure function returns a Figure
+
+Modules: ``experiment`` (the file format), ``design`` (points and seeds), ``runner`` (one
+chunk), ``executors``, ``store`` (the directory), ``driver`` (run and resume),
+``results`` (load), ``analysis``, ``plots``, ``bench``.
 """
 
 from sim.batch.driver import Summary, run
