@@ -1,4 +1,4 @@
-"""Benchmarks that print their figures (``python -m sim.bench run``).
+"""Benchmarks that print their figures (``python -m sim.bench run`` / ``ensemble``).
 
 Machines are shared and noisy, so every figure is a median over repeats, reported with
 the spread; compare figures measured in one invocation rather than across machines.
@@ -8,16 +8,27 @@ is built and run to the end of its horizon, burn-in included, and its tidy table
 made: what ``sim.run`` does), its parts (the model alone, with and without per-step
 agent data collection; the figure), and ``multivector run`` end to end in a fresh
 process (interpreter start, imports, loading, running, writing the four outputs).
+
+``ensemble``: the same baseline replicated, in one process: (a) ``mesa.batch_run`` of the
+model as a Mesa user would run it, (b) a plain loop of ``sim.run`` (the fastest Mesa path
+to the same tables), (c) the vectorized ensemble (``sim.run_ensemble``) at R = 1,000 and
+10,000 with every record's indices kept in memory, and R = 100,000 streamed to Parquet
+chunk by chunk (yearly records). Wall time, runs per second and peak resident memory
+(sampled every 10 ms) for each; the ratios a/c and b/c on 1,000 runs; a check that (b)
+and (c) made identical tables; last line ``ratio_batch_run_over_ensemble=<number>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml"
@@ -107,6 +118,130 @@ def bench_run(scenario: Path, repeats: int, cli_repeats: int) -> dict[str, float
     return figures
 
 
+class _PeakRSS:
+    """Peak resident set size of this process while a block runs (Linux /proc; else NaN)."""
+
+    def __init__(self):
+        self.peak = float("nan")
+
+    @staticmethod
+    def now() -> float:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError):
+            return float("nan")
+
+    @contextmanager
+    def watch(self):
+        stop = threading.Event()
+        self.start = self.peak = self.now()
+
+        def sample():
+            while not stop.wait(0.01):
+                self.peak = max(self.peak, self.now())
+
+        t = threading.Thread(target=sample, daemon=True)
+        t.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            t.join()
+            self.peak = max(self.peak, self.now())
+
+
+def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) -> dict:
+    import mesa
+    import pandas as pd
+
+    from sim.ensemble import run_ensemble, save_ensemble
+    from sim.model import BalancingModel
+    from sim.run import run
+    from sim.scenario import load_scenario
+    from sim.world import world_for
+
+    sc = load_scenario(scenario)
+    w = world_for(sc)
+    print(f"scenario: {sc.name} ({w.n} states, {w.n_periods} periods + {w.burn_in} burn-in)")
+    print(f"python {sys.version.split()[0]}, mesa {mesa.__version__}; one process, one core")
+    run(sc, seed=0)
+    run_ensemble(sc, 20)  # warm-up: imports, compiled world, caches
+    rows = []
+
+    def report(label: str, n: int, wall: float, mem: _PeakRSS) -> None:
+        rows.append((label, n, wall, mem.peak))
+        print(
+            f"{label:<46} {n:>7} runs {wall:8.2f} s {n / wall:9.0f} runs/s "
+            f"  peak RSS {mem.peak:7.0f} MB",
+            flush=True,
+        )
+
+    m = _PeakRSS()
+    with m.watch():
+        t = time.perf_counter()
+        mesa.batch_run(
+            BalancingModel,
+            parameters={"scenario": sc},
+            rng=list(range(mesa_runs)),
+            number_processes=1,
+            data_collection_period=-1,
+            display_progress=False,
+        )
+        a = time.perf_counter() - t
+    report("(a) mesa.batch_run (agent data, last step kept)", mesa_runs, a, m)
+
+    with m.watch():
+        t = time.perf_counter()
+        loop = [run(sc, seed=k).indices for k in range(mesa_runs)]
+        b = time.perf_counter() - t
+    report("(b) loop of sim.run (full tables)", mesa_runs, b, m)
+
+    with m.watch():
+        t = time.perf_counter()
+        ens = run_ensemble(sc, mesa_runs)
+        c = time.perf_counter() - t
+    report("(c) ensemble, indices of every record", mesa_runs, c, m)
+    same = all(
+        ens.indices[ens.indices["replicate"] == k]
+        .drop(columns="replicate")
+        .reset_index(drop=True)
+        .equals(loop[k])
+        for k in range(mesa_runs)
+    )
+    del loop, ens
+
+    for r in sizes:
+        if r == mesa_runs:
+            continue
+        with m.watch():
+            t = time.perf_counter()
+            if r <= 10_000:
+                res = run_ensemble(sc, r)
+                del res
+                label = "(c) ensemble, indices of every record"
+            else:
+                years = pd.date_range(w.date(0), w.date(w.n_periods), freq="YE").date
+                with tempfile.TemporaryDirectory() as tmp:
+                    save_ensemble(sc, r, Path(tmp) / "out", dates=list(years))
+                label = f"(c) ensemble, streamed to Parquet ({len(years)} dates)"
+            wall = time.perf_counter() - t
+        report(label, r, wall, m)
+
+    ratio_a, ratio_b = a / c, b / c
+    print(f"ratio a/c (batch_run over ensemble, {mesa_runs} runs): {ratio_a:.1f}")
+    print(f"ratio b/c (loop of sim.run over ensemble): {ratio_b:.1f}")
+    print(f"(b) and (c) made identical tables: {same}")
+    print(f"aim: a/c >= 30 -> {ratio_a:.1f}")
+    for _label, n, wall, peak in rows:
+        if n == 10_000:
+            print(f"aim: 10,000 runs < 10 s -> {wall:.1f} s")
+        if n == 100_000:
+            print(f"aim: 100,000 runs < 2 GB peak -> {peak:.0f} MB")
+    print(f"ratio_batch_run_over_ensemble={ratio_a:.1f}")
+    return {"a": a, "b": b, "c": c, "rows": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -114,9 +249,20 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--scenario", type=Path, default=SCENARIO)
     r.add_argument("--repeats", type=int, default=30)
     r.add_argument("--cli-repeats", type=int, default=5)
+    e = sub.add_parser("ensemble", help="batch_run vs a loop vs the vectorized ensemble")
+    e.add_argument("--scenario", type=Path, default=SCENARIO)
+    e.add_argument("--runs", type=int, default=1000, help="runs for (a), (b), (c)")
+    e.add_argument(
+        "--sizes",
+        default="1000,10000,100000",
+        help="ensemble sizes, comma-separated (above 10,000: streamed to disk)",
+    )
     args = p.parse_args(argv)
     if args.what == "run":
         bench_run(args.scenario, args.repeats, args.cli_repeats)
+    else:
+        sizes = [int(x) for x in args.sizes.split(",") if x]
+        bench_ensemble(args.scenario, args.runs, sizes, args.runs)
     return 0
 
 

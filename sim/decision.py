@@ -197,8 +197,9 @@ def period_choices(
         rules, delta, candidates, update: the world's settings (see :class:`~sim.world.World`).
 
     Returns:
-        ``values`` ``(B..., N, N, S)`` (the candidate ties), ``choice`` ``(B..., N, N)``
-        (index into ``values``), ``revising`` ``(B..., N)`` bool.
+        ``values`` ``(B..., N, N, S)`` (the candidate ties; ``None`` for local candidates,
+        which are ``T + LOCAL_STEPS * delta``), ``choice`` ``(B..., N, N)`` (the index of
+        the chosen candidate), ``revising`` ``(B..., N)`` bool.
     """
     n = T.shape[-1]
     uniforms = u[..., :n]
@@ -208,10 +209,9 @@ def period_choices(
     else:
         revising = np.ones(T.shape[:-1], dtype=bool)
     if candidates == "local":
-        values = T[..., None] + LOCAL_STEPS * delta
         gains = local_gains(T, P, delta)
         choice = choose_local(gains, rules, P.tau, P.gamma, uniforms)
-        return values, choice, revising
+        return None, choice, revising
     values = grid_values(T, delta)
     comp = evaluate(T, values, P)
     U = utility_of(comp, P)
@@ -230,10 +230,21 @@ def utility_of(comp: np.ndarray, P: Params) -> np.ndarray:
 
 
 def apply_choices(
-    T: np.ndarray, values: np.ndarray, choice: np.ndarray, revising: np.ndarray
+    T: np.ndarray,
+    values: np.ndarray | None,
+    choice: np.ndarray,
+    revising: np.ndarray,
+    delta: float,
 ) -> np.ndarray:
-    """The new ties: each revising state's chosen candidates; own ties stay 0."""
-    new = np.take_along_axis(values, choice[..., None], axis=-1)[..., 0]
+    """The new ties: each revising state's chosen candidates; own ties stay 0.
+
+    Local candidates (``values`` None): ``T + LOCAL_STEPS[choice] * delta``, the same
+    numbers as indexing ``T[..., None] + LOCAL_STEPS * delta``.
+    """
+    if values is None:
+        new = T + (choice - 1) * delta
+    else:
+        new = np.take_along_axis(values, choice[..., None], axis=-1)[..., 0]
     new = np.where(revising[..., None], new, T)
     n = T.shape[-1]
     new[..., np.arange(n), np.arange(n)] = 0.0

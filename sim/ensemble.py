@@ -248,6 +248,36 @@ def iter_ensemble(
                 progress(done, r_total)
 
 
+def ensemble_ties(
+    scenario: Scenario,
+    seeds: Sequence[Seed],
+    *,
+    shocks_off: Sequence[str] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """The tie matrices of every replicate at every record: ``(R, steps, N, N)``.
+
+    The raw arrays behind :func:`run_ensemble`'s tables (no overrides), for analyses
+    that work on ties directly (validation).
+    """
+    seeds = _check_seeds(seeds)
+    world = world_for(scenario)
+    _check_shocks_off(world, shocks_off)
+    _reuse_freed_memory()
+    stack = _Stack([world], shocks_off)
+    steps = np.arange(world.n_periods + 1)
+    size = default_chunk_size(world.n)
+    out = np.empty((len(seeds), len(steps), world.n, world.n))
+    for lo in range(0, len(seeds), size):
+        chunk = seeds[lo : lo + size]
+        out[lo : lo + len(chunk)] = _simulate(
+            stack, chunk, np.zeros(len(chunk), dtype=np.intp), steps
+        ).snaps
+        if progress is not None:
+            progress(lo + len(chunk), len(seeds))
+    return out
+
+
 def default_chunk_size(n: int) -> int:
     """Replicates per chunk: a period's arrays (a few hundred KB each) stay in the L2 cache.
 
@@ -516,7 +546,7 @@ def _simulate(stack: _Stack, seeds: list[Seed], pts: np.ndarray, steps: np.ndarr
         if not one_point:
             P = take(P, pts if members is None else pts[members])
         values, choice, revising = decision.period_choices(T, P, u, **settings)
-        return decision.apply_choices(T, values, choice, revising)
+        return decision.apply_choices(T, values, choice, revising, w.delta)
 
     for _ in range(w.burn_in):
         T = decide(T, draws.next(), (), None)
@@ -668,17 +698,26 @@ def _tables(
     dates = pd.to_datetime(w.record_dates(steps))
 
     # indices: the same functions and parameter sets as BalancingModel.indices_table
-    values = np.empty((r, s, n, len(INDEX_COLUMNS)))
-    values[..., 0] = indices.alignment_index(sim.snaps, w.toward, w.away)
-    values[..., 1] = indices.hedging_index(sim.snaps, w.base.groups)
-    for k in np.unique(sim.keys):
-        at = sim.keys == k
-        P = stack.params(sim.key_list[k])
-        if stack.n_points > 1:
-            P = take(P, np.broadcast_to(sim.pts[:, None], at.shape)[at])
-        comp, util = row_utility(sim.snaps[at], P)
-        values[at, :, 2:6] = comp
-        values[at, :, 6] = util
+    # (in blocks of records small enough for the cache; per record the arithmetic is the
+    # same whatever the block)
+    block = 4 * default_chunk_size(n)
+    values = np.empty((len(INDEX_COLUMNS), r * s, n))  # column-major: cheap columns below
+    flat = sim.snaps.reshape(r * s, n, n)
+    for lo in range(0, r * s, block):
+        part = flat[lo : lo + block]
+        values[0, lo : lo + block] = indices.alignment_index(part, w.toward, w.away)
+        values[1, lo : lo + block] = indices.hedging_index(part, w.base.groups)
+    keys = sim.keys.ravel()
+    rec_pts = np.repeat(sim.pts, s)
+    for k in np.unique(keys):
+        at = np.flatnonzero(keys == k)
+        P_key = stack.params(sim.key_list[k])
+        for lo in range(0, len(at), block):
+            sel = at[lo : lo + block]
+            P = P_key if stack.n_points == 1 else take(P_key, rec_pts[sel])
+            comp, util = row_utility(flat[sel], P, w.delta)
+            values[2:6, sel] = np.moveaxis(comp, -1, 0)
+            values[6, sel] = util
     base_cols = {
         "replicate": np.repeat(replicates.astype(np.int64), s * n),
         "seed": np.repeat(seed_col, s * n),
@@ -688,7 +727,7 @@ def _tables(
     }
     ix = pd.DataFrame(base_cols)
     for c, col in enumerate(INDEX_COLUMNS):
-        ix[col] = values[..., c].ravel()
+        ix[col] = values[c].ravel()
 
     ties = None
     if keep == "ties":
@@ -733,19 +772,24 @@ def _shock_table(w: World, sim: _Sim, replicates, seed_col) -> pd.DataFrame:
         rr = pp = kk = np.empty(0, dtype=np.intp)
     ids = [s.id for s in w.shocks]
     specs = [spec.shocks[i] for i in ids]
-    date = [
-        (specs[k].date or period_start(spec.time, int(p))).isoformat()
-        for k, p in zip(kk, pp, strict=True)
-    ]
+    # one date, label and kind per distinct (shock, period), spread to the events
+    pairs, which = np.unique(np.stack([kk, pp]), axis=1, return_inverse=True)
+    date = np.array(
+        [(specs[k].date or period_start(spec.time, int(p))).isoformat() for k, p in pairs.T],
+        dtype=object,
+    )
+    label = np.array([specs[k].label for k in pairs[0]], dtype=object)
+    kind = np.array(["dated" if specs[k].date else "probabilistic" for k in pairs[0]], dtype=object)
+    which = which.ravel()
     return pd.DataFrame(
         {
             "replicate": replicates[rr].astype(np.int64),
             "seed": seed_col[rr],
             "id": pd.Categorical.from_codes(kk, categories=ids),
-            "label": [specs[k].label for k in kk],
-            "kind": ["dated" if specs[k].date else "probabilistic" for k in kk],
+            "label": label[which] if len(kk) else [],
+            "kind": kind[which] if len(kk) else [],
             "period": pp.astype(np.int64),
-            "date": date,
+            "date": date[which] if len(kk) else [],
         }
     )
 

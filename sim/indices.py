@@ -48,7 +48,7 @@ def hedging_index(T: np.ndarray, groups: np.ndarray) -> np.ndarray:
     g = pos @ groups  # (B..., N, G)
     total = g.sum(axis=-1, keepdims=True)
     shares = g / np.where(total > 0, total, 1.0)
-    hhi = (shares * shares).sum(axis=-1)
+    hhi = np.einsum("...j,...j->...", shares, shares)
     n_groups = ((off.astype(float) @ groups) > 0).sum(axis=-1)  # (N,) groups with a partner
     norm = np.where(n_groups > 1, 1.0 - 1.0 / np.maximum(n_groups, 1), 1.0)
     h = (1.0 - hhi) / norm

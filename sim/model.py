@@ -46,11 +46,23 @@ class Evaluation:
     period: int
     ties: np.ndarray  # (N, N) the ties the states decided on
     params: Params  # the parameters in force
-    values: np.ndarray  # (N, N, S) candidate tie values
+    grid: np.ndarray | None  # (N, N, S) candidate tie values; None for local candidates
     uniforms: np.ndarray  # (N, N) the draws the choices use
     revising: np.ndarray  # (N,) bool: who revises this period
     choice: np.ndarray  # (N, N) index of the candidate each rule picks
-    local: bool  # local candidates (-delta, stay, +delta) rather than the whole grid
+    delta: float  # the tie step
+
+    @property
+    def local(self) -> bool:
+        """Local candidates (-delta, stay, +delta) rather than the whole grid."""
+        return self.grid is None
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """``(N, N, S)`` candidate tie values."""
+        if self.grid is not None:
+            return self.grid
+        return self.ties[..., None] + decision.LOCAL_STEPS * self.delta
 
     @cached_property
     def components(self) -> np.ndarray:
@@ -203,7 +215,7 @@ class BalancingModel(mesa.Model):
             u[:, :n],
             revising,
             choice,
-            w.candidates == "local",
+            w.delta,
         )
 
     def _pin(self) -> None:
@@ -212,7 +224,7 @@ class BalancingModel(mesa.Model):
 
     def _refresh_state(self) -> None:
         w = self.world
-        comp, util = row_utility(self.ties, self.params)
+        comp, util = row_utility(self.ties, self.params, w.delta)
         align = indices.alignment_index(self.ties, w.toward, w.away)
         hedge = indices.hedging_index(self.ties, self.params.groups)
         for agent in self.agents:
@@ -269,7 +281,7 @@ class BalancingModel(mesa.Model):
         values[..., 1] = indices.hedging_index(snaps, w.base.groups)
         for k in np.unique(which):
             at = which == k
-            comp, util = row_utility(snaps[at], self.params_history[k])
+            comp, util = row_utility(snaps[at], self.params_history[k], w.delta)
             values[at, :, 2:6] = comp
             values[at, :, 6] = util
         s = len(periods)

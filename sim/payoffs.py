@@ -281,7 +281,28 @@ def utility(comp: np.ndarray, P: Params) -> np.ndarray:
     return (comp[..., :3] * w).sum(axis=-1) - comp[..., 3]
 
 
-def row_components(T: np.ndarray, P: Params) -> np.ndarray:
+def _rowsum(a: np.ndarray) -> np.ndarray:
+    """Sum over the last axis. (numpy's ``sum`` over a short last axis pays a loop set-up
+    per row; ``einsum`` is several times faster. Its order of additions depends on the
+    row's length only, so one replicate or many give the same bits.)"""
+    return np.einsum("...j->...", a)
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a * b).sum(axis=-1)`` in one pass (see :func:`_rowsum`)."""
+    return np.einsum("...j,...j->...", a, b)
+
+
+def _rowprod(a: np.ndarray) -> np.ndarray:
+    """Product over the last axis, factor by factor in order (several times faster than
+    ``prod`` over a short axis, and the same bits whatever the batch)."""
+    out = a[..., 0].copy()
+    for j in range(1, a.shape[-1]):
+        out *= a[..., j]
+    return out
+
+
+def row_components(T: np.ndarray, P: Params, delta: float | None = None) -> np.ndarray:
     """Components ``(B..., N, 4)`` of every state's current row of ``T``.
 
     The same quantities as ``components(T[..., :, None, :], T, P)`` (a test checks them
@@ -297,31 +318,36 @@ def row_components(T: np.ndarray, P: Params) -> np.ndarray:
     k = f * f * off
     beta = P.beta[..., None, None]
     rho = beta + (1.0 - beta) * friendliness(np.swapaxes(T, -1, -2))
-    energy = (P.energy * rho * f).sum(axis=-1)
+    energy = _rowdot(P.energy * rho, f)
     lam_rho = P.lam[..., None, None] * rho
-    threat = 1.0 - (1.0 - d["theta"] * (1.0 - lam_rho * f)).prod(axis=-1)
-    protection = 1.0 - (1.0 - d["pi"] * rho * k).prod(axis=-1)
+    threat = 1.0 - _rowprod(1.0 - d["theta"] * (1.0 - lam_rho * f))
+    protection = 1.0 - _rowprod(1.0 - d["pi"] * rho * k)
     phi = P.phi[..., None, None]
     hinge = (np.maximum(phi - x, 0.0) / (1.0 + phi)) ** 2
-    leverage = (d["lq"] * hinge).sum(axis=-1) + (d["lq_rnorm"] * k).sum(axis=-1)
+    leverage = _rowdot(d["lq"], hinge) + _rowdot(d["lq_rnorm"], k)
     security = -threat * (1.0 - protection) - leverage
     mm = k @ d["own_rival"]
     own, rk = mm[..., :n], mm[..., n:]
     m = P.power[..., None, :] * k
-    tot = m.sum(axis=-1)
-    sq = (m * own).sum(axis=-1)
+    tot = _rowsum(m)
+    sq = _rowdot(m, own)
     hhi = np.divide(sq, tot * tot, out=np.zeros_like(sq), where=tot > 0)
-    cross = 0.5 * (rk * k).sum(axis=-1) * d["inv_denom"]
-    affinity = (d["aff"] * x).sum(axis=-1)
+    cross = 0.5 * _rowdot(rk, k) * d["inv_denom"]
+    affinity = _rowdot(d["aff"], x)
     alignment = affinity - P.autonomy * hhi - P.cross_pressure * cross
-    cost = P.kappa * (_barrier(x) * off).sum(axis=-1)
+    cost = P.kappa * _rowdot(_barrier_at(x, delta), off)
     return np.stack([energy, security, alignment, cost], axis=-1)
 
 
-def row_utility(T: np.ndarray, P: Params) -> tuple[np.ndarray, np.ndarray]:
-    """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row."""
-    comp = row_components(T, P)
-    util = (comp[..., :3] * P.weights).sum(axis=-1) - comp[..., 3]
+def row_utility(
+    T: np.ndarray, P: Params, delta: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row.
+
+    ``delta``: the tie step, if the ties may sit on its lattice (a faster tie cost).
+    """
+    comp = row_components(T, P, delta)
+    util = _rowdot(comp[..., :3], P.weights) - comp[..., 3]
     return comp, util
 
 
@@ -370,13 +396,13 @@ def local_gains(T: np.ndarray, P: Params, delta: float) -> np.ndarray:
     lam_rho = P.lam[..., None, None] * rho
     theta = d["theta"]
     a = 1.0 - theta * (1.0 - lam_rho * f)
-    qa = a.prod(axis=-1, keepdims=True)
+    qa = _rowprod(a)[..., None]
     t0 = 1.0 - qa
     ta = qa / a * theta * lam_rho * h  # threat_s = t0 - s ta
     # protection (noisy-OR): 1 - unprotected; unprotected_s = u0 - g0 - s g1
     pi_rho = d["pi"] * rho
     b = 1.0 - pi_rho * k
-    u0 = b.prod(axis=-1, keepdims=True)
+    u0 = _rowprod(b)[..., None]
     cb = u0 / b * pi_rho
     g1 = cb * dk1
     g0 = cb * hh
@@ -412,8 +438,8 @@ def local_gains(T: np.ndarray, P: Params, delta: float) -> np.ndarray:
 
     p = P.power[..., None, :]
     m = p * k
-    tot = m.sum(axis=-1, keepdims=True)
-    sq = (m * own).sum(axis=-1, keepdims=True)
+    tot = _rowsum(m)[..., None]
+    sq = _rowdot(m, own)[..., None]
     pd1 = p * dk1
     dm = np.empty_like(v)
     np.subtract(hh * p, pd1, out=dm[0])
@@ -431,7 +457,7 @@ def local_gains(T: np.ndarray, P: Params, delta: float) -> np.ndarray:
     hhi *= wA * row(P.autonomy)
     gain -= hhi
 
-    cost = _barrier_step(x, v)
+    cost = _barrier_step(x, v, delta)
     cost *= row(P.kappa)
     gain -= cost
 
@@ -441,23 +467,50 @@ def local_gains(T: np.ndarray, P: Params, delta: float) -> np.ndarray:
     return gain
 
 
-def _barrier_step(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``_barrier(v) - _barrier(x)`` for ``v`` ``(2, ...)`` beside ``x`` ``(...)``, in [-1, 1].
+def _barrier_step(x: np.ndarray, v: np.ndarray, delta: float) -> np.ndarray:
+    """``_barrier(v) - _barrier(x)`` for ``v = clip(x -+ delta)`` ``(2, ...)``.
 
-    Plain ``(1 + z) log(1 + z)`` (several times faster than ``xlogy``); the ``0 log 0``
-    corners, at +-1 exactly, are 0 as in :func:`_barrier`.
+    Ties move by ``delta`` from 0, so they sit on the lattice ``k delta`` (to rounding)
+    unless a shock pinned one elsewhere; on the lattice the two differences come from a
+    table per ``delta`` (two lookups instead of six logarithms per tie), elsewhere they
+    are computed.
     """
-    up = np.empty((3, *x.shape))
-    np.add(1.0, v, out=up[:2])
-    np.add(1.0, x, out=up[2])
-    down = 2.0 - up
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.log(up)
-        c *= up
-        lg = np.log(down)
-        lg *= down
-        c += lg
-    if not (np.abs(v) < 1.0).all():
-        c[np.isnan(c)] = 0.0
-    c *= 0.5
-    return c[:2] - c[2]
+    idx = _lattice_index(x, delta)
+    if idx is None:
+        return _barrier(v) - _barrier(x)
+    _, down, up = _barrier_table(delta)
+    out = np.empty_like(v)
+    np.take(down, idx, out=out[0], mode="clip")
+    np.take(up, idx, out=out[1], mode="clip")
+    return out
+
+
+def _barrier_at(x: np.ndarray, delta: float | None) -> np.ndarray:
+    """:func:`_barrier` of ``x``, from the table of ``delta``'s lattice when ``x`` is on it."""
+    idx = None if delta is None else _lattice_index(x, delta)
+    if idx is None:
+        return _barrier(x)
+    return np.take(_barrier_table(delta)[0], idx, mode="clip")
+
+
+def _lattice_index(x: np.ndarray, delta: float) -> np.ndarray | None:
+    """Table indices of ``x`` on the lattice ``k delta`` (to 1e-9), or None if off it."""
+    k = np.rint(x * (1.0 / delta))
+    if np.abs(x - k * delta).max(initial=0.0) > 1e-9:
+        return None
+    idx = k.astype(np.intp)
+    idx += int(np.floor(1.0 / delta + 1e-9))
+    return idx
+
+
+@lru_cache(maxsize=16)
+def _barrier_table(delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``x = k delta`` in [-1, 1]: ``_barrier(x)`` and its changes by ``-+delta``."""
+    m = int(np.floor(1.0 / delta + 1e-9))
+    x = np.arange(-m, m + 1) * delta
+    at = _barrier(x)
+    down = _barrier(np.clip(x - delta, -1.0, 1.0)) - at
+    up = _barrier(np.clip(x + delta, -1.0, 1.0)) - at
+    for a in (at, down, up):
+        a.flags.writeable = False
+    return at, down, up

@@ -25,8 +25,8 @@ import numpy as np
 from scipy import stats
 
 from sim import indices
+from sim.ensemble import ensemble_ties
 from sim.errors import UserError
-from sim.model import BalancingModel
 from sim.scenario import FactSpec, Scenario, Window, load_scenario
 from sim.world import World, world_for
 
@@ -42,21 +42,20 @@ class FactResult:
 
 
 class Ensemble:
-    """Tie matrices of many seeded runs of one scenario: ``ties[seed, step, i, j]``."""
+    """Tie matrices of many seeded runs of one scenario: ``ties[seed, step, i, j]``.
+
+    Run by the vectorized ensemble driver; seed k's matrices are those of
+    ``BalancingModel(rng=k)`` (``tests/test_ensemble.py``).
+    """
 
     def __init__(self, world: World, seeds: list[int], progress: bool = False):
         self.world = world
-        runs = []
-        for k, seed in enumerate(seeds):
-            m = BalancingModel(world=world, rng=seed, agent_data=False).run()
-            runs.append(np.stack(m.datacollector.model_vars["ties"]))
-            if progress and (k + 1) % 20 == 0:
-                print(
-                    f"  {world.scenario.name[:40]}: {k + 1}/{len(seeds)} seeds",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        self.ties = np.stack(runs)
+        name = world.scenario.name[:40]
+
+        def report(done: int, total: int) -> None:
+            print(f"  {name}: {done}/{total} seeds", file=sys.stderr, flush=True)
+
+        self.ties = ensemble_ties(world.scenario, seeds, progress=report if progress else None)
         self.dates = world.record_dates(np.arange(world.n_periods + 1))
 
     def mask(self, w: Window) -> np.ndarray:

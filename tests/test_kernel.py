@@ -217,9 +217,22 @@ def test_local_gains_equal_full_row_differences(world):
     rng = np.random.default_rng(23)
     off = ~np.eye(world.n, dtype=bool)
     P = world.params_with(world.shocks[:4])
-    for _ in range(4):
-        T = random_ties(rng, world.n, bound=0.95)
+    steps = rng.integers(-19, 20, (4, world.n, world.n))
+    for trial in range(8):
+        if trial < 4:  # anywhere (as after a pin): the tie cost is computed
+            T = random_ties(rng, world.n, bound=0.95)
+        else:  # on the lattice, reached by steps of delta (rounding included): a table
+            T = np.zeros((world.n, world.n))
+            for _ in range(int(np.abs(steps[trial - 4]).max())):
+                T += (
+                    world.delta
+                    * np.sign(steps[trial - 4])
+                    * (np.abs(T) < np.abs(steps[trial - 4] * world.delta) - 1e-9)
+                )
+            np.fill_diagonal(T, 0.0)
         T[0, 1], T[1, 0] = 0.95, -0.95  # one step from the bounds: one move impossible
+        off_lattice = np.abs(T - np.rint(T / world.delta) * world.delta).max()
+        assert (off_lattice > 1e-9) == (trial < 4)
         fast = payoffs.local_gains(T, P, world.delta)
         slow = _stay_relative(world, T, P)
         assert np.array_equal(np.isnan(fast[:, off]), np.isnan(slow[:, off]))
@@ -272,3 +285,15 @@ def test_choose_local_agrees_with_choose(world):
         )
         off = ~np.eye(world.n, dtype=bool)
         assert np.array_equal(got[off], ref[off])
+
+
+def test_row_components_on_the_lattice_use_the_table_to_rounding(world):
+    """With the tie step given, lattice ties take their tie cost from a table."""
+    rng = np.random.default_rng(6)
+    T = np.round(random_ties(rng, world.n, bound=0.95) / world.delta) * world.delta
+    T[0, 1] = 0.95 + 1e-13  # rounding noise of repeated steps stays on the lattice
+    plain = payoffs.row_components(T, world.base)
+    table = payoffs.row_components(T, world.base, world.delta)
+    np.testing.assert_allclose(table, plain, rtol=0, atol=1e-12)
+    assert payoffs._lattice_index(T, world.delta) is not None
+    assert payoffs._lattice_index(T + 0.01, world.delta) is None
