@@ -67,7 +67,11 @@ class Summary:
             f"  this session: {self.ran} runs in {self.wall_s:.1f} s ({self.rate:.1f} runs/s)"
             + (f"; {self.resumed_runs} were already done" if self.resumed_runs else ""),
             f"  ok {self.ok}, failed {self.failed}, pending {self.pending}"
-            + (f"; {self.reruns} chunk(s) rerun after a worker died" if self.reruns else ""),
+            + (
+                f"; {self.reruns} time(s) chunks were rerun after a worker failed"
+                if self.reruns
+                else ""
+            ),
         ]
         if self.failed:
             lines.append(
