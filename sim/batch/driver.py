@@ -124,31 +124,41 @@ def auto_chunk_size(experiment: Experiment, n_runs: int, workers: int) -> int:
 
 
 def _chunks(experiment: Experiment, runs: pd.DataFrame, only=None) -> list[Chunk]:
-    arms = {a.name: a for a in experiment.arms}
-    origin = str(experiment.path) if experiment.path else "experiment"
-    line = experiment.line_of("design", "parameters")[1]
-    out = []
-    for cid, df in runs.groupby("chunk", sort=True):
-        if only is not None and cid not in only:
-            continue
-        arm = arms[df["arm"].iloc[0]]
-        out.append(
-            Chunk(
-                chunk=int(cid),
-                arm=arm.name,
-                scenario=arm.scenario,
-                shocks_off=arm.shocks_off,
-                run_ids=df["run_id"].astype(int).tolist(),
-                seeds=df["seed"].astype(int).tolist(),
-                overrides=overrides_of(df, experiment),
-                points=df["point"].astype(int).tolist(),
-                keep=experiment.spec.keep,
-                dates=experiment.dates,
-                origin=origin,
-                line=line,
-            )
+    lazy = _LazyChunks(experiment, runs)
+    return [lazy[c] for c in sorted(lazy.rows) if only is None or c in only]
+
+
+class _LazyChunks:
+    """The chunks of a run table, built when asked for (a batch of 100,000 runs does
+    not hold 100,000 runs' overrides at once)."""
+
+    def __init__(self, experiment: Experiment, runs: pd.DataFrame):
+        self.experiment, self.runs = experiment, runs
+        self.rows = runs.groupby("chunk", sort=True).indices  # chunk id -> row positions
+        self.arms = {a.name: a for a in experiment.arms}
+        self.origin = str(experiment.path) if experiment.path else "experiment"
+        self.line = experiment.line_of("design", "parameters")[1]
+
+    def size(self, cid: int) -> int:
+        return len(self.rows[cid])
+
+    def __getitem__(self, cid: int) -> Chunk:
+        df = self.runs.iloc[self.rows[cid]]
+        arm = self.arms[str(df["arm"].iloc[0])]
+        return Chunk(
+            chunk=int(cid),
+            arm=arm.name,
+            scenario=arm.scenario,
+            shocks_off=arm.shocks_off,
+            run_ids=df["run_id"].astype(int).tolist(),
+            seeds=df["seed"].astype(int).tolist(),
+            overrides=overrides_of(df, self.experiment),
+            points=df["point"].astype(int).tolist(),
+            keep=self.experiment.spec.keep,
+            dates=self.experiment.dates,
+            origin=self.origin,
+            line=self.line,
         )
-    return out
 
 
 def run(
@@ -264,7 +274,7 @@ def _points_count(experiment: Experiment) -> int:
 
 def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chunk) -> int:
     """Feed the chunks to the executor, a bounded number in flight; returns reruns."""
-    chunks = {c.chunk: c for c in _chunks(experiment, runs, only=set(todo))}
+    chunks = _LazyChunks(experiment, runs)
     queue = list(todo)
     queue.reverse()  # pop() from the end: chunks go out in order
     window = max(2, 2 * backend.workers)
@@ -318,7 +328,7 @@ def _loop(queue, inflight, window, submit, chunks, attempts, writer, backend, ba
                     reruns += 1
                     queue.append(cid)
                     continue
-            writer.put(result, len(chunks[cid].run_ids))
+            writer.put(result, chunks.size(cid))
         if broken:
             # the pool is unusable: every chunk in flight is lost with it; start a new
             # pool and send them again (a chunk that keeps killing workers is failed)
@@ -331,7 +341,7 @@ def _loop(queue, inflight, window, submit, chunks, attempts, writer, backend, ba
             for cid in sorted({c for c in queue if attempts.get(c, 0) >= MAX_ATTEMPTS}):
                 queue.remove(cid)
                 writer.put(_chunk_failed(chunks[cid], "the worker process died", 3), 0)
-                bar.update(len(chunks[cid].run_ids))
+                bar.update(chunks.size(cid))
             reruns += 1
             queue.sort(reverse=True)
     return reruns

@@ -107,6 +107,12 @@ class LocalProcesses(Backend):
         self._ex.shutdown(wait=False, cancel_futures=True)
         self._ex = self._new()
 
+    def warm_up(self) -> None:
+        """Start every worker now (a pool starts its processes at the first tasks)."""
+        futures = [self._ex.submit(os.getpid) for _ in range(4 * self.workers)]
+        for f in futures:
+            f.result()
+
     def pids(self) -> list[int]:
         """The worker processes' ids (for tests that kill one)."""
         return [p.pid for p in (self._ex._processes or {}).values()]
@@ -155,6 +161,7 @@ class Dask(Backend):
             )
             self.client = Client(self.cluster, set_as_default=False)
             self.address = self.cluster.scheduler_address
+            self.workers_write = True  # a LocalCluster shares this machine's file system
         self.workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
         self._ex = self.client.get_executor()
 
