@@ -213,6 +213,8 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
     runs = manifest = None
     if not resuming:  # a resumed batch keeps the chunking it started with
         if chunk_size is None:
+            if hasattr(backend, "warm_up"):
+                backend.warm_up(wait=False)  # the workers start while the probe runs here
             n_runs = len(experiment.arms) * _points_count(experiment) * experiment.spec.replicates
             chunk_size = auto_chunk_size(experiment, n_runs, backend.workers)
         runs = plan(experiment, chunk_size)

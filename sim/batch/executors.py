@@ -107,10 +107,11 @@ class LocalProcesses(Backend):
         self._ex.shutdown(wait=False, cancel_futures=True)
         self._ex = self._new()
 
-    def warm_up(self) -> None:
-        """Start every worker now (a pool starts its processes at the first tasks)."""
-        futures = [self._ex.submit(os.getpid) for _ in range(4 * self.workers)]
-        for f in futures:
+    def warm_up(self, wait: bool = True) -> None:
+        """Start every worker now (a pool starts its processes at its first tasks); with
+        ``wait=False`` they start while this process does something else."""
+        futures = [self._ex.submit(os.getpid) for _ in range(2 * self.workers)]
+        for f in futures if wait else ():
             f.result()
 
     def pids(self) -> list[int]:

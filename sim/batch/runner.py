@@ -95,9 +95,10 @@ def _ensemble(chunk: Chunk, which) -> ChunkResult:
     def tag(df: pd.DataFrame | None) -> pd.DataFrame | None:
         if df is None:
             return None
-        df = df.copy()
-        df.insert(0, "run_id", ids[df["replicate"].to_numpy()])
-        return df.drop(columns=["replicate", "seed"])
+        run_id = ids[df["replicate"].to_numpy()]
+        df = df.drop(columns=["replicate", "seed"])  # a new frame: the engine's is untouched
+        df.insert(0, "run_id", run_id)
+        return df
 
     runs = pd.DataFrame(
         {"run_id": ids, "status": "ok", "error": None, "wall_s": np.nan},
