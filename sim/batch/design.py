@@ -106,40 +106,44 @@ def run_seed(root: int, spawn_key: tuple[int, ...]) -> int:
 
 def run_table(experiment: Experiment) -> pd.DataFrame:
     """Every run: run_id, arm, point, replicate, seed, seed_entropy, seed_spawn_key, and
-    the point's parameter values. Ordered by arm, point, replicate (run_id is the row)."""
+    the point's parameter values. Ordered by arm, point, replicate (run_id is the row).
+
+    Built column by column (no Python object per run), so the table of 100,000 runs is a
+    few MB (texts as Arrow strings or categories, not Python objects).
+    """
     spec = experiment.spec
     pts = points(experiment)
-    n_pts, reps = len(pts), spec.replicates
-    point = np.repeat(np.arange(n_pts), reps)
-    replicate = np.tile(np.arange(reps), n_pts)
+    n_pts, reps, n_arms = len(pts), spec.replicates, len(experiment.arms)
+    point = np.repeat(np.arange(n_pts, dtype=np.int64), reps)
+    replicate = np.tile(np.arange(reps, dtype=np.int64), n_pts)
     if spec.seeds == "per_point":
-        keys = [(int(p), int(k)) for p, k in zip(point, replicate, strict=True)]
-        seeds = [run_seed(spec.seed, key) for key in keys]
+        seeds = np.array(
+            [run_seed(spec.seed, (p, k)) for p in range(n_pts) for k in range(reps)],
+            dtype=np.int64,
+        )
+        key = np.char.add(np.char.add(np.char.mod("%d", point), ","), np.char.mod("%d", replicate))
     else:
-        per_rep = [run_seed(spec.seed, (k,)) for k in range(reps)]
-        keys = [(int(k),) for k in replicate]
-        seeds = [per_rep[k] for k in replicate]
-    one_arm = pd.DataFrame(
+        per_rep = np.array([run_seed(spec.seed, (k,)) for k in range(reps)], dtype=np.int64)
+        seeds = per_rep[replicate]
+        key = np.char.mod("%d", replicate)
+    per_arm = n_pts * reps
+    runs = pd.DataFrame(
         {
-            "point": point.astype(np.int64),
-            "replicate": replicate.astype(np.int64),
-            "seed": np.array(seeds, dtype=np.int64),
-            "seed_entropy": str(spec.seed),
-            "seed_spawn_key": [",".join(map(str, k)) for k in keys],
+            "run_id": np.arange(n_arms * per_arm, dtype=np.int64),
+            "arm": pd.Categorical.from_codes(
+                np.repeat(np.arange(n_arms), per_arm), categories=[a.name for a in experiment.arms]
+            ),
+            "point": np.tile(point, n_arms),
+            "replicate": np.tile(replicate, n_arms),
+            "seed": np.tile(seeds, n_arms),
+            "seed_entropy": pd.Categorical.from_codes(
+                np.zeros(n_arms * per_arm, dtype=np.int8), categories=[str(spec.seed)]
+            ),
+            "seed_spawn_key": pd.array(np.tile(key, n_arms), dtype="str"),
         }
     )
-    one_arm = one_arm.merge(pts, on="point", how="left")
-    frames = []
-    for a in experiment.arms:
-        f = one_arm.copy()
-        f.insert(0, "arm", a.name)
-        frames.append(f)
-    runs = pd.concat(frames, ignore_index=True)
-    runs.insert(0, "run_id", np.arange(len(runs), dtype=np.int64))
-    # repeated texts as categories: the table of 100,000 runs stays a few MB
-    runs["arm"] = pd.Categorical(runs["arm"], categories=[a.name for a in experiment.arms])
-    for col in ("seed_entropy", "seed_spawn_key"):
-        runs[col] = runs[col].astype("category")
+    for col in pts.columns[1:]:  # the design parameters, by point
+        runs[col] = pts[col].to_numpy()[runs["point"].to_numpy()]
     return runs
 
 
