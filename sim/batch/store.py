@@ -33,7 +33,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from sim.batch.experiment import Experiment
 from sim.batch.runner import ChunkResult
@@ -191,24 +194,33 @@ class Store:
 
     def run_status(self) -> pd.DataFrame:
         """run_id, status, error, wall_s of every finished run (from the parts)."""
-        frames = [pd.read_parquet(p / "runs.parquet") for p in self._part_dirs()]
-        if not frames:
+        files = [str(p / "runs.parquet") for p in self._part_dirs()]
+        if not files:
             return pd.DataFrame(columns=["run_id", "status", "error", "wall_s"])
-        return pd.concat(frames, ignore_index=True)
+        return ds.dataset(files, format="parquet").to_table().to_pandas()
 
     def _part_dirs(self) -> list[Path]:
         return sorted(p for p in self.parts.iterdir() if _PART.fullmatch(p.name) and p.is_dir())
 
     def finish(self, extra: dict) -> dict:
         """Refresh design.parquet's status column and the manifest's counts."""
-        status = self.run_status().set_index("run_id")
         design = self.runs.drop(columns=["status", "error"], errors="ignore")
-        design["status"] = design["run_id"].map(status["status"]).fillna("pending")
-        design["error"] = design["run_id"].map(status["error"]).astype(object)
-        design["error"] = design["error"].where(design["error"].notna(), None)
+        code = np.zeros(len(design), dtype=np.int8)  # 0 pending, 1 ok, 2 failed
+        error = np.full(len(design), None, dtype=object)
+        files = [str(p / "runs.parquet") for p in self._part_dirs()]
+        if files:
+            t = ds.dataset(files, format="parquet").to_table(columns=["run_id", "status", "error"])
+            pos = t["run_id"].to_numpy()  # run_id is the row of the design table
+            ok = pc.equal(t["status"], "ok").to_numpy(zero_copy_only=False)
+            code[pos] = np.where(ok, 1, 2)
+            bad = np.flatnonzero(~ok)
+            if len(bad):
+                error[pos[bad]] = t["error"].take(bad).to_pylist()
+        design["status"] = pd.Categorical.from_codes(code, categories=["pending", "ok", "failed"])
+        design["error"] = error
         _atomic_parquet(design, self.out / "design.parquet")
         self.runs = design
-        counts = design["status"].value_counts().to_dict()
+        counts = dict(zip(["pending", "ok", "failed"], np.bincount(code, minlength=3), strict=True))
         self.manifest["status"] = {k: int(counts.get(k, 0)) for k in ("ok", "failed", "pending")}
         self.manifest["updated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self.manifest.setdefault("sessions", []).append(extra)
