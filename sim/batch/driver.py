@@ -86,25 +86,29 @@ class Summary:
         return "\n".join(lines)
 
 
-def plan(experiment: Experiment, chunk_size: int) -> pd.DataFrame:
+def plan(experiment: Experiment, chunk_size: int, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """The run table with a ``chunk`` column: runs of one arm, ``chunk_size`` at a time."""
-    runs = run_table(experiment)
+    runs = run_table(experiment) if runs is None else runs
     chunk = np.empty(len(runs), dtype=np.int64)
     next_id = 0
-    for arm in experiment.arms:
-        at = np.flatnonzero(runs["arm"].to_numpy() == arm.name)
+    codes = runs["arm"].cat.codes.to_numpy()
+    for k in range(len(experiment.arms)):
+        at = np.flatnonzero(codes == k)
         chunk[at] = next_id + np.arange(len(at)) // chunk_size
         next_id += math.ceil(len(at) / chunk_size)
     runs["chunk"] = chunk
     return runs
 
 
-def auto_chunk_size(experiment: Experiment, n_runs: int, workers: int) -> int:
+def auto_chunk_size(
+    experiment: Experiment, n_runs: int, workers: int, runs: pd.DataFrame | None = None
+) -> int:
     """Runs per chunk for about :data:`TARGET_CHUNK_S` of work, at most enough to give
     every worker three chunks. Timed here on chunks of 2 and 18 runs of the first arm
     (the engine has a fixed cost per chunk and a cost per run)."""
-    runs = run_table(experiment)
-    first = runs[runs["arm"] == runs["arm"].iloc[0]]
+    runs = run_table(experiment) if runs is None else runs
+    first = runs.iloc[:18]
+    first = first[first["arm"] == runs["arm"].iloc[0]]
     small, big = (_chunks(experiment, first.iloc[:k].assign(chunk=0))[0] for k in (2, 18))
     run_chunk(small)  # warm up (imports, compiled world)
     t0 = time.perf_counter()
@@ -212,12 +216,12 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
     resuming = (out / "manifest.json").is_file()
     runs = manifest = None
     if not resuming:  # a resumed batch keeps the chunking it started with
+        runs = run_table(experiment)
         if chunk_size is None:
             if hasattr(backend, "warm_up"):
                 backend.warm_up(wait=False)  # the workers start while the probe runs here
-            n_runs = len(experiment.arms) * _points_count(experiment) * experiment.spec.replicates
-            chunk_size = auto_chunk_size(experiment, n_runs, backend.workers)
-        runs = plan(experiment, chunk_size)
+            chunk_size = auto_chunk_size(experiment, len(runs), backend.workers, runs)
+        runs = plan(experiment, chunk_size, runs)
         manifest = new_manifest(experiment, len(runs), int(runs["chunk"].max()) + 1, chunk_size)
     store, _resumed = Store.open(out, experiment, runs, manifest)
     runs = store.runs
@@ -266,12 +270,6 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
             (str(k), int(v)) for k, v in store.runs["error"].dropna().value_counts().head(3).items()
         ],
     )
-
-
-def _points_count(experiment: Experiment) -> int:
-    from sim.batch.design import points
-
-    return len(points(experiment))
 
 
 def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chunk) -> int:

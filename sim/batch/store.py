@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
@@ -70,6 +71,13 @@ def check_out_dir(out: str | Path) -> Path:
     if not os.access(parent, os.W_OK):
         raise UserError(f"--out {out}: cannot write in {parent}")
     return out
+
+
+def release_arrow_memory() -> None:
+    """Hand the memory Arrow freed back to the system. Arrow's allocator keeps freed
+    blocks for reuse, so without this every table once converted for Parquet would stay
+    in the process's resident memory (tens of MB at 100,000 runs)."""
+    pa.default_memory_pool().release_unused()
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -143,7 +151,7 @@ class Store:
         os.chmod(tmp, 0o777 & ~umask)
         try:
             (tmp / "parts").mkdir()
-            design = runs.copy()
+            design = runs  # the caller's table, completed in place (no copy)
             design["status"] = "pending"
             design["error"] = pd.Series([None] * len(design), dtype=object)
             design.to_parquet(tmp / "design.parquet", index=False)
@@ -151,6 +159,7 @@ class Store:
             if out.exists():
                 out.rmdir()  # empty (check_out_dir refused anything else)
             tmp.rename(out)
+            release_arrow_memory()
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -219,6 +228,7 @@ class Store:
         design["status"] = pd.Categorical.from_codes(code, categories=["pending", "ok", "failed"])
         design["error"] = error
         _atomic_parquet(design, self.out / "design.parquet")
+        release_arrow_memory()
         self.runs = design
         counts = dict(zip(["pending", "ok", "failed"], np.bincount(code, minlength=3), strict=True))
         self.manifest["status"] = {k: int(counts.get(k, 0)) for k in ("ok", "failed", "pending")}
@@ -246,6 +256,7 @@ def write_part(parts: Path, result: ChunkResult) -> bool:
             if df is not None and len(df):
                 df.to_parquet(tmp / f"{name}.parquet", index=False, compression=COMPRESSION)
         os.rename(tmp, final)
+        release_arrow_memory()
     except FileExistsError:
         shutil.rmtree(tmp, ignore_errors=True)
         return False
