@@ -83,6 +83,22 @@ def test_gas_deal_example_loads_and_pairs_seeds():
     assert base.is_unique
 
 
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "scenarios" / "experiments").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_every_shipped_experiment_loads_and_its_design_points_are_valid(path):
+    exp = sim.batch.load_experiment(path)
+    runs = run_table(exp)
+    assert len(runs) == len(exp.arms) * runs["point"].nunique() * exp.spec.replicates
+    d = exp.spec.design
+    cols = [*d.parameters, *d.complement]
+    for arm in exp.arms:  # every design point gives a valid scenario
+        for _, row in runs.drop_duplicates("point").iterrows():
+            with_overrides(arm.scenario, {c: float(row[c]) for c in cols})
+    if d.kind == "sobol":  # the Saltelli sample: N (D + 2) points
+        assert runs["point"].nunique() == d.samples * (len(d.parameters) + 2)
+
+
 def test_seeds_come_from_the_root_seed_sequence(tmp_path):
     exp = sim.batch.load_experiment(write(tmp_path, SMALL))
     runs = run_table(exp)
