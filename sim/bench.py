@@ -163,8 +163,13 @@ def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) 
 
     sc = load_scenario(scenario)
     w = world_for(sc)
+    try:  # one core, as the aims say (and no BLAS threads on another)
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        cores = "pinned to one core"
+    except (AttributeError, OSError):
+        cores = "not pinned (no sched_setaffinity here)"
     print(f"scenario: {sc.name} ({w.n} states, {w.n_periods} periods + {w.burn_in} burn-in)")
-    print(f"python {sys.version.split()[0]}, mesa {mesa.__version__}; one process, one core")
+    print(f"python {sys.version.split()[0]}, mesa {mesa.__version__}; one process, {cores}")
     run(sc, seed=0)
     run_ensemble(sc, 20)  # warm-up: imports, compiled world, caches
     rows = []

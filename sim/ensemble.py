@@ -92,6 +92,24 @@ class EnsembleResult:
     def n(self) -> int:
         return len(self.replicates)
 
+    def index_array(self, column: str) -> np.ndarray:
+        """``(R, steps, N)`` array of one column of :attr:`indices`."""
+        steps = self.indices["step"].nunique()
+        return self.indices[column].to_numpy().reshape(self.n, steps, self.world.n)
+
+    def figure(self):
+        """Fan charts of the focus state's indices over the replicates (matplotlib)."""
+        from sim.plots import ensemble_figure
+
+        steps = np.sort(self.indices["step"].unique())
+        return ensemble_figure(
+            self.world,
+            steps,
+            self.index_array("alignment_index"),
+            self.index_array("hedging_index"),
+            self.shocks,
+        )
+
 
 def run_ensemble(
     scenario: Scenario | str | Path,
@@ -199,7 +217,7 @@ def iter_ensemble(
             point_overrides.append(dict(ov or {}))
         pts[r] = point_of[key]
     worlds = [
-        base if not ov else _compile(with_overrides(scenario, ov, origin="overrides"))
+        base if not ov else compile_world(with_overrides(scenario, ov, origin="overrides"))
         for ov in point_overrides
     ]
     # worlds differing in more than parameter values cannot share arrays: one stack each
@@ -373,10 +391,6 @@ def _record_steps(world: World, dates) -> np.ndarray:
 
 def _hashable(v: Any) -> Any:
     return tuple(map(_hashable, v)) if isinstance(v, list | tuple) else v
-
-
-def _compile(scenario: Scenario) -> World:
-    return compile_world(scenario)
 
 
 def _structure(w: World) -> tuple:
@@ -781,15 +795,25 @@ def _shock_table(w: World, sim: _Sim, replicates, seed_col) -> pd.DataFrame:
     label = np.array([specs[k].label for k in pairs[0]], dtype=object)
     kind = np.array(["dated" if specs[k].date else "probabilistic" for k in pairs[0]], dtype=object)
     which = which.ravel()
+    # categories fixed by the world, so chunks concatenate without turning into objects
+    labels = list(dict.fromkeys(s.label for s in specs))
+    dates = sorted(
+        {s.date.isoformat() for s in specs if s.date}
+        | {period_start(spec.time, p).isoformat() for p in range(w.n_periods)}
+    )
+
+    def cat(values, categories):
+        return pd.Categorical(values[which] if len(kk) else [], categories=categories)
+
     return pd.DataFrame(
         {
             "replicate": replicates[rr].astype(np.int64),
             "seed": seed_col[rr],
             "id": pd.Categorical.from_codes(kk, categories=ids),
-            "label": label[which] if len(kk) else [],
-            "kind": kind[which] if len(kk) else [],
+            "label": cat(label, labels),
+            "kind": cat(kind, ["dated", "probabilistic"]),
             "period": pp.astype(np.int64),
-            "date": date[which] if len(kk) else [],
+            "date": cat(date, dates),
         }
     )
 
@@ -837,7 +861,7 @@ class SavedEnsemble:
     def figure(self):
         from sim.plots import ensemble_figure
 
-        return ensemble_figure(self)
+        return ensemble_figure(self.world, self.steps, self.alignment, self.hedging, self.shocks)
 
 
 def save_ensemble(

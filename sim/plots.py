@@ -151,18 +151,22 @@ def fan(ax, x, samples, colour, label: str | None = None) -> None:
     ax.plot(x, q[2], color=colour, lw=2.2, label=label or "median")
 
 
-def ensemble_figure(saved) -> Figure:
+def ensemble_figure(world, steps, alignment, hedging, shocks: pd.DataFrame) -> Figure:
     """Replicates of a scenario: the focus state's alignment and hedging indices as fan
     charts (median, 50% and 90% bands over replicates), the other states' medians, and
     the dated shocks marked; probabilistic shocks are listed with how often they fired.
+
+    Args:
+        world: the scenario's compiled world; steps: the recorded steps ``(S,)``;
+        alignment, hedging: ``(R, S, N)`` indices of every replicate; shocks: the shock
+            table of the replicates (replicate, id, label, kind, date).
     """
-    w = saved.world
+    w = world
     spec = w.scenario.spec
     focus = spec.focus or w.ids[0]
     fi = w.index(focus)
-    r = len(saved.seeds)
-    x = pd.to_datetime(w.record_dates(saved.steps))
-    shocks = saved.shocks
+    r = len(alignment)
+    x = pd.to_datetime(w.record_dates(steps))
     dated = shocks[shocks["kind"] == "dated"].drop_duplicates("id")
     marks = [
         {"date": d, "label": lab, "kind": "dated"}
@@ -186,10 +190,10 @@ def ensemble_figure(saved) -> Figure:
     axis = spec.alignment_axis
     if axis is not None:
         for k, sid in enumerate(w.ids):
-            if sid != focus and not np.isnan(saved.alignment[:, :, k]).all():
-                med = np.nanmedian(saved.alignment[:, :, k], axis=0)
+            if sid != focus and not np.isnan(alignment[:, :, k]).all():
+                med = np.nanmedian(alignment[:, :, k], axis=0)
                 ax1.plot(x, med, color=colour[sid], lw=0.9, alpha=0.7, label=f"{sid} median")
-        fan(ax1, x, saved.alignment[:, :, fi], colour[focus], f"{focus} median")
+        fan(ax1, x, alignment[:, :, fi], colour[focus], f"{focus} median")
         ax1.axhline(0, color="0.3", lw=0.6)
         ax1.set_ylabel(f"alignment index\n({axis.toward} minus {axis.away})")
     ax1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
@@ -199,7 +203,7 @@ def ensemble_figure(saved) -> Figure:
         loc="left",
         pad=18,
     )
-    fan(ax2, x, saved.hedging[:, :, fi], colour[focus], f"{focus} median")
+    fan(ax2, x, hedging[:, :, fi], colour[focus], f"{focus} median")
     ax2.set_ylim(0, 1)
     ax2.set_ylabel(f"{w.names[fi]}'s hedging index\n(1 = ties spread evenly)")
     ax2.set_xlabel("date (records at period ends)")

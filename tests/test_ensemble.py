@@ -289,3 +289,17 @@ def test_run_replicates_bad_arguments(tmp_path, args, message):
     assert res.returncode == 2
     assert message in res.stderr and "Traceback" not in res.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_in_memory_result_figure_and_index_arrays():
+    import matplotlib.figure
+
+    result = run_ensemble(sim.load_scenario("scenarios/baseline.yaml"), 6)
+    a = result.index_array("alignment_index")
+    assert a.shape == (6, 53, 9)
+    az = result.world.index("AZ")
+    want = result.indices[(result.indices["replicate"] == 4) & (result.indices["state"] == "AZ")]
+    assert np.array_equal(a[4, :, az], want["alignment_index"].to_numpy())
+    fig = result.figure()
+    assert isinstance(fig, matplotlib.figure.Figure)
+    assert "6 replicates" in fig.axes[0].get_title(loc="left")
