@@ -145,7 +145,7 @@ def _add_batch_commands(sub) -> None:
         "--chunk-size",
         type=_positive,
         default=None,
-        help="runs per task (default: about 1 s of work, timed at the start)",
+        help="runs per task (default: about 1 s of work, 2 s with --workers 1; timed at the start)",
     )
     b.add_argument("--quiet", action="store_true", help="no progress, no summary")
 

@@ -103,9 +103,10 @@ def plan(experiment: Experiment, chunk_size: int, runs: pd.DataFrame | None = No
 def auto_chunk_size(
     experiment: Experiment, n_runs: int, workers: int, runs: pd.DataFrame | None = None
 ) -> int:
-    """Runs per chunk for about :data:`TARGET_CHUNK_S` of work, at most enough to give
-    every worker three chunks. Timed here on chunks of 2 and 18 runs of the first arm
-    (the engine has a fixed cost per chunk and a cost per run)."""
+    """Runs per chunk for about :data:`TARGET_CHUNK_S` of work (twice that in one
+    process), at most enough to give every worker three chunks. Timed here on chunks of
+    2 and 18 runs of the first arm (the engine has a fixed cost per chunk and a cost per
+    run)."""
     runs = run_table(experiment) if runs is None else runs
     first = runs.iloc[:18]
     first = first[first["arm"] == runs["arm"].iloc[0]]
@@ -122,7 +123,9 @@ def auto_chunk_size(
         fixed = max(t1 - t0 - n_small * per_run, 0.0)
     else:
         per_run, fixed = max((t1 - t0) / n_small, 1e-6), 0.0
-    size = max(1, round((TARGET_CHUNK_S - min(fixed, TARGET_CHUNK_S / 2)) / per_run))
+    # in one process nothing is spread, so chunks twice as long halve the fixed costs
+    target = TARGET_CHUNK_S if workers > 1 else 2 * TARGET_CHUNK_S
+    size = max(1, round((target - min(fixed, target / 2)) / per_run))
     spread = math.ceil(n_runs / (3 * workers)) if workers > 1 else n_runs
     return int(max(1, min(size, spread, 20_000)))
 
