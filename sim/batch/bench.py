@@ -119,6 +119,7 @@ def bench(repeats: int, replicates: int, dask: bool) -> None:
             for k in range(repeats):
                 t0 = time.perf_counter()
                 with Dask(local_workers=cores) as backend:
+                    backend.warm_up()
                     starts.append(time.perf_counter() - t0)
                     out = tmp / f"dask-{k}"
                     t1 = time.perf_counter()

@@ -170,6 +170,17 @@ class Dask(Backend):
     def executor(self) -> Executor:
         return self._ex
 
+    def warm_up(self, wait: bool = True) -> None:
+        """Import the batch code on every worker now (a Dask worker imports it at its
+        first task otherwise: a second or two of pandas, pyarrow and Mesa)."""
+        futures = [
+            self.client.submit(_import_runner, w, workers=[w], pure=False)
+            for w in self.client.scheduler_info(n_workers=-1)["workers"]
+        ]
+        self._warming = futures  # held: Dask forgets tasks whose futures are dropped
+        if wait:
+            self.client.gather(futures)
+
     def describe(self) -> str:
         where = "LocalCluster" if self.cluster is not None else "scheduler"
         return f"dask {where} {self.address} ({self.workers} workers)"
@@ -178,6 +189,12 @@ class Dask(Backend):
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _import_runner(_worker: str) -> int:
+    import sim.batch.runner  # noqa: F401
+
+    return os.getpid()
 
 
 def backend_for(
