@@ -6,6 +6,7 @@ file runs in well under a minute on two cores.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -261,6 +262,12 @@ def test_rerun_resumes_and_a_different_experiment_is_refused(tmp_path, capsys):
     assert main(["batch", str(exp_file), "--out", str(out), "--workers", "1"]) == 0
     assert "0 runs" in capsys.readouterr().out
     assert before == {p.name: p.stat().st_mtime_ns for p in (out / "parts").iterdir()}
+    # resuming with other code is allowed, and said
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["versions"]["git_commit"] = "0000000"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["batch", str(exp_file), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert "warning: resuming a batch started with other code" in capsys.readouterr().err
     other = write(tmp_path, SMALL.replace("seed: 12345", "seed: 99"), "other.yaml")
     code = main(["batch", str(other), "--out", str(out), "--workers", "1"])
     err = capsys.readouterr().err

@@ -226,8 +226,10 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
             chunk_size = auto_chunk_size(experiment, len(runs), backend.workers, runs)
         runs = plan(experiment, chunk_size, runs)
         manifest = new_manifest(experiment, len(runs), int(runs["chunk"].max()) + 1, chunk_size)
-    store, _resumed = Store.open(out, experiment, runs, manifest)
+    store, resumed = Store.open(out, experiment, runs, manifest)
     runs = store.runs
+    if resumed:
+        _warn_if_code_changed(store.manifest)
     chunk_size = int(store.manifest["chunk_size"])
     done = store.done_chunks()
     all_chunks = sorted(runs["chunk"].unique().tolist())
@@ -348,6 +350,26 @@ def _loop(queue, inflight, window, submit, chunks, attempts, writer, backend, ba
             reruns += 1
             queue.sort(reverse=True)
     return reruns
+
+
+def _warn_if_code_changed(manifest: dict) -> None:
+    """A resumed batch whose code or packages changed may mix results of two versions
+    (the same seeds, last-digit differences at most if the model is unchanged): say so."""
+    from sim.run import versions
+
+    then, now = manifest.get("versions", {}), versions()
+    changed = [
+        f"{k} {then.get(k)} -> {now.get(k)}"
+        for k in sorted(set(then) | set(now))
+        if k != "platform" and then.get(k) != now.get(k)
+    ]
+    if changed:
+        print(
+            "warning: resuming a batch started with other code or packages ("
+            + "; ".join(changed)
+            + "); the finished chunks keep their results",
+            file=sys.stderr,
+        )
 
 
 class _Writer:
