@@ -110,7 +110,73 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also list the states and the shocks (ids for --shock-off)",
     )
+    _add_batch_commands(sub)
     return p
+
+
+def _add_batch_commands(sub) -> None:
+    b = sub.add_parser(
+        "batch",
+        help="run an experiment (designs, seeds, arms) into a resumable result store",
+        description="Run an experiment file into --out. Rerunning the same command on the "
+        "same --out resumes: finished chunks are kept. Exit code 1 if some runs failed "
+        "(they are recorded as data), 2 for bad input.",
+    )
+    b.add_argument("experiment", help="experiment file (YAML)")
+    b.add_argument("--out", required=True, help="batch directory (created, or resumed)")
+    b.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="local worker processes (default: all cores; 1 runs in this process)",
+    )
+    b.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask scheduler")
+    b.add_argument(
+        "--dask-local", type=_positive, metavar="N", help="start a Dask LocalCluster of N workers"
+    )
+    b.add_argument(
+        "--scheduler-timeout",
+        type=_positive,
+        default=10,
+        metavar="S",
+        help="seconds to wait for the Dask scheduler (default 10)",
+    )
+    b.add_argument(
+        "--chunk-size",
+        type=_positive,
+        default=None,
+        help="runs per task (default: about 1 s of work, 2 s with --workers 1; timed at the start)",
+    )
+    b.add_argument("--quiet", action="store_true", help="no progress, no summary")
+
+    pl = sub.add_parser("plot", help="fan charts and distributions of a batch")
+    pl.add_argument("batch", help="a batch directory (multivector batch --out)")
+    pl.add_argument("--out", help="directory for the figures (default: BATCH/plots)")
+    pl.add_argument("--state", action="append", default=[], help="states to show (repeatable)")
+    pl.add_argument(
+        "--date",
+        type=_date,
+        action="append",
+        default=[],
+        help="dates for the distributions (repeatable; default: the last record)",
+    )
+
+    cm = sub.add_parser("compare", help="a counterfactual arm against a baseline, paired by seed")
+    cm.add_argument("batch")
+    cm.add_argument("--baseline", required=True, help="arm name")
+    cm.add_argument("--variant", required=True, help="arm name")
+    cm.add_argument("--index", default="alignment_index", help="default alignment_index")
+    cm.add_argument("--state", action="append", default=[], help="states (repeatable)")
+    cm.add_argument(
+        "--date", type=_date, action="append", default=[], help="effect dates (repeatable)"
+    )
+    cm.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
+
+    se = sub.add_parser("sensitivity", help="Sobol indices of an outcome (Sobol designs)")
+    se.add_argument("batch")
+    se.add_argument("--outcome", required=True, help='e.g. "AZ alignment_index at 2030-12-31"')
+    se.add_argument("--arm", help="arm (default: the first)")
+    se.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,6 +213,10 @@ def _dispatch(args) -> int:
         return _cmd_validate(args)
     if args.command == "check":
         return _cmd_check(args)
+    if args.command == "batch":
+        return _cmd_batch(args)
+    if args.command in ("plot", "compare", "sensitivity"):
+        return _cmd_analyse(args)
     raise AssertionError(args.command)
 
 
@@ -253,6 +323,77 @@ def _cmd_check(args) -> int:
                 when = sh.date.isoformat() if sh.date else f"p={sh.probability.value:g}/step"
                 print(f"  shock {sid:<26} {when:<14} {sh.label}")
     return 2 if failed else 0
+
+
+def _cmd_batch(args) -> int:
+    from sim.batch import load_experiment, run
+    from sim.batch.store import check_out_dir
+
+    check_out_dir(args.out)
+    experiment = load_experiment(args.experiment)
+    summary = run(
+        experiment,
+        args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        dask_local=args.dask_local,
+        scheduler_timeout=args.scheduler_timeout,
+        chunk_size=args.chunk_size,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(summary.text())
+    return 1 if summary.failed else 0
+
+
+def _cmd_analyse(args) -> int:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from sim.batch import analysis, load, plots
+
+    result = load(args.batch, ties=False)
+    out = Path(args.out) if args.out else Path(args.batch) / "plots"
+    if not out.resolve().parent.is_dir():
+        raise UserError(f"--out {out}: the parent directory does not exist")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    figures: dict[str, object] = {}
+    if args.command == "plot":
+        states = analysis.check_states(result, args.state)
+        for index in ("alignment_index", "hedging_index"):
+            figures[f"fan_{index}.png"] = plots.fan_chart(result, index, states)
+        for state in states if args.state else states[:1]:
+            figures[f"distributions_{state}.png"] = plots.distributions(
+                result, args.date, "alignment_index", state
+            )
+    elif args.command == "compare":
+        states = analysis.check_states(result, args.state)
+        table = analysis.effects(result, args.baseline, args.variant, args.date, args.index, states)
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            print(f"{args.variant} minus {args.baseline}: {args.index}, paired by seed")
+            signed = {c: "{:+.4f}".format for c in ("mean", "ci_low", "ci_high", "median")}
+            shares = {"sd": "{:.4f}".format, "share_higher": "{:.1%}".format}
+            print(table.to_string(index=False, formatters={**signed, **shares}))
+        name = f"compare_{args.baseline}_vs_{args.variant}"
+        figures[f"{name}.png"] = plots.compare_figure(
+            result, args.baseline, args.variant, args.index, states
+        )
+        out.mkdir(exist_ok=True)
+        table.to_csv(out / f"{name}.csv", index=False)
+    else:
+        table = analysis.sobol_indices(result, args.outcome, args.arm)
+        print(f"Sobol indices of {args.outcome} (95% intervals, half-widths)")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        figures["sensitivity.png"] = plots.sensitivity_figure(table, args.outcome)
+        out.mkdir(exist_ok=True)
+        table.to_csv(out / "sensitivity.csv", index=False)
+    out.mkdir(exist_ok=True)
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+    print(f"wrote {', '.join(figures)} to {out}/")
+    return 0
 
 
 if __name__ == "__main__":

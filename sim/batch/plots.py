@@ -1,0 +1,221 @@
+"""Batch figures. Each function returns a matplotlib ``Figure``; the CLI saves it.
+
+- :func:`fan_chart`: the median and the 50% and 90% quantile bands of an index over
+  runs, one panel per state, one colour per arm, the dated shocks marked.
+- :func:`distributions`: the distribution of an index at chosen dates, per arm.
+- :func:`compare_figure`: paired differences (variant minus baseline) by date: the
+  median with 50% and 90% bands of the per-seed differences, and the mean with its 95%
+  confidence interval.
+- :func:`sensitivity_figure`: Sobol first-order and total indices with their intervals.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from sim.batch import analysis  # noqa: E402
+from sim.batch.results import BatchResult  # noqa: E402
+from sim.plots import legend_lines, mark_shocks, shock_legend  # noqa: E402
+
+LABELS = {
+    "alignment_index": "alignment index",
+    "hedging_index": "hedging index",
+}
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = 1 if n == 1 else 2 if n <= 4 else 3
+    return math.ceil(n / cols), cols
+
+
+def _colours(arms: list[str]) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab10")
+    return {a: cmap(k % 10) for k, a in enumerate(arms)}
+
+
+def fan_chart(
+    result: BatchResult, index: str = "alignment_index", states=None, arms=None
+) -> Figure:
+    """Fan chart of ``index``: median and 50%/90% bands over runs, per state and arm."""
+    arms = arms or result.arms
+    for a in arms:
+        analysis.check_arm(result, a, "--arm")
+    states = analysis.check_states(result, states)
+    q = analysis.bands(result, index, states, arms)
+    shocks = analysis.fired_dated_shocks(result, arms)
+    rows, cols = _grid(len(states))
+    fig = plt.figure(
+        figsize=(max(9.0, 4.2 * cols + 1.5), 2.7 * rows + 1.6 + 0.16 * legend_lines(shocks))
+    )
+    bottom = (0.5 + 0.16 * legend_lines(shocks)) / fig.get_figheight()
+    gs = fig.add_gridspec(
+        rows,
+        cols,
+        top=1 - 0.9 / fig.get_figheight(),
+        bottom=bottom + 0.06,
+        left=0.07,
+        right=0.98,
+        hspace=0.45,
+        wspace=0.22,
+    )
+    colour = _colours(result.arms)
+    axes = []
+    for k, state in enumerate(states):
+        ax = fig.add_subplot(gs[k // cols, k % cols], sharex=axes[0] if axes else None)
+        axes.append(ax)
+        for arm in arms:
+            d = q[(q["state"] == state) & (q["arm"] == arm)]
+            if d.empty:
+                continue
+            c = colour[arm]
+            ax.fill_between(d["date"], d["q05"], d["q95"], color=c, alpha=0.15, lw=0)
+            ax.fill_between(d["date"], d["q25"], d["q75"], color=c, alpha=0.3, lw=0)
+            ax.plot(d["date"], d["q50"], color=c, lw=1.6, label=arm)
+        ax.axhline(0, color="0.3", lw=0.5)
+        ax.set_title(state, fontsize=10, loc="left")
+        ax.tick_params(labelsize=8)
+    n = int(q["n"].max()) if len(q) else 0
+    fig.suptitle(
+        f"{result.manifest['experiment']['name']}: {LABELS.get(index, index)}\n"
+        f"median, 50% and 90% bands over {n} runs per arm",
+        fontsize=11,
+        x=0.07,
+        ha="left",
+    )
+    if axes:
+        axes[0].legend(fontsize=8, frameon=False, loc="best")
+        mark_shocks(axes, shocks, label_ax=axes[0])
+    shock_legend(fig, shocks)
+    return fig
+
+
+def distributions(
+    result: BatchResult, dates=None, index: str = "alignment_index", state: str | None = None
+) -> Figure:
+    """Histograms of ``index`` of one state (default: the scenario's first) at dates, per
+    arm. ``dates`` default to the last record."""
+    analysis.check_index(index)
+    state = analysis.check_states(result, [state] if state else None)[0]
+    ix = result.indices
+    wanted = [analysis.record_date(result, d) for d in dates] if dates else [ix["date"].max()]
+    colour = _colours(result.arms)
+    fig, axes = plt.subplots(1, len(wanted), figsize=(4.2 * len(wanted) + 0.6, 3.4), squeeze=False)
+    sel = ix[(ix["state"] == state) & ix["date"].isin(wanted)]
+    lo, hi = sel[index].min(), sel[index].max()
+    bins = np.linspace(lo, hi if hi > lo else lo + 1e-9, 31)
+    for ax, date in zip(axes[0], wanted, strict=True):
+        for arm in result.arms:
+            x = sel[(sel["date"] == date) & (sel["arm"] == arm)][index]
+            if len(x):
+                ax.hist(x, bins=bins, color=colour[arm], alpha=0.45, label=f"{arm} (n={len(x)})")
+                ax.axvline(x.median(), color=colour[arm], lw=1.2)
+        ax.set_title(f"{state} {LABELS.get(index, index)} at {date.date()}", fontsize=10)
+        ax.set_xlabel(LABELS.get(index, index))
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_ylabel("runs")
+    axes[0][0].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def compare_figure(
+    result: BatchResult,
+    baseline: str,
+    variant: str,
+    index: str = "alignment_index",
+    states=None,
+) -> Figure:
+    """Paired difference (variant minus baseline) of ``index`` over time, per state."""
+    states = analysis.check_states(result, states)
+    d = analysis.difference_bands(result, baseline, variant, index, states)
+    shocks = analysis.fired_dated_shocks(result, [baseline, variant])
+    rows, cols = _grid(len(states))
+    fig = plt.figure(
+        figsize=(max(9.0, 4.2 * cols + 1.5), 2.7 * rows + 1.6 + 0.16 * legend_lines(shocks))
+    )
+    bottom = (0.5 + 0.16 * legend_lines(shocks)) / fig.get_figheight()
+    gs = fig.add_gridspec(
+        rows,
+        cols,
+        top=1 - 0.9 / fig.get_figheight(),
+        bottom=bottom + 0.06,
+        left=0.07,
+        right=0.98,
+        hspace=0.45,
+        wspace=0.22,
+    )
+    axes = []
+    for k, state in enumerate(states):
+        ax = fig.add_subplot(gs[k // cols, k % cols], sharex=axes[0] if axes else None)
+        axes.append(ax)
+        s = d[d["state"] == state]
+        ax.fill_between(
+            s["date"], s["q05"], s["q95"], color="0.5", alpha=0.2, lw=0, label="90% of pairs"
+        )
+        ax.fill_between(
+            s["date"], s["q25"], s["q75"], color="0.4", alpha=0.3, lw=0, label="50% of pairs"
+        )
+        ax.plot(s["date"], s["q50"], color="0.2", lw=1.0, label="median pair")
+        ax.fill_between(s["date"], s["ci_low"], s["ci_high"], color="#b2182b", alpha=0.35, lw=0)
+        ax.plot(s["date"], s["mean"], color="#b2182b", lw=1.6, label="mean (95% CI)")
+        ax.axhline(0, color="0.3", lw=0.5)
+        ax.set_title(state, fontsize=10, loc="left")
+        ax.tick_params(labelsize=8)
+    n = int(d["n"].max()) if len(d) else 0
+    fig.suptitle(
+        f"{variant} minus {baseline}: {LABELS.get(index, index)}, paired by seed ({n} pairs)",
+        fontsize=11,
+        x=0.07,
+        ha="left",
+    )
+    if axes:
+        axes[0].legend(fontsize=7, frameon=False, loc="best")
+        mark_shocks(axes, shocks, label_ax=axes[0])
+    shock_legend(fig, shocks)
+    return fig
+
+
+def sensitivity_figure(table: pd.DataFrame, outcome: str) -> Figure:
+    """Bars of first-order (S1) and total (ST) Sobol indices with 95% intervals."""
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * n + 2), 3.6))
+    x = np.arange(n)
+    w = 0.38
+    ax.bar(
+        x - w / 2,
+        table["S1"],
+        w,
+        yerr=table["S1_conf"],
+        capsize=3,
+        label="first order S1",
+        color="#1f5fa8",
+    )
+    ax.bar(
+        x + w / 2,
+        table["ST"],
+        w,
+        yerr=table["ST_conf"],
+        capsize=3,
+        label="total ST",
+        color="#b2182b",
+    )
+    ax.set_xticks(
+        x,
+        [p.replace("states.", "").replace(".value", "") for p in table["parameter"]],
+        fontsize=8,
+        rotation=15 if n > 3 else 0,
+    )
+    ax.axhline(0, color="0.3", lw=0.5)
+    ax.set_ylabel("Sobol index")
+    ax.set_title(f"Sensitivity of {outcome}", fontsize=10, loc="left")
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
