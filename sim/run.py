@@ -188,8 +188,12 @@ def _git_commit() -> str | None:
     return res.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def check_out_dir(out: str | Path) -> Path:
-    """Validate an output directory argument before any work is done."""
+def check_out_dir(out: str | Path, what: str = "run") -> Path:
+    """Validate an output directory argument before any work is done.
+
+    ``out`` may be new, empty, or an earlier output (it holds a ``manifest.json``); the
+    messages name ``what`` writes there ("run", "batch").
+    """
     out = Path(out)
     parent = out.resolve().parent
     if not parent.is_dir():
@@ -202,12 +206,12 @@ def check_out_dir(out: str | Path) -> Path:
     if out.resolve() == here or out.resolve() in here.parents:
         raise UserError(
             f"--out {out}: is the current directory or one of its parents; "
-            "name a new directory for the run"
+            f"name a new directory for the {what}"
         )
     if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
         raise UserError(
-            f"--out {out}: exists and is not the output of an earlier run (no manifest.json); "
-            "refusing to replace it: name a new directory"
+            f"--out {out}: exists and is not the output of an earlier {what} "
+            "(no manifest.json); refusing to write into it: name a new directory"
         )
     if not os.access(parent, os.W_OK):
         raise UserError(f"--out {out}: cannot write in {parent}")

@@ -914,6 +914,11 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def scenario_from_dict(data: dict, name: str = "<dict>") -> Scenario:
     """Validate a scenario given as a Python dict (for tests and notebooks)."""
+    return _validate(doc_from_dict(data, name), None)
+
+
+def doc_from_dict(data: dict, name: str = "<dict>") -> _Doc:
+    """A document built in Python: every path's place is ``name`` (line 0)."""
     where: dict[Path_, tuple[str, int]] = {}
 
     def walk(obj: Any, p: Path_) -> None:
@@ -926,7 +931,7 @@ def scenario_from_dict(data: dict, name: str = "<dict>") -> Scenario:
                 walk(v, p + (k,))
 
     walk(data, ())
-    return _validate(_Doc(data, where), None)
+    return _Doc(data, where)
 
 
 def with_overrides(

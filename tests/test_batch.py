@@ -362,7 +362,7 @@ def test_out_must_be_a_new_or_batch_directory(tmp_path, capsys):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     code = main(["batch", str(exp_file), "--out", str(tmp_path / "busy"), "--workers", "1"])
-    assert code == 2 and "not a batch directory" in capsys.readouterr().err
+    assert code == 2 and "not the output of an earlier batch" in capsys.readouterr().err
     with pytest.raises(UserError, match="not a batch directory"):
         sim.batch.load(tmp_path / "busy")
 

@@ -40,6 +40,7 @@ from sim.scenario import (
     _unwrap,
     _where,
     did_you_mean,
+    doc_from_dict,
     horizon,
     load_scenario,
     with_overrides,
@@ -205,19 +206,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
 def experiment_from_dict(data: dict, base_dir: str | Path = ".", name: str = "<dict>"):
     """Validate an experiment given as a dict (scenario paths relative to ``base_dir``)."""
-    where: dict = {}
-
-    def walk(obj: Any, p: tuple) -> None:
-        where[p] = (name, 0)
-        if isinstance(obj, dict):
-            for k, v in obj.items():
-                walk(v, p + (k,))
-        elif isinstance(obj, list):
-            for k, v in enumerate(obj):
-                walk(v, p + (k,))
-
-    walk(data, ())
-    return _validate(_Doc(data, where), None, Path(base_dir))
+    return _validate(doc_from_dict(data, name), None, Path(base_dir))
 
 
 def _validate(doc: _Doc, path: Path | None, base_dir: Path | None = None) -> Experiment:

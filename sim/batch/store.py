@@ -42,6 +42,7 @@ import pyarrow.dataset as ds
 from sim.batch.experiment import Experiment
 from sim.batch.runner import ChunkResult
 from sim.errors import UserError
+from sim.run import check_out_dir as check_run_out_dir
 
 FORMAT = "multivector-batch/1"
 #: Parquet compression of the parts: LZ4 writes random-looking floats fastest here, at
@@ -54,23 +55,7 @@ _PART = re.compile(r"chunk-(\d{6,})")
 
 def check_out_dir(out: str | Path) -> Path:
     """Validate ``--out`` before any work: a new directory, an empty one, or a batch's."""
-    out = Path(out)
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise UserError(f"--out {out}: the parent directory {parent} does not exist; create it")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a directory")
-    here = Path.cwd().resolve()
-    if out.resolve() == here or out.resolve() in here.parents:
-        raise UserError(f"--out {out}: is the current directory or one of its parents")
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
-        raise UserError(
-            f"--out {out}: exists and is not a batch directory (no manifest.json); "
-            "refusing to write into it: name a new directory"
-        )
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"--out {out}: cannot write in {parent}")
-    return out
+    return check_run_out_dir(out, what="batch")
 
 
 def release_arrow_memory() -> None:
