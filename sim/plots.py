@@ -143,12 +143,17 @@ def alignment_figure(result) -> Figure:
     return fig
 
 
+def bands(ax, x, q, colour, label: str | None = None, lw: float = 2.2, band_labels=True):
+    """Median line and 50%/90% bands from quantiles ``q`` = (q05, q25, q50, q75, q95)."""
+    names = ("90% of replicates", "50% of replicates") if band_labels else (None, None)
+    ax.fill_between(x, q[0], q[4], color=colour, alpha=0.15, lw=0, label=names[0])
+    ax.fill_between(x, q[1], q[3], color=colour, alpha=0.3, lw=0, label=names[1])
+    ax.plot(x, q[2], color=colour, lw=lw, label=label or "median")
+
+
 def fan(ax, x, samples, colour, label: str | None = None) -> None:
     """Median line with 50% and 90% bands of ``samples`` ``(replicates, len(x))``."""
-    q = np.nanquantile(samples, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
-    ax.fill_between(x, q[0], q[4], color=colour, alpha=0.15, lw=0, label="90% of replicates")
-    ax.fill_between(x, q[1], q[3], color=colour, alpha=0.3, lw=0, label="50% of replicates")
-    ax.plot(x, q[2], color=colour, lw=2.2, label=label or "median")
+    bands(ax, x, np.nanquantile(samples, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0), colour, label)
 
 
 def ensemble_figure(world, steps, alignment, hedging, shocks: pd.DataFrame) -> Figure:

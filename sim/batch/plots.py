@@ -23,7 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from sim.batch import analysis  # noqa: E402
 from sim.batch.results import BatchResult  # noqa: E402
-from sim.plots import legend_lines, mark_shocks, shock_legend  # noqa: E402
+from sim.plots import bands, legend_lines, mark_shocks, shock_legend  # noqa: E402
 
 LABELS = {
     "alignment_index": "alignment index",
@@ -76,9 +76,8 @@ def fan_chart(
             if d.empty:
                 continue
             c = colour[arm]
-            ax.fill_between(d["date"], d["q05"], d["q95"], color=c, alpha=0.15, lw=0)
-            ax.fill_between(d["date"], d["q25"], d["q75"], color=c, alpha=0.3, lw=0)
-            ax.plot(d["date"], d["q50"], color=c, lw=1.6, label=arm)
+            qs = [d[f"q{p:02d}"] for p in (5, 25, 50, 75, 95)]
+            bands(ax, d["date"], qs, c, label=arm, lw=1.6, band_labels=False)
         ax.axhline(0, color="0.3", lw=0.5)
         ax.set_title(state, fontsize=10, loc="left")
         ax.tick_params(labelsize=8)
