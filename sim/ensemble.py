@@ -190,9 +190,9 @@ def iter_ensemble(
     """:func:`run_ensemble` one chunk at a time (bounded memory: stream it to disk).
 
     Yields one :class:`EnsembleResult` per chunk. Chunks come in replicate order unless
-    the overrides change more than parameter values (the tie step, the dates, the
+    the overrides change more than parameter values (the tie step, the burn-in, the
     shocks' structure): then each such group of sweep points runs as its own stack, one
-    after the other.
+    after the other. Overrides may not change the time axis (``time.*``).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -220,6 +220,12 @@ def iter_ensemble(
         base if not ov else compile_world(with_overrides(scenario, ov, origin="overrides"))
         for ov in point_overrides
     ]
+    for ov, w in zip(point_overrides, worlds, strict=True):
+        if w.scenario.spec.time != scenario.spec.time:
+            raise UserError(
+                f"overrides {ov}: change the scenario's time axis; the replicates of one "
+                "ensemble share their dates (run a separate ensemble for another horizon)"
+            )
     # worlds differing in more than parameter values cannot share arrays: one stack each
     stacks: dict[tuple, list[int]] = {}
     for k, w in enumerate(worlds):

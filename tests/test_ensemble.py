@@ -201,6 +201,10 @@ def test_every_replicate_is_independent_of_the_others():
             "(did you mean 'pipeline'?); the shocks are: pipeline, base_closes",
         ),
         ({"seeds": 1, "overrides": [{"states.SM.weights.energy": 0.9}]}, "must sum to 1"),
+        (
+            {"seeds": 1, "overrides": [{"time.end": dt.date(2026, 12, 31)}]},
+            "change the scenario's time axis",
+        ),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, message):
