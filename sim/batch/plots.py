@@ -41,17 +41,9 @@ def _colours(arms: list[str]) -> dict[str, tuple]:
     return {a: cmap(k % 10) for k, a in enumerate(arms)}
 
 
-def fan_chart(
-    result: BatchResult, index: str = "alignment_index", states=None, arms=None
-) -> Figure:
-    """Fan chart of ``index``: median and 50%/90% bands over runs, per state and arm."""
-    arms = arms or result.arms
-    for a in arms:
-        analysis.check_arm(result, a, "--arm")
-    states = analysis.check_states(result, states)
-    q = analysis.bands(result, index, states, arms)
-    shocks = analysis.fired_dated_shocks(result, arms)
-    rows, cols = _grid(len(states))
+def _state_grid(n: int, shocks: list[dict]):
+    """A figure with one panel per state (``n``), room below for the shock legend."""
+    rows, cols = _grid(n)
     fig = plt.figure(
         figsize=(max(9.0, 4.2 * cols + 1.5), 2.7 * rows + 1.6 + 0.16 * legend_lines(shocks))
     )
@@ -66,6 +58,20 @@ def fan_chart(
         hspace=0.45,
         wspace=0.22,
     )
+    return fig, gs, cols
+
+
+def fan_chart(
+    result: BatchResult, index: str = "alignment_index", states=None, arms=None
+) -> Figure:
+    """Fan chart of ``index``: median and 50%/90% bands over runs, per state and arm."""
+    arms = arms or result.arms
+    for a in arms:
+        analysis.check_arm(result, a, "--arm")
+    states = analysis.check_states(result, states)
+    q = analysis.bands(result, index, states, arms)
+    shocks = analysis.fired_dated_shocks(result, arms)
+    fig, gs, cols = _state_grid(len(states), shocks)
     colour = _colours(result.arms)
     axes = []
     for k, state in enumerate(states):
@@ -136,21 +142,7 @@ def compare_figure(
     states = analysis.check_states(result, states)
     d = analysis.difference_bands(result, baseline, variant, index, states)
     shocks = analysis.fired_dated_shocks(result, [baseline, variant])
-    rows, cols = _grid(len(states))
-    fig = plt.figure(
-        figsize=(max(9.0, 4.2 * cols + 1.5), 2.7 * rows + 1.6 + 0.16 * legend_lines(shocks))
-    )
-    bottom = (0.5 + 0.16 * legend_lines(shocks)) / fig.get_figheight()
-    gs = fig.add_gridspec(
-        rows,
-        cols,
-        top=1 - 0.9 / fig.get_figheight(),
-        bottom=bottom + 0.06,
-        left=0.07,
-        right=0.98,
-        hspace=0.45,
-        wspace=0.22,
-    )
+    fig, gs, cols = _state_grid(len(states), shocks)
     axes = []
     for k, state in enumerate(states):
         ax = fig.add_subplot(gs[k // cols, k % cols], sharex=axes[0] if axes else None)
