@@ -519,9 +519,10 @@ def did_you_mean(word: str, options) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _fields_at(loc: Path_) -> list[str]:
-    """Field names allowed in the mapping at ``loc`` (for did-you-mean)."""
-    model: Any = ScenarioSpec
+def _fields_at(loc: Path_, root: type[BaseModel] | None = None) -> list[str]:
+    """Field names allowed in the mapping at ``loc`` of a ``root`` document (default: a
+    scenario), for did-you-mean."""
+    model: Any = root or ScenarioSpec
     i = 0
     while i < len(loc):
         key = loc[i]

@@ -24,16 +24,8 @@ from scipy import stats
 
 from sim.batch.results import BatchResult
 from sim.errors import UserError
+from sim.model import INDEX_COLUMNS
 
-INDEX_COLUMNS = (
-    "alignment_index",
-    "hedging_index",
-    "energy",
-    "security",
-    "alignment",
-    "cost",
-    "utility",
-)
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 _OUTCOME = re.compile(r"^\s*(\S+)\s+(\S+)\s+at\s+(\d{4}-\d{2}-\d{2})\s*$")

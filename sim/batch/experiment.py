@@ -34,10 +34,10 @@ from sim.scenario import (
     Scenario,
     _Doc,
     _dotted,
+    _fields_at,
     _override_path,
     _read_yaml,
     _show,
-    _unwrap,
     _where,
     did_you_mean,
     doc_from_dict,
@@ -385,28 +385,6 @@ def _check_design(d: DesignSpec, bad) -> None:
 # ---- pydantic problems, as file:line: field: message -------------------------------------
 
 
-def _fields_at(loc: tuple) -> list[str]:
-    model: Any = ExperimentSpec
-    i = 0
-    while i < len(loc):
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        field = model.model_fields.get(loc[i])
-        if field is None:
-            return []
-        model = _unwrap(field.annotation)
-        i += 1
-        while i < len(loc) and getattr(model, "__origin__", None) in (dict, list):
-            model = _unwrap(model.__args__[-1])
-            i += 1
-        if getattr(model, "__args__", None) and i < len(loc):  # str | ArmSpec
-            models = [a for a in model.__args__ if isinstance(a, type) and issubclass(a, BaseModel)]
-            model = models[0] if models else model
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []
-
-
 def _pydantic_problems(doc: _Doc, err: ValidationError) -> list[tuple[str, str]]:
     out = []
     seen = set()
@@ -419,7 +397,7 @@ def _pydantic_problems(doc: _Doc, err: ValidationError) -> list[tuple[str, str]]
         )
         kind = e["type"]
         if kind == "extra_forbidden":
-            allowed = _fields_at(loc[:-1])
+            allowed = _fields_at(loc[:-1], ExperimentSpec)
             msg = f"unknown field {loc[-1]!r}{did_you_mean(loc[-1], allowed)}"
             if allowed:
                 msg += f"; expected one of: {', '.join(allowed)}"
