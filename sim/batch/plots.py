@@ -61,6 +61,16 @@ def _state_grid(n: int, shocks: list[dict]):
     return fig, gs, cols
 
 
+def _finish(fig, axes, shocks, title: str, legend_size: float) -> Figure:
+    """Title, legend in the first panel, the shocks marked and listed below."""
+    fig.suptitle(title, fontsize=11, x=0.07, ha="left")
+    if axes:
+        axes[0].legend(fontsize=legend_size, frameon=False, loc="best")
+        mark_shocks(axes, shocks, label_ax=axes[0])
+    shock_legend(fig, shocks)
+    return fig
+
+
 def fan_chart(
     result: BatchResult, index: str = "alignment_index", states=None, arms=None
 ) -> Figure:
@@ -88,18 +98,11 @@ def fan_chart(
         ax.set_title(state, fontsize=10, loc="left")
         ax.tick_params(labelsize=8)
     n = int(q["n"].max()) if len(q) else 0
-    fig.suptitle(
+    title = (
         f"{result.manifest['experiment']['name']}: {LABELS.get(index, index)}\n"
-        f"median, 50% and 90% bands over {n} runs per arm",
-        fontsize=11,
-        x=0.07,
-        ha="left",
+        f"median, 50% and 90% bands over {n} runs per arm"
     )
-    if axes:
-        axes[0].legend(fontsize=8, frameon=False, loc="best")
-        mark_shocks(axes, shocks, label_ax=axes[0])
-    shock_legend(fig, shocks)
-    return fig
+    return _finish(fig, axes, shocks, title, legend_size=8)
 
 
 def distributions(
@@ -161,17 +164,8 @@ def compare_figure(
         ax.set_title(state, fontsize=10, loc="left")
         ax.tick_params(labelsize=8)
     n = int(d["n"].max()) if len(d) else 0
-    fig.suptitle(
-        f"{variant} minus {baseline}: {LABELS.get(index, index)}, paired by seed ({n} pairs)",
-        fontsize=11,
-        x=0.07,
-        ha="left",
-    )
-    if axes:
-        axes[0].legend(fontsize=7, frameon=False, loc="best")
-        mark_shocks(axes, shocks, label_ax=axes[0])
-    shock_legend(fig, shocks)
-    return fig
+    title = f"{variant} minus {baseline}: {LABELS.get(index, index)}, paired by seed ({n} pairs)"
+    return _finish(fig, axes, shocks, title, legend_size=7)
 
 
 def sensitivity_figure(table: pd.DataFrame, outcome: str) -> Figure:
