@@ -948,11 +948,7 @@ def save_ensemble(
         plt.close(fig)
         int_seeds = [x for x in seeds if isinstance(x, int)]
         manifest = {
-            "scenario": {
-                "name": scenario.name,
-                "path": str(scenario.path) if scenario.path else None,
-                "content_hash": scenario.content_hash,
-            },
+            "scenario": scenario.reference(),
             "engine": "ensemble (sim.ensemble); replicate k equals `multivector run --seed SEED_k`",
             "replicates": r,
             "seeds": (

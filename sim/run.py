@@ -65,11 +65,7 @@ class RunResult:
 
     def manifest(self) -> dict:
         return {
-            "scenario": {
-                "name": self.scenario.name,
-                "path": str(self.scenario.path) if self.scenario.path else None,
-                "content_hash": self.scenario.content_hash,
-            },
+            "scenario": self.scenario.reference(),
             "seed": self.seed,
             "shocks_off": list(self.shocks_off),
             "shocks_fired": self.shocks,

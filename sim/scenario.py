@@ -317,6 +317,14 @@ class Scenario:
     def state_ids(self) -> list[str]:
         return list(self.spec.states)
 
+    def reference(self) -> dict:
+        """Name, path and content hash: how a manifest names the scenario it ran."""
+        return {
+            "name": self.name,
+            "path": str(self.path) if self.path else None,
+            "content_hash": self.content_hash,
+        }
+
     def __repr__(self) -> str:
         return f"Scenario({self.spec.name!r}, states={self.state_ids}, path={self.path})"
 
