@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
@@ -33,6 +34,57 @@ def explain(
     return model, model.explain(state)
 
 
+SUMMARY_COLUMNS = (
+    "partner", "before", "after", "p_down", "p_stay", "p_up",
+    "energy", "security", "alignment", "tie_cost", "net", "pinned",
+)  # fmt: skip
+
+
+def partner_summary(df: pd.DataFrame, evaluation, i: int, ids: list[str]) -> pd.DataFrame:
+    """One row per partner of a decision table (:meth:`BalancingModel.explain`).
+
+    ``before``/``after``: the tie before and after the decision; ``p_down``/``p_stay``/
+    ``p_up``: the chance of each kind of move; ``energy``, ``security``, ``alignment``,
+    ``tie_cost``, ``net``: what moving up one step changes against staying, in weighted
+    payoff terms (the tie cost counted as a loss, so positive favours moving up; NaN at
+    the upper bound); ``pinned``: the tie is held by an exogenous shock.
+    """
+    held = {j: v for (a, j, v) in evaluation.pinned if a == i}
+    rows = []
+    for partner, g in df.groupby("partner", sort=False, observed=True):
+        stay = g[g["move"] == 0].iloc[0]
+        up, down = g[g["move"] > 0], g[g["move"] < 0]
+        after = g[g["chosen"]]
+        after = after.iloc[0]["tie_after"] if len(after) else stay["tie_before"]
+        row = {
+            "partner": str(partner),
+            "before": stay["tie_before"],
+            "after": after,
+            "p_down": down["probability"].sum(),
+            "p_stay": stay["probability"],
+            "p_up": up["probability"].sum(),
+            "pinned": bool(g["pinned"].any()),
+        }
+        if row["pinned"]:
+            row["after"] = held.get(ids.index(str(partner)), after)
+        terms = [np.nan] * 5
+        if len(up):
+            u = up.iloc[0]
+            terms[:4] = [
+                u["w_energy"] - stay["w_energy"],
+                u["w_security"] - stay["w_security"],
+                u["w_alignment"] - stay["w_alignment"],
+                -(u["cost"] - stay["cost"]),
+            ]
+            terms[4] = sum(terms[:4])
+        row.update(zip(("energy", "security", "alignment", "tie_cost", "net"), terms, strict=True))
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    for col in ("before", "after"):  # no "-0.00" from float residue near zero
+        out[col] = out[col].round(10) + 0.0
+    return out
+
+
 def explain_text(
     scenario: Scenario, seed: int, state: str, date: dt.date, shocks_off=(), full=False
 ) -> str:
@@ -59,36 +111,20 @@ def explain_text(
         f"{'partner':<8}{'before':>7}{'after':>7}{'P(down)':>9}{'P(stay)':>9}{'P(up)':>7}"
         f"{'energy':>10}{'security':>10}{'alignment':>11}{'tie cost':>10}{'net':>10}",
     ]
-    df = df.copy()
-    for col in ("tie_before", "tie_after"):  # no "-0.00" from float residue near zero
-        df[col] = df[col].round(10) + 0.0
-    for partner, g in df.groupby("partner", sort=False, observed=True):
-        stay = g[g["move"] == 0].iloc[0]
-        if g["pinned"].any():
-            tie = model.ties[i, w.index(str(partner))]
-            lines.append(
-                f"{partner:<8}{stay['tie_before']:>7.2f}{tie:>7.2f}"
-                "   held by an exogenous shock (a decision outside the model)"
-            )
+    table = partner_summary(df, model.evaluation, i, list(w.ids))
+    for r in table.itertuples(index=False):
+        head = f"{r.partner:<8}{r.before:>7.2f}{r.after:>7.2f}"
+        if r.pinned:
+            lines.append(head + "   held by an exogenous shock (a decision outside the model)")
             continue
-        up, down = g[g["move"] > 0], g[g["move"] < 0]
-        after = g[g["chosen"]]
-        after = after.iloc[0]["tie_after"] if len(after) else stay["tie_before"]
-        probs = [down["probability"].sum(), stay["probability"], up["probability"].sum()]
-        head = f"{partner:<8}{stay['tie_before']:>7.2f}{after:>7.2f}" + "".join(
-            f"{p:>{wd}.2f}" for p, wd in zip(probs, (9, 9, 7), strict=True)
-        )
-        if len(up):
-            u = up.iloc[0]
-            d = [
-                u["w_energy"] - stay["w_energy"],
-                u["w_security"] - stay["w_security"],
-                u["w_alignment"] - stay["w_alignment"],
-                -(u["cost"] - stay["cost"]),
-            ]
-            head += f"{d[0]:>+10.4f}{d[1]:>+10.4f}{d[2]:>+11.4f}{d[3]:>+10.4f}{sum(d):>+10.4f}"
-        else:
+        head += f"{r.p_down:>9.2f}{r.p_stay:>9.2f}{r.p_up:>7.2f}"
+        if np.isnan(r.net):
             head += "   (at the upper bound: cannot move up)"
+        else:
+            head += (
+                f"{r.energy:>+10.4f}{r.security:>+10.4f}{r.alignment:>+11.4f}"
+                f"{r.tie_cost:>+10.4f}{r.net:>+10.4f}"
+            )
         lines.append(head)
     lines += [
         "",

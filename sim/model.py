@@ -51,6 +51,7 @@ class Evaluation:
     revising: np.ndarray  # (N,) bool: who revises this period
     choice: np.ndarray  # (N, N) index of the candidate each rule picks
     delta: float  # the tie step
+    pinned: tuple[tuple[int, int, float], ...] = ()  # (i, j, value) held by exogenous shocks
 
     @property
     def local(self) -> bool:
@@ -118,15 +119,16 @@ class BalancingModel(mesa.Model):
             if not isinstance(scenario, Scenario):
                 scenario = load_scenario(scenario)
             world = world_for(scenario)
-        self.world = world
-        self.scenario = world.scenario
+        self.world = world  # its ``scenario`` is the scenario file's content (``self.scenario``
+        # is Mesa's own parameter bag, which this model does not use)
         n = world.n
         self.params: Params = world.base
         self.params_history: list[Params] = [world.base]  # every parameter set in force
         self.params_index = 0  # which one is in force now
         self.ties = np.zeros((n, n))
         self.period = 0
-        self.evaluation: Evaluation | None = None
+        self.evaluation: Evaluation | None = None  # the latest period's decisions
+        self._upcoming: Evaluation | None = None  # the coming period's, once looked at
         seed_seq = self.rng.bit_generator.seed_seq
         uniforms = {
             s.id: shock_uniforms(seed_seq, s.id, world.n_periods)
@@ -166,18 +168,31 @@ class BalancingModel(mesa.Model):
 
     def step(self) -> None:
         """Run one period: shocks, evaluate, decide, apply, record."""
-        p = self.period
-        if self.timeline.advance(p):
-            self.params = self.world.params_with(self.timeline.fired())
-            self.params_history.append(self.params)
-            self.params_index = len(self.params_history) - 1
-        self._period_decisions(period=p)
+        self._decide_and_apply(self.upcoming())
         self.period += 1
         if self.agent_data:
             self._refresh_state()
         self.datacollector.collect(self)
         if self.period >= self.world.n_periods:
             self.running = False
+
+    def upcoming(self) -> Evaluation:
+        """The coming period's decisions, before they are applied.
+
+        Starts the shocks due this period (and ends expired ones), scores every state's
+        candidates and takes the period's draws; :meth:`step` then applies exactly these
+        choices. Calling it again before ``step`` returns the same evaluation, so looking
+        ahead (the dashboard shows a student the candidates first) changes no result.
+        """
+        if self._upcoming is None:
+            p = self.period
+            if self.timeline.advance(p):
+                self.params = self.world.params_with(self.timeline.fired())
+                self.params_history.append(self.params)
+                self.params_index = len(self.params_history) - 1
+            self._pin()
+            self._upcoming = self.evaluate(p)
+        return self._upcoming
 
     def run(self, steps: int | None = None) -> BalancingModel:
         """Run ``steps`` periods (default: to the end of the scenario's horizon)."""
@@ -186,9 +201,13 @@ class BalancingModel(mesa.Model):
             self.step()
         return self
 
-    def _period_decisions(self, period: int) -> None:
+    def _period_decisions(self, period: int) -> None:  # the burn-in: no shocks
         self._pin()
-        self.evaluation = self.evaluate(period)
+        self._decide_and_apply(self.evaluate(period))
+
+    def _decide_and_apply(self, evaluation: Evaluation) -> None:
+        self.evaluation = evaluation
+        self._upcoming = None
         self.agents.do("decide")
         self.agents.do("apply")
         self._pin()
@@ -216,6 +235,7 @@ class BalancingModel(mesa.Model):
             revising,
             choice,
             w.delta,
+            tuple(self.timeline.pinned()),
         )
 
     def _pin(self) -> None:
@@ -298,15 +318,18 @@ class BalancingModel(mesa.Model):
             out[col] = values[..., c].ravel()
         return out
 
-    def explain(self, state_id: str) -> pd.DataFrame:
-        """The latest period's decision of one state: every candidate, its terms, the choice.
+    def explain(self, state_id: str, evaluation: Evaluation | None = None) -> pd.DataFrame:
+        """One state's decision: every candidate, its terms, the choice.
+
+        ``evaluation`` is the latest period's (the default), the coming one's
+        (:meth:`upcoming`) or any kept from earlier.
 
         Columns: partner, move (tie change), tie_before, tie_after, the four raw
         components, their weighted contributions (``w_energy`` ...), move_cost, utility,
         ``gain`` (utility minus the stay candidate's), probability (logit; 1/0 for the
         deterministic rules), chosen, pinned (the tie is held by an exogenous shock).
         """
-        ev = self.evaluation
+        ev = self.evaluation if evaluation is None else evaluation
         if ev is None or ev.period < 0:
             raise ValueError("no recorded decision yet: call step() first")
         w = self.world
@@ -320,7 +343,7 @@ class BalancingModel(mesa.Model):
         if w.rules[i] != decision.LOGIT:
             prob = (np.arange(V.shape[-1]) == ev.choice[i][:, None]).astype(float)
         chosen = ev.choice[i] if ev.revising[i] else ev.stay[i]
-        pinned = {j for (a, j, _v) in self.timeline.pinned() if a == i}
+        pinned = {j for (a, j, _v) in ev.pinned if a == i}
         for j in range(w.n):
             if j == i:
                 continue
