@@ -135,3 +135,50 @@ def explain_text(
     if full:
         lines += ["", df.to_string(index=False, line_width=200, float_format=lambda v: f"{v:.4f}")]
     return "\n".join(lines)
+
+
+_TERMS = {
+    "energy": "energy",
+    "security": "security",
+    "alignment": "alignment",
+    "tie_cost": "tie cost",
+}
+
+
+def plain_reasons(summary: pd.DataFrame, who: str, names: dict[str, str]) -> list[str]:
+    """One sentence per partner of a :func:`partner_summary`: what happened to the tie and
+    which payoff term pushed hardest (for students; ``names``: id -> name)."""
+    out = []
+    for r in summary.itertuples(index=False):
+        partner = names.get(r.partner, r.partner)
+        if r.pinned:
+            out.append(
+                f"{who}'s tie to {partner} is held at {r.after:+.2f} by a shock "
+                "(a decision outside the model)."
+            )
+            continue
+        moved = r.after - r.before
+        if abs(moved) < 1e-9:
+            what = f"{who} kept its tie to {partner} at {r.before:+.2f}"
+        else:
+            way = "up" if moved > 0 else "down"
+            what = f"{who} moved its tie to {partner} {way} from {r.before:+.2f} to {r.after:+.2f}"
+        odds = f"(chances: down {r.p_down:.0%}, stay {r.p_stay:.0%}, up {r.p_up:.0%})"
+        if np.isnan(r.net):
+            out.append(f"{what} {odds}; it was at the upper bound and could not move up.")
+            continue
+        terms = {t: getattr(r, t) for t in _TERMS}
+        up = max(terms, key=terms.get)
+        down = min(terms, key=terms.get)
+        verdict = "paid" if r.net > 0 else "did not pay"
+        why = []
+        if terms[up] > 0:
+            why.append(f"{_TERMS[up]} pushed up most ({terms[up]:+.4f})")
+        if terms[down] < 0:
+            why.append(f"{_TERMS[down]} held it back most ({terms[down]:+.4f})")
+        out.append(
+            f"{what} {odds}. Moving up one step {verdict} on balance (net {r.net:+.4f}): "
+            + (", ".join(why) or "no term moved")
+            + "."
+        )
+    return out

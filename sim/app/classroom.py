@@ -1,0 +1,291 @@
+"""The classroom model: the dashboard's settings, its kept decisions, and a student's state.
+
+:class:`ClassroomModel` is a :class:`~sim.model.BalancingModel` built from what a class
+can change (a scenario file, a seed, how much the focus state cares about energy,
+security and alignment, the tie cost, the noise, the move cost, which shocks happen) and
+from one optional choice: a state the student plays. Nothing here is specific to the
+browser: the dashboard (:mod:`sim.app.page`) and the tests drive the same object.
+
+- Every period's evaluation is kept, so "why did it move?" works for any past quarter.
+- A played state's moves come from :attr:`ClassroomModel.moves` (one candidate per
+  partner, chosen from the same candidates the agent scores, see
+  :meth:`~sim.model.BalancingModel.upcoming`); every other state stays an agent.
+- :meth:`ClassroomModel.agent_run` is the same world and seed with nobody played,
+  :meth:`ClassroomModel.without` the same without one more shock: the comparisons the
+  dashboard draws.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.ensemble import run_ensemble
+from sim.errors import UserError
+from sim.model import BalancingModel, Evaluation
+from sim.run import fired_shocks
+from sim.scenario import Scenario, load_scenario, with_overrides
+from sim.world import constant, world_for
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
+DEFAULT_SCENARIO = SCENARIOS / "baseline.yaml"
+WEIGHTS = ("energy", "security", "alignment")
+#: Model constants a class can change: keyword -> scenario path.
+CONSTANTS = {
+    "tie_cost": "model.tie_cost",
+    "tie_noise": "model.tie_noise",
+    "move_cost": "model.move_cost",
+}
+SHOCK_PREFIX = "shock_"  # keyword of a shock's switch: shock_<id>=False switches it off
+NOBODY = ""
+
+
+def scenario_files(folder: Path = SCENARIOS) -> dict[str, Path]:
+    """The scenario files of a folder, ``{name shown: path}``, sorted by file name.
+
+    Files that do not load are left out (``multivector check`` says why).
+    """
+    out = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            scenario = cached_scenario(path)
+        except UserError:
+            continue
+        out[f"{scenario.name} ({path.name})"] = path
+    return out
+
+
+def cached_scenario(path: str | Path) -> Scenario:
+    path = Path(path).resolve()
+    return _load(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _load(path: Path, _mtime: int) -> Scenario:
+    return load_scenario(path)
+
+
+def focus_of(scenario: Scenario) -> str:
+    """The state the scenario is about (its ``focus``; else the first state)."""
+    return scenario.spec.focus or scenario.state_ids[0]
+
+
+def defaults(scenario: Scenario) -> dict:
+    """The scenario's own values of the settings a class can change: the focus state's
+    three weights and the constants (the model's defaults where the file is silent)."""
+    focus = scenario.spec.states[focus_of(scenario)]
+    out = {name: getattr(focus.weights, name).value for name in WEIGHTS}
+    out.update({key: constant(scenario, key) for key in CONSTANTS})
+    return out
+
+
+@lru_cache(maxsize=64)
+def configured(path: Path, weights: tuple[float, ...] | None, constants: tuple) -> Scenario:
+    """The scenario of ``path`` with the focus state's weights and the constants set.
+
+    ``weights`` are relative importances (any non-negative numbers, not all zero); they
+    become shares that sum to 1, as the scenario schema requires.
+    """
+    scenario = cached_scenario(path)
+    values = {}
+    if weights is not None:
+        total = float(sum(weights))
+        if total <= 0:
+            raise UserError("at least one of the importances must be above zero")
+        shares = [w / total for w in weights]
+        shares[-1] = 1.0 - sum(shares[:-1])  # exact sum despite rounding
+        focus = focus_of(scenario)
+        values.update(
+            {f"states.{focus}.weights.{n}": s for n, s in zip(WEIGHTS, shares, strict=True)}
+        )
+    values.update({CONSTANTS[k]: v for k, v in constants})
+    if not values:
+        return scenario
+    return with_overrides(scenario, values, origin="the dashboard")
+
+
+class ClassroomModel(BalancingModel):
+    """A :class:`BalancingModel` with a class's settings, kept decisions and a played state.
+
+    Args:
+        scenario_file: path of the scenario file.
+        seed: the run's seed.
+        player: id of the state the student plays (``""``: nobody).
+        energy, security, alignment: how much the focus state cares about each, as
+            relative importances (made into shares that sum to 1); ``None`` keeps the
+            scenario's weights (all three must be given to change them).
+        tie_cost, tie_noise, move_cost: the model constants (``None``: the scenario's).
+        **switches: ``shock_<id>=False`` switches that shock off. Mesa's dashboard also
+            passes ``scenario`` (its own parameter bag), which this model does not use.
+    """
+
+    def __init__(
+        self,
+        scenario_file: str | Path = DEFAULT_SCENARIO,
+        seed: int = 7,
+        player: str = NOBODY,
+        energy: float | None = None,
+        security: float | None = None,
+        alignment: float | None = None,
+        tie_cost: float | None = None,
+        tie_noise: float | None = None,
+        move_cost: float | None = None,
+        **switches,
+    ):
+        switches.pop("scenario", None)
+        path = Path(scenario_file).resolve()
+        base = cached_scenario(path)
+        known = [s for s in base.spec.shocks]
+        off = []
+        for key, on in switches.items():
+            sid = key.removeprefix(SHOCK_PREFIX)
+            if not key.startswith(SHOCK_PREFIX) or sid not in known:
+                raise TypeError(f"ClassroomModel: unexpected setting {key!r}")
+            if not on:
+                off.append(sid)
+        weights = (energy, security, alignment)
+        if any(w is None for w in weights):
+            if any(w is not None for w in weights):
+                raise TypeError("give all three of energy, security, alignment, or none")
+            weights = None
+        constants = tuple(
+            (k, float(v))
+            for k, v in (("tie_cost", tie_cost), ("tie_noise", tie_noise), ("move_cost", move_cost))
+            if v is not None
+        )
+        scenario = configured(
+            path, None if weights is None else tuple(map(float, weights)), constants
+        )
+        world = world_for(scenario)
+        if player and player not in world.ids:
+            raise UserError(f"no state {player!r} to play; the states are {', '.join(world.ids)}")
+        self.scenario_file = path
+        self.seed = int(seed)
+        given = {"energy": energy, "security": security, "alignment": alignment}
+        given.update(tie_cost=tie_cost, tie_noise=tie_noise, move_cost=move_cost)
+        #: the settings in force, the scenario's own values filled in
+        self.settings = {
+            "scenario_file": path,
+            "seed": int(seed),
+            "player": player,
+            **{k: v if given[k] is None else float(given[k]) for k, v in defaults(base).items()},
+            **{f"{SHOCK_PREFIX}{sid}": sid not in off for sid in known},
+        }
+        self.shocks_off = tuple(off)
+        self.player = world.index(player) if player else None
+        #: the student's moves this quarter: partner index -> candidate index (default: stay)
+        self.moves: dict[int, int] = {}
+        self.kept: dict[int, Evaluation] = {}  # period -> the evaluation decided on
+        self._agent: BalancingModel | None = None
+        self._without: dict[str, BalancingModel] = {}
+        super().__init__(world=world, rng=self.seed, shocks_off=self.shocks_off, agent_data=False)
+
+    # ---- the played state ---------------------------------------------------------
+
+    @property
+    def player_id(self) -> str | None:
+        return None if self.player is None else self.world.ids[self.player]
+
+    def candidates(self) -> pd.DataFrame:
+        """The played state's candidates for the coming quarter (see ``explain``), with
+        ``candidate`` (its index, what :attr:`moves` takes) and ``picked`` (the student's)."""
+        if self.player is None:
+            raise ValueError("nobody is played")
+        ev = self.upcoming()
+        table = self.explain(self.player_id, ev)
+        table["candidate"] = self._candidate_index(table, ev)
+        stay = ev.stay[self.player]
+        idx = self.world.index
+        table["picked"] = [
+            c == self.moves.get(idx(p), stay[idx(p)])
+            for p, c in zip(table["partner"], table["candidate"], strict=True)
+        ]
+        return table
+
+    def _candidate_index(self, table: pd.DataFrame, ev: Evaluation) -> list[int]:
+        i = self.player
+        out = []
+        for p, after in zip(table["partner"], table["tie_after"], strict=True):
+            j = self.world.index(p)
+            out.append(int(np.argmin(np.abs(ev.values[i, j] - after))))
+        return out
+
+    def step(self) -> None:
+        if self.player is not None:
+            ev = self.upcoming()
+            i = self.player
+            choice, revising = ev.choice.copy(), ev.revising.copy()
+            row = ev.stay[i].copy()
+            for j, s in self.moves.items():
+                if 0 <= s < ev.values.shape[-1] and not np.isnan(ev.values[i, j, s]):
+                    row[j] = s
+            choice[i], revising[i] = row, True
+            self._upcoming = dataclasses.replace(ev, choice=choice, revising=revising)
+            self.moves = {}
+        super().step()
+        self.kept[self.evaluation.period] = self.evaluation
+
+    # ---- comparisons ----------------------------------------------------------------
+
+    def shocks_so_far(self) -> list[dict]:
+        """The shocks that fired up to now: id, label, kind, period, date."""
+        return fired_shocks(self.world, self.timeline.log)
+
+    def agent_run(self) -> BalancingModel:
+        """The same world and seed with every state an agent, run to the current step."""
+        if self._agent is None:
+            self._agent = BalancingModel(
+                world=self.world, rng=self.seed, shocks_off=self.shocks_off, agent_data=False
+            )
+        self._agent.run(self.period - self._agent.period)
+        return self._agent
+
+    def without(self, shock_id: str) -> BalancingModel:
+        """The same world and seed without ``shock_id`` too, run to the current step.
+
+        A played state is played by its agent there: the comparison is between worlds,
+        not between the student and the agent.
+        """
+        if shock_id not in self._without:
+            self._without[shock_id] = BalancingModel(
+                world=self.world,
+                rng=self.seed,
+                shocks_off=(*self.shocks_off, shock_id),
+                agent_data=False,
+            )
+        model = self._without[shock_id]
+        model.run(self.period - model.period)
+        return model
+
+    def bands(self, shock_id: str | None, seeds: int = 100) -> pd.DataFrame:
+        """The focus state's alignment index over ``seeds`` seeds, with and without a
+        shock: date, world ("with"/"without"), and the 5/25/50/75/95% quantiles."""
+        scenario = self.world.scenario
+        _SCENARIOS[scenario.content_hash] = scenario
+        return _bands(scenario.content_hash, self.shocks_off, shock_id, seeds)
+
+
+_SCENARIOS: dict[str, Scenario] = {}
+
+
+@lru_cache(maxsize=16)
+def _bands(key: str, shocks_off: tuple, shock_id: str | None, seeds: int) -> pd.DataFrame:
+    scenario = _SCENARIOS[key]
+    focus = focus_of(scenario)
+    frames = []
+    worlds = [("with", shocks_off)]
+    if shock_id is not None:
+        worlds.append(("without", (*shocks_off, shock_id)))
+    for name, off in worlds:
+        ix = run_ensemble(scenario, seeds, shocks_off=off).indices
+        ix = ix[ix["state"] == focus]
+        q = ix.groupby("date")["alignment_index"].quantile([0.05, 0.25, 0.5, 0.75, 0.95])
+        q = q.unstack().rename(columns=lambda v: f"q{int(round(v * 100)):02d}").reset_index()
+        q["world"] = name
+        frames.append(q)
+    return pd.concat(frames, ignore_index=True)
