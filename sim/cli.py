@@ -178,6 +178,31 @@ def _add_batch_commands(sub) -> None:
     se.add_argument("--arm", help="arm (default: the first)")
     se.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
 
+    a = sub.add_parser(
+        "app",
+        help="the classroom dashboard in the browser (offline)",
+        description="Serve the classroom dashboard (Mesa SolaraViz) on this machine. Nothing "
+        "is fetched from the internet. Open the address it prints in a browser.",
+    )
+    a.add_argument(
+        "scenario", nargs="?", default=None, help="scenario to start with (default: the baseline)"
+    )
+    a.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+    a.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; "
+        "0.0.0.0 shares it on the classroom network)",
+    )
+    a.add_argument("--open", action="store_true", help="open a browser tab too")
+
+
+def _port(text: str) -> int:
+    v = _seed(text)
+    if not 1 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {v}")
+    return v
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
@@ -217,7 +242,21 @@ def _dispatch(args) -> int:
         return _cmd_batch(args)
     if args.command in ("plot", "compare", "sensitivity"):
         return _cmd_analyse(args)
+    if args.command == "app":
+        return _cmd_app(args)
     raise AssertionError(args.command)
+
+
+def _cmd_app(args) -> int:
+    from sim.app.classroom import DEFAULT_SCENARIO
+    from sim.scenario import load_scenario
+
+    path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
+    load_scenario(path)  # a bad file is reported here, not in the browser
+    from sim.app.serve import serve
+
+    serve(path, args.host, args.port, args.open)
+    return 0  # not reached: serve replaces the process
 
 
 def _cmd_run(args) -> int:

@@ -1,0 +1,80 @@
+"""Start the dashboard: Solara's server on Mesa's page, offline, telemetry off.
+
+The page's JavaScript and styles come from the ``solara-assets`` package (installed with
+a matching ``ipyvuetify<3``), so a classroom machine needs no internet; Solara's usage
+telemetry is switched off before its settings load.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+from pathlib import Path
+
+from sim.errors import UserError
+
+#: Solara settings for a classroom: no telemetry, no banner, and the assets proxy on (the
+#: proxy serves the page's files from solara-assets; off, the browser asks the CDN).
+OFFLINE_ENV = {
+    "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+    "SOLARA_ASSETS_PROXY": "True",
+    "SOLARA_THEME_SHOW_BANNER": "False",
+}
+
+
+def check_offline_assets() -> None:
+    """Refuse to start a page that would fetch its JavaScript from the internet."""
+    missing = []
+    for module in ("solara", "solara_assets", "ipyvuetify", "mesa.visualization"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise UserError(
+            f"the dashboard needs {', '.join(missing)}: install the app extra "
+            "(`pip install 'multivector[app]'`; `./dev setup` installs it)"
+        )
+    import ipyvuetify
+
+    major = int(ipyvuetify.__version__.split(".")[0])
+    if major >= 3:
+        raise UserError(
+            f"ipyvuetify {ipyvuetify.__version__} does not match solara-assets (it needs "
+            "ipyvuetify<3); without a match the page fetches its JavaScript from a CDN. "
+            "Install `ipyvuetify<3`."
+        )
+
+
+def check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(
+                    f"--port {port}: something is already listening on {host}:{port} "
+                    "(another dashboard?); choose another port with --port"
+                ) from None
+            raise UserError(
+                f"--host {host} --port {port}: cannot listen there ({exc.strerror})"
+            ) from None
+
+
+def serve(scenario: Path, host: str, port: int, open_browser: bool = False) -> None:
+    """Replace this process with Solara's server for the page (does not return)."""
+    check_offline_assets()
+    check_port(host, port)
+    env = dict(os.environ, **OFFLINE_ENV, MULTIVECTOR_APP_SCENARIO=str(scenario.resolve()))
+    argv = [
+        sys.executable, "-m", "solara", "run", "sim.app.page:Page",
+        "--host", host, "--port", str(port), "--production",
+        "--open" if open_browser else "--no-open",
+    ]  # fmt: skip
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    print(f"Multivector dashboard: http://{shown}:{port}/  (Ctrl-C stops it)", flush=True)
+    if host in ("0.0.0.0", "::"):
+        print("  shared on every network interface: students use this machine's address")
+    os.execve(sys.executable, argv, env)
