@@ -606,13 +606,13 @@ def Page():
     with solara.Column(style={"padding": "0 12px"}):
         Status(m, inputs)
         with solara.lab.Tabs(lazy=True):
-            with solara.lab.Tab("World"):
-                WorldView(m)
-            with solara.lab.Tab("Why did it move?"):
-                WhyView(m)
-            with solara.lab.Tab("With and without"):
-                CompareView(m)
-            with solara.lab.Tab("Play"):
-                PlayView(m, play)
-            with solara.lab.Tab("Guide"):
-                GuideView()
+            for title, view in (
+                ("World", lambda: WorldView(m)),
+                ("Why did it move?", lambda: WhyView(m)),
+                ("With and without", lambda: CompareView(m)),
+                ("Play", lambda: PlayView(m, play)),
+                ("Guide", GuideView),
+            ):
+                with solara.lab.Tab(title):
+                    with solara.Column(align="stretch", style={"width": "100%"}):
+                        view()
