@@ -457,7 +457,7 @@ def CompareView(model: ClassroomModel):
 def PlayView(model: ClassroomModel, on_play):
     update_counter.get()
     w = model.world
-    picks, set_picks = solara.use_state({})
+    _, redraw = solara.use_state(0)
     show_odds, set_show_odds = solara.use_state(False)
     if model.player is None:
         focus = focus_of(w.scenario)
@@ -474,7 +474,6 @@ def PlayView(model: ClassroomModel, on_play):
         )
         return
     me = w.names[model.player]
-    picks = {j: s for j, s in picks.items() if j != model.player}
     if not model.running:
         solara.Success(f"The run is over. Here is your {me} against the agent's.")
     else:
@@ -484,7 +483,7 @@ def PlayView(model: ClassroomModel, on_play):
             f"**Your move as {me}**, quarter ending {w.date(model.period + 1)}. For each "
             "partner choose down, stay or up. The numbers are what each choice changes "
             "against staying in your weighted payoff (positive is better for you); a tie "
-            "near +-1 costs more to hold. Then press **Make my moves**."
+            "near +-1 costs more to hold. Then press **Make my moves** (or Step)."
         )
         solara.Checkbox(label="Show what the agent would do (its chances)", value=show_odds,
                         on_value=set_show_odds)  # fmt: skip
@@ -511,21 +510,20 @@ def PlayView(model: ClassroomModel, on_play):
                     f"{terms[1]:+.4f}, alignment {terms[2]:+.4f}, tie cost {terms[3]:+.4f}, "
                     f"total {r.gain:+.4f}{odds}",
                 )
-            current = picks.get(j, int(ev.stay[model.player, j]))
+            current = model.moves.get(j, int(ev.stay[model.player, j]))
             kind_now = next((k for k, (c, _) in options.items() if c == current), "stay")
             with solara.Card(f"{names_of(model)[partner]} ({partner}): tie now "
                              f"{g['tie_before'].iloc[0]:+.2f}", margin=0):  # fmt: skip
 
                 def pick(kind, j=j, options=options):
-                    set_picks({**picks, j: options[kind][0]})
+                    model.moves[j] = options[kind][0]  # Step or "Make my moves" applies it
+                    redraw(lambda n: n + 1)
 
                 solara.ToggleButtonsSingle(value=kind_now, values=list(options), on_value=pick)
                 Prose("\n".join(f"- {text}" for _c, text in options.values()))
 
         def make_moves():
-            model.moves = dict(picks)
             model.step()
-            set_picks({})
             force_update()
 
         solara.Button("Make my moves (one quarter)", color="primary", on_click=make_moves)
