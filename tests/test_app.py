@@ -59,7 +59,8 @@ def test_student_moves_are_applied_and_others_respond():
     before = m.ties[i].copy()
     table = m.candidates()
     up = table[table["move"] > 0]
-    m.moves = {m.world.index(p): int(c) for p, c in zip(up["partner"], up["candidate"])}
+    picks = zip(up["partner"], up["candidate"], strict=True)
+    m.moves = {m.world.index(p): int(c) for p, c in picks}
     assert m.candidates()["picked"].sum() == n - 1  # one pick per partner
     m.step()
     moved = m.ties[i] - before
