@@ -230,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files, never windows (a notebook keeps its own backend)
     if args.command == "run":
         return _cmd_run(args)
     if args.command == "explain":
