@@ -73,7 +73,7 @@ def serve(scenario: Path, host: str, port: int, open_browser: bool = False) -> N
         "--host", host, "--port", str(port), "--production",
         "--open" if open_browser else "--no-open",
     ]  # fmt: skip
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    shown = f"[{host}]" if ":" in host else host
     print(f"Multivector dashboard: http://{shown}:{port}/  (Ctrl-C stops it)", flush=True)
     if host in ("0.0.0.0", "::"):
         print("  shared on every network interface: students use this machine's address")
