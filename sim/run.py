@@ -57,6 +57,24 @@ class RunResult:
     shocks_off: tuple[str, ...] = ()
     model: BalancingModel | None = field(default=None, repr=False)
 
+    @classmethod
+    def of(
+        cls, model: BalancingModel, seed: int, shocks_off: tuple[str, ...] = (), wall_time=0.0
+    ) -> RunResult:
+        """The records of a model so far (run to the end or not) as a result."""
+        world = model.world
+        return cls(
+            scenario=world.scenario,
+            world=world,
+            seed=seed,
+            ties=model.ties_table(seed),
+            indices=model.indices_table(seed),
+            shocks=fired_shocks(world, model.timeline.log),
+            wall_time=wall_time,
+            shocks_off=shocks_off,
+            model=model,
+        )
+
     def figure(self):
         """The alignment figure (a matplotlib Figure)."""
         from sim.plots import alignment_figure
@@ -104,18 +122,7 @@ def run(
         world=world, rng=seed, shocks_off=tuple(shocks_off), agent_data=False
     ).run(steps)
     wall = time.perf_counter() - t0
-    fired = fired_shocks(world, model.timeline.log)
-    return RunResult(
-        scenario=scenario,
-        world=world,
-        seed=seed,
-        ties=model.ties_table(seed),
-        indices=model.indices_table(seed),
-        shocks=fired,
-        wall_time=wall,
-        shocks_off=tuple(shocks_off),
-        model=model,
-    )
+    return RunResult.of(model, seed, tuple(shocks_off), wall)
 
 
 def fired_shocks(world: World, log: list[tuple[int, str]]) -> list[dict]:

@@ -72,8 +72,7 @@ class DashboardModel(ClassroomModel):
 
     def __init__(self, **settings):
         plain = {k: v.value if isinstance(v, solara.Reactive) else v for k, v in settings.items()}
-        player = plain.get("player", NOBODY)
-        plain["player"] = NOBODY if player in (NOBODY, NOBODY_LABEL) else _id_of(player)
+        plain["player"] = _player_id(plain.get("player", NOBODY))
         super().__init__(**plain)
 
 
@@ -81,7 +80,10 @@ def _player_label(scenario, sid: str) -> str:
     return NOBODY_LABEL if not sid else f"{scenario.spec.states[sid].name} ({sid})"
 
 
-def _id_of(label: str) -> str:
+def _player_id(label: str) -> str:
+    """The state id of a "You play" label ("Azerbaijan (AZ)"); NOBODY for nobody."""
+    if label in (NOBODY, NOBODY_LABEL):
+        return NOBODY
     return label.rsplit("(", 1)[-1].rstrip(")") if label.endswith(")") else label
 
 
@@ -152,7 +154,7 @@ class Inputs:
     def wanted(self) -> dict:
         """The settings the inputs ask for, in the model's terms."""
         out = {k: r.value for k, r in self.values.items()}
-        out["player"] = "" if out["player"] == NOBODY_LABEL else _id_of(out["player"])
+        out["player"] = _player_id(out["player"])
         total = sum(out[w] for w in WEIGHTS)
         for w in WEIGHTS:  # importances become shares
             out[w] = out[w] / total if total > 0 else np.nan
@@ -204,21 +206,6 @@ def Picture(make, dependencies: list):
     """A matplotlib figure as a PNG, redrawn only when ``dependencies`` change."""
     data = solara.use_memo(lambda: png(make()), dependencies)
     solara.Image(data, width="100%")
-
-
-def snapshot(model: ClassroomModel) -> RunResult:
-    """The model's records so far as a RunResult (what the plots take)."""
-    return RunResult(
-        scenario=model.world.scenario,
-        world=model.world,
-        seed=model.seed,
-        ties=model.ties_table(model.seed),
-        indices=model.indices_table(model.seed),
-        shocks=model.shocks_so_far(),
-        wall_time=0.0,
-        shocks_off=model.shocks_off,
-        model=model,
-    )
 
 
 def names_of(model) -> dict[str, str]:
@@ -286,13 +273,11 @@ def comparison_figure(model: ClassroomModel, shock_id: str, seeds: int) -> Figur
     return fig
 
 
-def play_figure(model: ClassroomModel) -> Figure:
-    """The played state's path against the agent's (same world and seed)."""
+def play_figure(model: ClassroomModel, mine: pd.DataFrame, theirs: pd.DataFrame) -> Figure:
+    """The played state's path (``mine``) against the agent's (``theirs``): the indices
+    tables of the model and of its :meth:`~ClassroomModel.agent_run`."""
     w = model.world
     sid = model.player_id
-    agent = model.agent_run()
-    mine = model.indices_table(model.seed)
-    theirs = agent.indices_table(model.seed)
     fig = Figure(figsize=(10, 5.2))
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     for table, style, who in ((mine, "-", "you"), (theirs, "--", "the agent")):
@@ -369,9 +354,10 @@ def Status(model: ClassroomModel, inputs: Inputs):
 def WorldView(model: ClassroomModel):
     update_counter.get()
     key = [id(model), model.period]
+    result = lambda: RunResult.of(model, model.seed, model.shocks_off)  # noqa: E731
     with solara.Row(style={"flex-wrap": "wrap"}):
         with solara.Column(style={"min-width": "620px", "flex": "3"}):
-            Picture(lambda: alignment_figure(snapshot(model)), key)
+            Picture(lambda: alignment_figure(result()), key)
         with solara.Column(style={"min-width": "360px", "flex": "2"}):
             Picture(lambda: heat_map(model), key)
 
@@ -538,7 +524,7 @@ def PlayView(model: ClassroomModel, on_play):
             f"Your {me}'s payoff summed over the quarters so far: **{total_mine:.4f}**; the "
             f"agent's, same world and seed: **{total_agent:.4f}**."
         )
-        Picture(lambda: play_figure(model), [id(model), model.period])
+        Picture(lambda: play_figure(model, mine, theirs), [id(model), model.period])
 
 
 @solara.component
