@@ -17,8 +17,8 @@ import sim
 from sim.app import page
 from sim.app.classroom import SCENARIOS, ClassroomModel, configured, defaults
 from sim.errors import UserError
-from sim.explain import partner_summary, plain_reasons
-from sim.model import BalancingModel
+from sim.analysis.explain import partner_summary, plain_reasons
+from sim.drivers.model import BalancingModel
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = SCENARIOS / "baseline.yaml"

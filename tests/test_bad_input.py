@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sim import cli
+from sim.tools import cli
 from sim.errors import ScenarioError, UserError
 from sim.scenario import load_scenario
 
@@ -559,7 +559,7 @@ def test_error_in_child_points_to_child_error_in_parent_points_to_parent(tmp_pat
 
 
 # --------------------------------------------------------------------------------------
-# Line numbers of block keys, and reading-stage crashes (bugs in sim/scenario.py)
+# Line numbers of block keys, and reading-stage crashes (bugs in sim/scenario/)
 # --------------------------------------------------------------------------------------
 
 
@@ -752,7 +752,7 @@ def test_cli_rerun_replaces_existing_out_completely(tmp_path):
 
 @pytest.fixture
 def main(monkeypatch, capsys):
-    """Call ``sim.cli.main(argv)``; returns (exit code, stdout, stderr)."""
+    """Call ``sim.tools.cli.main(argv)``; returns (exit code, stdout, stderr)."""
     monkeypatch.delenv("MULTIVECTOR_DEBUG", raising=False)
 
     def call(*argv: str) -> tuple[int, str, str]:
@@ -831,7 +831,7 @@ def test_run_api_rejects_unknown_shock_off():
 def test_save_failure_leaves_no_partial_output(tmp_path, monkeypatch):
     """A failure while the outputs are being written leaves neither --out nor a temp dir."""
     import sim
-    from sim.run import RunResult
+    from sim.drivers.run import RunResult
 
     result = sim.run(TEACHING, seed=1)
 

@@ -24,7 +24,7 @@ import sim.batch
 import sim.scenario
 from sim.batch.design import run_table
 from sim.batch.executors import InProcessBackend, LocalProcesses
-from sim.cli import main
+from sim.tools.cli import main
 from sim.errors import UserError
 from sim.scenario import with_overrides
 

@@ -14,7 +14,7 @@ from sim.batch import analysis, plots
 from sim.batch.design import run_table
 from sim.batch.results import BatchResult
 from sim.batch.store import new_manifest
-from sim.cli import main
+from sim.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHING = ROOT / "scenarios" / "teaching.yaml"

@@ -12,7 +12,7 @@ pytest.importorskip("distributed")
 from test_batch import SMALL, assert_same, write  # noqa: E402
 
 import sim.batch  # noqa: E402
-from sim.cli import main  # noqa: E402
+from sim.tools.cli import main  # noqa: E402
 
 
 def test_dask_local_cluster_gives_the_same_tables(tmp_path):

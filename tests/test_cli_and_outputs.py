@@ -427,7 +427,7 @@ def test_check_verbose_lists_states_and_shock_ids():
     import contextlib
     import io
 
-    from sim.cli import main
+    from sim.tools.cli import main
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):

@@ -16,9 +16,9 @@ import pytest
 from worlds import blume_world, build, teaching_dict
 
 import sim
-from sim.ensemble import model_generator, run_ensemble
+from sim.drivers.ensemble import model_generator, run_ensemble
 from sim.errors import UserError
-from sim.model import BalancingModel
+from sim.drivers.model import BalancingModel
 from sim.scenario import with_overrides
 
 SCENARIOS = sorted(str(p) for p in Path("scenarios").glob("*.yaml"))

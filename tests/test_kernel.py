@@ -8,10 +8,10 @@ import pytest
 from worlds import random_ties
 
 import sim
-from sim import decision, payoffs
-from sim.model import INDEX_COLUMNS, BalancingModel
-from sim.shocks import Timeline, apply_effects, shock_uniforms
-from sim.world import compile_world
+from sim.kernel import decision, payoffs
+from sim.drivers.model import INDEX_COLUMNS, BalancingModel
+from sim.world.shocks import Timeline, apply_effects, shock_uniforms
+from sim.world.compiled import compile_world
 
 SCENARIOS = ["scenarios/baseline.yaml", "scenarios/teaching.yaml"]
 
@@ -244,7 +244,7 @@ def test_local_gains_equal_full_row_differences(world):
 def test_local_gains_with_batched_ties_and_parameters(world):
     """Replicate r of a batch (ties and parameters per replicate) equals the unbatched
     call bit for bit: the arithmetic does not depend on the batch."""
-    from sim.ensemble import stack_params, take
+    from sim.drivers.ensemble import stack_params, take
 
     rng = np.random.default_rng(8)
     Ts = np.stack([random_ties(rng, world.n, bound=0.95) for _ in range(5)])

@@ -6,7 +6,7 @@ import pytest
 
 from sim.errors import ScenarioError
 from sim.scenario import load_scenario, with_overrides
-from sim.world import compile_world
+from sim.world.compiled import compile_world
 
 
 @pytest.fixture(scope="module")

@@ -39,12 +39,12 @@ from worlds import (
     world,
 )
 
-from sim import indices
-from sim.model import INDEX_COLUMNS, BalancingModel
-from sim.payoffs import components, utility
+from sim.kernel import indices
+from sim.drivers.model import INDEX_COLUMNS, BalancingModel
+from sim.kernel.payoffs import components, utility
 from sim.scenario import load_scenario
-from sim.shocks import apply_effects
-from sim.world import compile_world
+from sim.world.shocks import apply_effects
+from sim.world.compiled import compile_world
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim.validate import check, table
+from sim.analysis.facts import check, table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,9 +98,9 @@ validation:
 
 
 def test_alliance_level_in_the_facts_is_the_documented_one(baseline_results):
-    """The ODD defines alliance level once (sim.indices.ALLIANCE_LEVEL); the fact that
+    """The ODD defines alliance level once (sim.kernel.indices.ALLIANCE_LEVEL); the fact that
     keeps Azerbaijan below it with Russia uses that number."""
-    from sim.indices import ALLIANCE_LEVEL
+    from sim.kernel.indices import ALLIANCE_LEVEL
 
     _, results = baseline_results
     fact = next(r.fact for r in results if r.fact.id == "az_ties_positive")

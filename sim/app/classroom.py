@@ -1,6 +1,6 @@
 """The classroom model: the dashboard's settings, its kept decisions, and a student's state.
 
-:class:`ClassroomModel` is a :class:`~sim.model.BalancingModel` built from what a class
+:class:`ClassroomModel` is a :class:`~sim.drivers.model.BalancingModel` built from what a class
 can change (a scenario file, a seed, how much the focus state cares about energy,
 security and alignment, the tie cost, the noise, the move cost, which shocks happen) and
 from one optional choice: a state the student plays. Nothing here is specific to the
@@ -9,7 +9,7 @@ browser: the dashboard (:mod:`sim.app.page`) and the tests drive the same object
 - Every period's evaluation is kept, so "why did it move?" works for any past quarter.
 - A played state's moves come from :attr:`ClassroomModel.moves` (one candidate per
   partner, chosen from the same candidates the agent scores, see
-  :meth:`~sim.model.BalancingModel.upcoming`); every other state stays an agent.
+  :meth:`~sim.drivers.model.BalancingModel.upcoming`); every other state stays an agent.
 - :meth:`ClassroomModel.agent_run` is the same world and seed with nobody played,
   :meth:`ClassroomModel.without` the same without one more shock: the comparisons the
   dashboard draws.
@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.ensemble import run_ensemble
+from sim.drivers.ensemble import run_ensemble
 from sim.errors import UserError
-from sim.model import BalancingModel, Evaluation
-from sim.run import fired_shocks
+from sim.drivers.model import BalancingModel, Evaluation
+from sim.drivers.run import fired_shocks
 from sim.scenario import Scenario, load_scenario, with_overrides
-from sim.world import constant, world_for
+from sim.world.compiled import constant, world_for
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"

@@ -41,9 +41,9 @@ from sim.app.classroom import (  # noqa: E402
     focus_of,
     scenario_files,
 )
-from sim.explain import partner_summary, plain_reasons  # noqa: E402
-from sim.plots import alignment_figure, mark_shocks  # noqa: E402
-from sim.run import RunResult  # noqa: E402
+from sim.analysis.explain import partner_summary, plain_reasons  # noqa: E402
+from sim.outputs.plots import alignment_figure, mark_shocks  # noqa: E402
+from sim.drivers.run import RunResult  # noqa: E402
 
 SCENARIO_ENV = "MULTIVECTOR_APP_SCENARIO"  # the scenario `multivector app` was given
 DOCS = {

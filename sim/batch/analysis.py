@@ -24,7 +24,7 @@ from scipy import stats
 
 from sim.batch.results import BatchResult
 from sim.errors import UserError
-from sim.model import INDEX_COLUMNS
+from sim.drivers.model import INDEX_COLUMNS
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 

@@ -93,7 +93,7 @@ class LocalProcesses(Backend):
         # forkserver: workers start from a clean process (no threads or open files of
         # the parent), and importing the package once in the server makes them cheap
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["sim.batch.runner", "sim.model"])
+        self._ctx.set_forkserver_preload(["sim.batch.runner", "sim.drivers.model"])
         self._ex = self._new()
 
     def _new(self) -> ProcessPoolExecutor:

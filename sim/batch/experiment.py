@@ -261,7 +261,7 @@ def _validate(doc: _Doc, path: Path | None, base_dir: Path | None = None) -> Exp
 
     dates = None
     if spec.dates is not None and arms:
-        from sim.world import world_for
+        from sim.world.compiled import world_for
 
         world = world_for(arms[0].scenario)
         start, end = horizon(arms[0].scenario.spec.time)

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from sim.batch import analysis  # noqa: E402
 from sim.batch.results import BatchResult  # noqa: E402
-from sim.plots import bands, legend_lines, mark_shocks, shock_legend  # noqa: E402
+from sim.outputs.plots import bands, legend_lines, mark_shocks, shock_legend  # noqa: E402
 
 LABELS = {
     "alignment_index": "alignment index",

@@ -53,7 +53,7 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
     """Run every run of a chunk; never raises for a run's own error."""
     t0 = time.perf_counter()
     try:
-        from sim.ensemble import run_ensemble  # noqa: F401  (the vectorized engine)
+        from sim.drivers.ensemble import run_ensemble  # noqa: F401  (the vectorized engine)
 
         have_ensemble = True
     except ImportError:
@@ -78,7 +78,7 @@ def _scenario_of(chunk: Chunk, k: int) -> Scenario:
 
 
 def _ensemble(chunk: Chunk, which) -> ChunkResult:
-    from sim.ensemble import run_ensemble
+    from sim.drivers.ensemble import run_ensemble
 
     which = list(which)
     ov = [chunk.overrides[k] for k in which]
@@ -145,10 +145,10 @@ def _one(chunk: Chunk, k: int, have_ensemble: bool) -> ChunkResult:
 
 
 def _mesa(chunk: Chunk, k: int) -> ChunkResult:
-    """One run as ``sim.run`` does it: the Mesa model and its tidy tables."""
-    from sim.model import BalancingModel
-    from sim.run import fired_shocks
-    from sim.world import world_for
+    """One run as ``sim.drivers.run`` does it: the Mesa model and its tidy tables."""
+    from sim.drivers.model import BalancingModel
+    from sim.drivers.run import fired_shocks
+    from sim.world.compiled import world_for
 
     scenario = _scenario_of(chunk, k)
     world = world_for(scenario)

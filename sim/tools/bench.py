@@ -1,16 +1,16 @@
-"""Benchmarks that print their figures (``python -m sim.bench run`` / ``ensemble``).
+"""Benchmarks that print their figures (``python -m sim.tools.bench run`` / ``ensemble``).
 
 Machines are shared and noisy, so every figure is a median over repeats, reported with
 the spread; compare figures measured in one invocation rather than across machines.
 
 ``run``: one baseline run in process (imports and scenario loading excluded; the model
 is built and run to the end of its horizon, burn-in included, and its tidy tables are
-made: what ``sim.run`` does), its parts (the model alone, with and without per-step
+made: what ``sim.drivers.run`` does), its parts (the model alone, with and without per-step
 agent data collection; the figure), and ``multivector run`` end to end in a fresh
 process (interpreter start, imports, loading, running, writing the four outputs).
 
 ``ensemble``: the same baseline replicated, in one process: (a) ``mesa.batch_run`` of the
-model as a Mesa user would run it, (b) a plain loop of ``sim.run`` (the fastest Mesa path
+model as a Mesa user would run it, (b) a plain loop of ``sim.drivers.run`` (the fastest Mesa path
 to the same tables), (c) the vectorized ensemble (``sim.run_ensemble``) at R = 1,000 and
 10,000 with every record's indices kept in memory, and R = 100,000 streamed to Parquet
 chunk by chunk (yearly records). Wall time, runs per second and peak resident memory
@@ -46,10 +46,10 @@ def bench_run(scenario: Path, repeats: int, cli_repeats: int) -> dict[str, float
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sim.model import BalancingModel
-    from sim.run import run
+    from sim.drivers.model import BalancingModel
+    from sim.drivers.run import run
     from sim.scenario import load_scenario
-    from sim.world import compile_world
+    from sim.world.compiled import compile_world
 
     t0 = time.perf_counter()
     sc = load_scenario(scenario)
@@ -101,7 +101,7 @@ def bench_run(scenario: Path, repeats: int, cli_repeats: int) -> dict[str, float
     print(f"load and validate the scenario file   {load_s * 1000:8.1f} ms")
     print(f"model only (build, burn-in, {steps} steps)  {_median(model_only)}")
     print(f"  the same, Mesa agent data every step {_median(with_agents)}")
-    print(f"sim.run (model + tidy tables)          {_median(full)}")
+    print(f"sim.drivers.run (model + tidy tables)          {_median(full)}")
     print(f"alignment figure                       {_median(fig_t)}")
     print(f"multivector run, end to end (process)  {_median(cli)}")
     figures = {
@@ -155,11 +155,11 @@ def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) 
     import mesa
     import pandas as pd
 
-    from sim.ensemble import run_ensemble, save_ensemble
-    from sim.model import BalancingModel
-    from sim.run import run
+    from sim.drivers.ensemble import run_ensemble, save_ensemble
+    from sim.drivers.model import BalancingModel
+    from sim.drivers.run import run
     from sim.scenario import load_scenario
-    from sim.world import world_for
+    from sim.world.compiled import world_for
 
     sc = load_scenario(scenario)
     w = world_for(sc)
@@ -200,7 +200,7 @@ def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) 
         t = time.perf_counter()
         loop = [run(sc, seed=k).indices for k in range(mesa_runs)]
         b = time.perf_counter() - t
-    report("(b) loop of sim.run (full tables)", mesa_runs, b, m)
+    report("(b) loop of sim.drivers.run (full tables)", mesa_runs, b, m)
 
     with m.watch():
         t = time.perf_counter()
@@ -248,7 +248,7 @@ def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m sim.tools.bench", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
     r = sub.add_parser("run", help="one baseline run in process, and the CLI end to end")
     r.add_argument("--scenario", type=Path, default=SCENARIO)

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
-from sim.model import BalancingModel
-from sim.run import check_shock_ids
+from sim.drivers.model import BalancingModel
+from sim.drivers.run import check_shock_ids
 from sim.scenario import Scenario, did_you_mean, horizon
-from sim.world import world_for
+from sim.world.compiled import world_for
 
 
 def explain(

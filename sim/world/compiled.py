@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim import decision
-from sim.payoffs import Params
+from sim.kernel import decision
+from sim.kernel.payoffs import Params
 from sim.scenario import (
     MODEL_CONSTANTS,
     PAIR_PARAMS,
@@ -18,7 +18,7 @@ from sim.scenario import (
     period_end,
     period_start,
 )
-from sim.shocks import CompiledShock, apply_effects, compile_shocks
+from sim.world.shocks import CompiledShock, apply_effects, compile_shocks
 
 
 @dataclass
@@ -28,7 +28,7 @@ class World:
     Attributes:
         ids, names: state ids (row order of every array) and display names.
         base: parameters before any shock (the burn-in runs under these).
-        rules: ``(N,)`` decision-rule codes (see :mod:`sim.decision`).
+        rules: ``(N,)`` decision-rule codes (see :mod:`sim.kernel.decision`).
         delta: tie step per period; ``update``: "simultaneous" or "one_at_a_time";
             ``candidates``: "local" or "grid".
         n_periods, burn_in: recorded periods and unrecorded burn-in periods.

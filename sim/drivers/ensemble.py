@@ -1,8 +1,8 @@
 """The ensemble driver: many replicates of a scenario advanced together in numpy.
 
-One kernel, two drivers. The Mesa model (:class:`~sim.model.BalancingModel`) steps one
+One kernel, two drivers. The Mesa model (:class:`~sim.drivers.model.BalancingModel`) steps one
 world with its agents; this driver steps R worlds at once through the same functions
-(:func:`sim.decision.period_choices` and :func:`sim.decision.apply_choices`), with a
+(:func:`sim.kernel.decision.period_choices` and :func:`sim.kernel.decision.apply_choices`), with a
 leading replicate axis on the ties. Replicate k with seed ``s`` equals the Mesa run with
 ``rng=s``, tie for tie and step for step (``tests/test_ensemble.py`` checks it for every
 shipped scenario), because both take the same numbers in the same order:
@@ -10,7 +10,7 @@ shipped scenario), because both take the same numbers in the same order:
 - the decision draws come from the generator Mesa builds from the seed
   (:func:`model_generator`), one ``(N, N + 1)`` block per period, burn-in included;
 - each probabilistic shock draws from its own stream derived from the seed and the
-  shock's id (:func:`sim.shocks.shock_uniforms`), so replicates fire shocks
+  shock's id (:func:`sim.world.shocks.shock_uniforms`), so replicates fire shocks
   independently and a shock in one counterfactual arm shifts no other draw;
 - the parameters in force are those of the run's sequence of active shocks, from the same
   cache as the Mesa model's (:meth:`sim.world.World.params_with`).
@@ -38,20 +38,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim import decision, indices
+from sim.kernel import decision, indices
 from sim.errors import UserError
-from sim.model import INDEX_COLUMNS
-from sim.payoffs import Params, row_utility
+from sim.drivers.model import INDEX_COLUMNS
+from sim.kernel.payoffs import Params, row_utility
 from sim.scenario import Scenario, load_scenario, period_start, with_overrides
-from sim.shocks import CompiledShock, shock_uniforms
-from sim.world import World, compile_world, world_for
+from sim.world.shocks import CompiledShock, shock_uniforms
+from sim.world.compiled import World, compile_world, world_for
 
 Seed = int | np.random.SeedSequence
 KEEP = ("indices", "ties")
 
 
 def model_generator(seed: Seed) -> np.random.Generator:
-    """The generator a :class:`~sim.model.BalancingModel` with ``rng=seed`` draws from.
+    """The generator a :class:`~sim.drivers.model.BalancingModel` with ``rng=seed`` draws from.
 
     ``mesa.Model`` builds ``numpy.random.default_rng(seed)`` and, for a seed that is not
     an int, draws one integer from it to seed its ``random.Random``; the model's own draws
@@ -99,7 +99,7 @@ class EnsembleResult:
 
     def figure(self):
         """Fan charts of the focus state's indices over the replicates (matplotlib)."""
-        from sim.plots import ensemble_figure
+        from sim.outputs.plots import ensemble_figure
 
         steps = np.sort(self.indices["step"].unique())
         return ensemble_figure(
@@ -306,7 +306,7 @@ def default_chunk_size(n: int) -> int:
     """Replicates per chunk: a period's arrays (a few hundred KB each) stay in the L2 cache.
 
     Much larger chunks spill the cache; below ~16 replicates, Python's overhead per numpy
-    call dominates. (Measured with ``python -m sim.bench ensemble --chunk-sizes``.)
+    call dominates. (Measured with ``python -m sim.tools.bench ensemble --chunk-sizes``.)
     """
     return int(np.clip(20000 // (n * n), 16, 2048))
 
@@ -372,7 +372,7 @@ def _check_overrides(overrides, r: int) -> list[Mapping | None]:
 
 
 def _check_shocks_off(world: World, ids: Sequence[str]) -> None:
-    from sim.run import check_shock_ids
+    from sim.drivers.run import check_shock_ids
 
     check_shock_ids(world, ids)
 
@@ -865,7 +865,7 @@ class SavedEnsemble:
     files: list[str]
 
     def figure(self):
-        from sim.plots import ensemble_figure
+        from sim.outputs.plots import ensemble_figure
 
         return ensemble_figure(self.world, self.steps, self.alignment, self.hedging, self.shocks)
 
@@ -895,7 +895,7 @@ def save_ensemble(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from sim.run import atomic_dir, versions
+    from sim.drivers.run import atomic_dir, versions
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -949,7 +949,7 @@ def save_ensemble(
         int_seeds = [x for x in seeds if isinstance(x, int)]
         manifest = {
             "scenario": scenario.reference(),
-            "engine": "ensemble (sim.ensemble); replicate k equals `multivector run --seed SEED_k`",
+            "engine": "ensemble (sim.drivers.ensemble); replicate k equals `multivector run --seed SEED_k`",
             "replicates": r,
             "seeds": (
                 {"first": int_seeds[0], "last": int_seeds[-1]}

@@ -14,7 +14,7 @@ class StateAgent(mesa.Agent):
     with its decision rule, then writes its row when every state has decided.
 
     Attributes (refreshed after every step, read by the DataCollector):
-        alignment_index, hedging_index: see :mod:`sim.indices`.
+        alignment_index, hedging_index: see :mod:`sim.kernel.indices`.
         energy, security, alignment, cost, utility: payoff components of its current row.
     """
 
@@ -33,7 +33,7 @@ class StateAgent(mesa.Agent):
         """Take this period's choice for each of its ties.
 
         The choices of all states come from one vectorized call of the state's decision
-        rule (:func:`sim.decision.choose`) on the model's evaluation, so the Mesa path
+        rule (:func:`sim.kernel.decision.choose`) on the model's evaluation, so the Mesa path
         and a batched path make identical choices from identical draws. A state that does
         not revise this period (one-at-a-time updating) keeps its row.
         """

@@ -1,4 +1,4 @@
-"""Batch benchmark: ``python -m sim.batch.bench`` (prints its figures).
+"""Batch benchmark: ``python -m sim.tools.bench_batch`` (prints its figures).
 
 Runs the same 2,000-run experiment (the gas-deal pair, 1,000 seeds in each arm, indices
 only, every step kept) four ways and prints the wall time, runs per second and the
@@ -58,7 +58,7 @@ def experiment(replicates: int = 1000, dates=None):
 def plain_loop(exp) -> float:
     """The floor: the engine over every seed of each arm, in this process, in memory."""
     from sim.batch.design import run_table
-    from sim.ensemble import run_ensemble
+    from sim.drivers.ensemble import run_ensemble
 
     runs = run_table(exp)
     t0 = time.perf_counter()
@@ -172,7 +172,7 @@ def memory(sizes: list[int]) -> None:
                 [
                     sys.executable,
                     "-m",
-                    "sim.batch.bench",
+                    "sim.tools.bench_batch",
                     "--memory-child",
                     str(runs),
                     str(tmp / "out"),
@@ -194,7 +194,7 @@ def memory(sizes: list[int]) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m sim.batch.bench",
+        prog="python -m sim.tools.bench_batch",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

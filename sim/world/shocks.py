@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.payoffs import Params
+from sim.kernel.payoffs import Params
 from sim.scenario import (
     PAIR_PARAMS,
     STATE_PARAMS,

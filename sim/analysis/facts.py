@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from sim import indices
-from sim.ensemble import ensemble_ties
+from sim.kernel import indices
+from sim.drivers.ensemble import ensemble_ties
 from sim.errors import UserError
 from sim.scenario import FactSpec, Scenario, Window, load_scenario
-from sim.world import World, world_for
+from sim.world.compiled import World, world_for
 
 
 @dataclass

@@ -9,7 +9,7 @@ ones end), every state evaluates its candidates on the same world, all decide, a
 Randomness. Every draw comes from ``model.rng``: one uniform per tie and period (the
 burn-in included), drawn whether or not a state uses it, so a state's rule never shifts
 another's draws. Probabilistic shocks use streams derived from the same seed and the
-shock's id (see :mod:`sim.shocks`).
+shock's id (see :mod:`sim.world.shocks`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim import decision, indices
-from sim.agents import StateAgent
-from sim.payoffs import COMPONENTS, Params, row_utility
+from sim.kernel import decision, indices
+from sim.drivers.agents import StateAgent
+from sim.kernel.payoffs import COMPONENTS, Params, row_utility
 from sim.scenario import Scenario, load_scenario
-from sim.shocks import Timeline, shock_uniforms
-from sim.world import World, world_for
+from sim.world.shocks import Timeline, shock_uniforms
+from sim.world.compiled import World, world_for
 
 _LOCAL_MOVED = np.array([True, False, True])  # local candidates: -delta, stay, +delta
 INDEX_COLUMNS = ("alignment_index", "hedging_index", *COMPONENTS, "utility")
@@ -38,7 +38,7 @@ INDEX_COLUMNS = ("alignment_index", "hedging_index", *COMPONENTS, "utility")
 class Evaluation:
     """Every state's candidates for one period and the choices made, on the same world.
 
-    The choices come from :func:`sim.decision.period_choices` (the function the ensemble
+    The choices come from :func:`sim.kernel.decision.period_choices` (the function the ensemble
     driver calls too). The payoff components and utilities of every candidate, which
     ``explain`` shows, are computed only when asked for.
     """
@@ -101,7 +101,7 @@ class BalancingModel(mesa.Model):
             as agent variables (the Mesa way: ``datacollector.get_agent_vars_dataframe``,
             agent rows in ``mesa.batch_run``). Off, only the tie matrix is collected and
             :meth:`indices_table` computes the same numbers afterwards in one vectorized
-            pass (what ``sim.run`` and ``multivector validate`` use: faster).
+            pass (what ``sim.drivers.run`` and ``multivector validate`` use: faster).
     """
 
     def __init__(

@@ -263,7 +263,7 @@ def _cmd_app(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from sim.run import check_out_dir, run, summary
+    from sim.drivers.run import check_out_dir, run, summary
     from sim.scenario import load_scenario
 
     check_out_dir(args.out)
@@ -285,7 +285,7 @@ def _cmd_run(args) -> int:
 
 
 def _run_replicates(args, scenario) -> int:
-    from sim.ensemble import ensemble_summary, save_ensemble
+    from sim.drivers.ensemble import ensemble_summary, save_ensemble
 
     seeds = list(range(args.seed, args.seed + args.replicates))
     if seeds[-1] >= 2**63:
@@ -326,7 +326,7 @@ def _progress_bar(total: int):
 
 
 def _cmd_explain(args) -> int:
-    from sim.explain import explain_text
+    from sim.analysis.explain import explain_text
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -336,7 +336,7 @@ def _cmd_explain(args) -> int:
 
 def _cmd_validate(args) -> int:
     from sim.scenario import load_scenario
-    from sim.validate import check, table
+    from sim.analysis.facts import check, table
 
     scenario = load_scenario(args.scenario)
     n = args.seeds or (scenario.spec.validation.seeds if scenario.spec.validation else 0)

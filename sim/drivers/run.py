@@ -1,6 +1,6 @@
 """Running one scenario and writing its outputs.
 
-``run(scenario, seed)`` builds a :class:`~sim.model.BalancingModel`, runs it over the
+``run(scenario, seed)`` builds a :class:`~sim.drivers.model.BalancingModel`, runs it over the
 scenario's horizon and returns a :class:`RunResult` with tidy tables. ``save`` writes
 ``ties.parquet``, ``indices.parquet``, ``manifest.json`` and ``alignment.png`` into a
 temporary directory beside the target and moves it into place only when all are written,
@@ -26,9 +26,9 @@ from pathlib import Path
 import pandas as pd
 
 from sim.errors import UserError
-from sim.model import BalancingModel
+from sim.drivers.model import BalancingModel
 from sim.scenario import Scenario, did_you_mean, load_scenario, period_start
-from sim.world import World, resolved_parameters, world_for
+from sim.world.compiled import World, resolved_parameters, world_for
 
 _DEPENDENCIES = (
     "mesa",
@@ -77,7 +77,7 @@ class RunResult:
 
     def figure(self):
         """The alignment figure (a matplotlib Figure)."""
-        from sim.plots import alignment_figure
+        from sim.outputs.plots import alignment_figure
 
         return alignment_figure(self)
 

@@ -1,0 +1,1 @@
+"""The command line (``cli``) and the benchmarks (``bench``, ``bench_batch``)."""
