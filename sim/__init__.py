@@ -10,11 +10,11 @@ The Python API for notebooks and scripts::
     ens = sim.run_ensemble(scenario, seeds=1000)   # 1000 replicates at once, same tables
 """
 
-from sim.drivers.ensemble import EnsembleResult, iter_ensemble, run_ensemble
-from sim.errors import ScenarioError, UserError
 from sim.analysis.explain import explain
+from sim.drivers.ensemble import EnsembleResult, iter_ensemble, run_ensemble
 from sim.drivers.model import BalancingModel
 from sim.drivers.run import RunResult, run
+from sim.errors import ScenarioError, UserError
 from sim.scenario import Scenario, load_scenario, scenario_from_dict, with_overrides
 
 __all__ = [

@@ -14,11 +14,11 @@ import pytest
 import solara
 
 import sim
+from sim.analysis.explain import partner_summary, plain_reasons
 from sim.app import page
 from sim.app.classroom import SCENARIOS, ClassroomModel, configured, defaults
-from sim.errors import UserError
-from sim.analysis.explain import partner_summary, plain_reasons
 from sim.drivers.model import BalancingModel
+from sim.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = SCENARIOS / "baseline.yaml"

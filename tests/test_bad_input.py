@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.tools import cli
 from sim.errors import ScenarioError, UserError
 from sim.scenario import load_scenario
+from sim.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHING = ROOT / "scenarios" / "teaching.yaml"

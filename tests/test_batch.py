@@ -24,9 +24,9 @@ import sim.batch
 import sim.scenario
 from sim.batch.design import run_table
 from sim.batch.executors import InProcessBackend, LocalProcesses
-from sim.tools.cli import main
 from sim.errors import UserError
 from sim.scenario import with_overrides
+from sim.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHING = ROOT / "scenarios" / "teaching.yaml"

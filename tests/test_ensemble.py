@@ -17,8 +17,8 @@ from worlds import blume_world, build, teaching_dict
 
 import sim
 from sim.drivers.ensemble import model_generator, run_ensemble
-from sim.errors import UserError
 from sim.drivers.model import BalancingModel
+from sim.errors import UserError
 from sim.scenario import with_overrides
 
 SCENARIOS = sorted(str(p) for p in Path("scenarios").glob("*.yaml"))

@@ -8,10 +8,10 @@ import pytest
 from worlds import random_ties
 
 import sim
-from sim.kernel import decision, payoffs
 from sim.drivers.model import INDEX_COLUMNS, BalancingModel
-from sim.world.shocks import Timeline, apply_effects, shock_uniforms
+from sim.kernel import decision, payoffs
 from sim.world.compiled import compile_world
+from sim.world.shocks import Timeline, apply_effects, shock_uniforms
 
 SCENARIOS = ["scenarios/baseline.yaml", "scenarios/teaching.yaml"]
 

@@ -39,12 +39,12 @@ from worlds import (
     world,
 )
 
-from sim.kernel import indices
 from sim.drivers.model import INDEX_COLUMNS, BalancingModel
+from sim.kernel import indices
 from sim.kernel.payoffs import components, utility
 from sim.scenario import load_scenario
-from sim.world.shocks import apply_effects
 from sim.world.compiled import compile_world
+from sim.world.shocks import apply_effects
 
 
 @pytest.fixture(scope="module")

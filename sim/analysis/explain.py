@@ -7,9 +7,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from sim.errors import UserError
 from sim.drivers.model import BalancingModel
 from sim.drivers.run import check_shock_ids
+from sim.errors import UserError
 from sim.scenario import Scenario, did_you_mean, horizon
 from sim.world.compiled import world_for
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from sim.kernel import indices
 from sim.drivers.ensemble import ensemble_ties
 from sim.errors import UserError
+from sim.kernel import indices
 from sim.scenario import FactSpec, Scenario, Window, load_scenario
 from sim.world.compiled import World, world_for
 

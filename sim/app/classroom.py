@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from sim.drivers.ensemble import run_ensemble
-from sim.errors import UserError
 from sim.drivers.model import BalancingModel, Evaluation
 from sim.drivers.run import fired_shocks
+from sim.errors import UserError
 from sim.scenario import Scenario, load_scenario, with_overrides
 from sim.world.compiled import constant, world_for
 

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from mesa.visualization import SolaraViz  # noqa: E402
 from mesa.visualization.utils import force_update, update_counter  # noqa: E402
 
+from sim.analysis.explain import partner_summary, plain_reasons  # noqa: E402
 from sim.app.classroom import (  # noqa: E402
     DEFAULT_SCENARIO,
     NOBODY,
@@ -41,9 +42,8 @@ from sim.app.classroom import (  # noqa: E402
     focus_of,
     scenario_files,
 )
-from sim.analysis.explain import partner_summary, plain_reasons  # noqa: E402
-from sim.outputs.plots import alignment_figure, mark_shocks  # noqa: E402
 from sim.drivers.run import RunResult  # noqa: E402
+from sim.outputs.plots import alignment_figure, mark_shocks  # noqa: E402
 
 SCENARIO_ENV = "MULTIVECTOR_APP_SCENARIO"  # the scenario `multivector app` was given
 DOCS = {

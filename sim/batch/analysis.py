@@ -23,8 +23,8 @@ import pandas as pd
 from scipy import stats
 
 from sim.batch.results import BatchResult
-from sim.errors import UserError
 from sim.drivers.model import INDEX_COLUMNS
+from sim.errors import UserError
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 

@@ -355,7 +355,7 @@ def _loop(queue, inflight, window, submit, chunks, attempts, writer, backend, ba
 def _warn_if_code_changed(manifest: dict) -> None:
     """A resumed batch whose code or packages changed may mix results of two versions
     (the same seeds, last-digit differences at most if the model is unchanged): say so."""
-    from sim.drivers.run import versions
+    from sim.outputs.manifest import versions
 
     then, now = manifest.get("versions", {}), versions()
     changed = [

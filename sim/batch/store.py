@@ -42,7 +42,7 @@ import pyarrow.dataset as ds
 from sim.batch.experiment import Experiment
 from sim.batch.runner import ChunkResult
 from sim.errors import UserError
-from sim.drivers.run import check_out_dir as check_run_out_dir
+from sim.outputs.files import check_out_dir as check_run_out_dir
 
 FORMAT = "multivector-batch/1"
 #: Parquet compression of the parts: LZ4 writes random-looking floats fastest here, at
@@ -276,7 +276,7 @@ def run_and_store(chunk, parts: Path) -> Stored:
 
 
 def new_manifest(experiment: Experiment, n_runs: int, n_chunks: int, chunk_size: int) -> dict:
-    from sim.drivers.run import versions
+    from sim.outputs.manifest import versions
 
     return {
         "format": FORMAT,

@@ -23,12 +23,12 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim.kernel import decision, indices
 from sim.drivers.agents import StateAgent
+from sim.kernel import decision, indices
 from sim.kernel.payoffs import COMPONENTS, Params, row_utility
 from sim.scenario import Scenario, load_scenario
-from sim.world.shocks import Timeline, shock_uniforms
 from sim.world.compiled import World, world_for
+from sim.world.shocks import Timeline, shock_uniforms
 
 _LOCAL_MOVED = np.array([True, False, True])  # local candidates: -delta, stay, +delta
 INDEX_COLUMNS = ("alignment_index", "hedging_index", *COMPONENTS, "utility")

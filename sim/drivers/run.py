@@ -1,46 +1,25 @@
-"""Running one scenario and writing its outputs.
+"""Running one scenario: the Mesa model over the horizon, as tidy tables.
 
-``run(scenario, seed)`` builds a :class:`~sim.drivers.model.BalancingModel`, runs it over the
-scenario's horizon and returns a :class:`RunResult` with tidy tables. ``save`` writes
-``ties.parquet``, ``indices.parquet``, ``manifest.json`` and ``alignment.png`` into a
-temporary directory beside the target and moves it into place only when all are written,
-so an interrupted or failed run never leaves a half-written output directory.
+``run(scenario, seed)`` builds a :class:`~sim.drivers.model.BalancingModel`, runs it over
+the scenario's horizon and returns a :class:`RunResult`. ``RunResult.save`` writes its
+outputs through :mod:`sim.outputs.run_files`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
-import os
-import platform
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-from sim.errors import UserError
 from sim.drivers.model import BalancingModel
+from sim.errors import UserError
+from sim.outputs.manifest import versions
 from sim.scenario import Scenario, did_you_mean, load_scenario, period_start
 from sim.world.compiled import World, resolved_parameters, world_for
-
-_DEPENDENCIES = (
-    "mesa",
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "matplotlib",
-    "pydantic",
-    "pyyaml",
-    "networkx",
-    "scipy",
-)
 
 
 @dataclass
@@ -96,6 +75,8 @@ class RunResult:
 
     def save(self, out: str | Path) -> Path:
         """Write the outputs into ``out`` atomically; returns the directory."""
+        from sim.outputs.run_files import write_outputs
+
         return write_outputs(self, out)
 
 
@@ -154,141 +135,3 @@ def check_shock_ids(world: World, ids) -> None:
                 f"{did_you_mean(sid, known)}; "
                 f"the shocks are: {', '.join(known) or '(none)'}"
             )
-
-
-def versions() -> dict:
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in ("multivector", *_DEPENDENCIES):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    out["git_commit"] = _git_commit()
-    return out
-
-
-def _git_commit() -> str | None:
-    here = Path(__file__).resolve().parent.parent
-    try:
-        res = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if res.returncode != 0:
-        return None
-    dirty = subprocess.run(
-        ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        timeout=5,
-        check=False,
-    ).stdout.strip()
-    return res.stdout.strip() + ("+dirty" if dirty else "")
-
-
-def check_out_dir(out: str | Path, what: str = "run") -> Path:
-    """Validate an output directory argument before any work is done.
-
-    ``out`` may be new, empty, or an earlier output (it holds a ``manifest.json``); the
-    messages name ``what`` writes there ("run", "batch").
-    """
-    out = Path(out)
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise UserError(
-            f"--out {out}: the parent directory {parent} does not exist; create it first"
-        )
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a directory")
-    here = Path.cwd().resolve()
-    if out.resolve() == here or out.resolve() in here.parents:
-        raise UserError(
-            f"--out {out}: is the current directory or one of its parents; "
-            f"name a new directory for the {what}"
-        )
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
-        raise UserError(
-            f"--out {out}: exists and is not the output of an earlier {what} "
-            "(no manifest.json); refusing to write into it: name a new directory"
-        )
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"--out {out}: cannot write in {parent}")
-    return out
-
-
-@contextlib.contextmanager
-def atomic_dir(out: str | Path):
-    """Yield a temporary directory beside ``out``; on success it becomes ``out``.
-
-    On any error (or an interrupt) the temporary directory is removed and ``out`` is left
-    as it was, so no reader ever sees a half-written output.
-    """
-    out = check_out_dir(out)
-    parent = out.resolve().parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; an output directory is not
-    try:
-        yield tmp
-        if out.exists():
-            old = parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def write_outputs(result: RunResult, out: str | Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with atomic_dir(out) as tmp:
-        result.ties.to_parquet(tmp / "ties.parquet", index=False)
-        result.indices.to_parquet(tmp / "indices.parquet", index=False)
-        fig = result.figure()
-        fig.savefig(tmp / "alignment.png", dpi=120)
-        plt.close(fig)
-        (tmp / "manifest.json").write_text(json.dumps(result.manifest(), indent=2, default=str))
-    return Path(out)
-
-
-def summary(result: RunResult) -> str:
-    """A short text summary of a run: the focus state's ties and indices at key dates."""
-    w = result.world
-    focus = w.scenario.spec.focus or w.ids[0]
-    last = int(result.ties["step"].max())
-    steps = sorted({0, last // 2, last})
-    lines = [
-        f"{result.scenario.name}  (seed {result.seed}, {last} periods, "
-        f"{result.wall_time * 1000:.0f} ms)",
-    ]
-    t = result.ties[result.ties["state"] == focus]
-    header = f"  {focus} ties     " + "".join(f"{str(w.date(s)):>12}" for s in steps)
-    lines.append(header)
-    for partner in w.ids:
-        if partner == focus:
-            continue
-        row = t[t["partner"] == partner].set_index("step")["tie"]
-        lines.append(
-            f"    {partner:<12}" + "".join(f"{round(row[s], 10) + 0.0:>12.2f}" for s in steps)
-        )
-    ix = result.indices[result.indices["state"] == focus].set_index("step")
-    for col in ("alignment_index", "hedging_index"):
-        lines.append(
-            f"  {col:<14}" + "".join(f"{round(ix[col][s], 10) + 0.0:>12.2f}" for s in steps)
-        )
-    if result.shocks:
-        lines.append("  shocks: " + "; ".join(f"{s['date']} {s['label']}" for s in result.shocks))
-    return "\n".join(lines)

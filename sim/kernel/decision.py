@@ -139,7 +139,7 @@ def choose_local(
     gamma: np.ndarray,
     u: np.ndarray,
 ) -> np.ndarray:
-    """:func:`choose` for local candidates, from the gains of :func:`~sim.kernel.payoffs.local_gains`.
+    """:func:`choose` for local candidates, from :func:`~sim.kernel.payoffs.local_gains`.
 
     The candidates are ``-delta, stay, +delta`` (indices 0, 1, 2) with net utilities
     ``gain_down - gamma, 0, gain_up - gamma`` relative to staying; NaN gains are

@@ -155,9 +155,10 @@ def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) 
     import mesa
     import pandas as pd
 
-    from sim.drivers.ensemble import run_ensemble, save_ensemble
+    from sim.drivers.ensemble import run_ensemble
     from sim.drivers.model import BalancingModel
     from sim.drivers.run import run
+    from sim.outputs.ensemble_files import save_ensemble
     from sim.scenario import load_scenario
     from sim.world.compiled import world_for
 
@@ -248,7 +249,9 @@ def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sim.tools.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m sim.tools.bench", description=__doc__.split("\n")[0]
+    )
     sub = p.add_subparsers(dest="what", required=True)
     r = sub.add_parser("run", help="one baseline run in process, and the CLI end to end")
     r.add_argument("--scenario", type=Path, default=SCENARIO)

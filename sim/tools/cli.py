@@ -263,7 +263,9 @@ def _cmd_app(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from sim.drivers.run import check_out_dir, run, summary
+    from sim.drivers.run import run
+    from sim.outputs.files import check_out_dir
+    from sim.outputs.run_files import summary
     from sim.scenario import load_scenario
 
     check_out_dir(args.out)
@@ -285,7 +287,7 @@ def _cmd_run(args) -> int:
 
 
 def _run_replicates(args, scenario) -> int:
-    from sim.drivers.ensemble import ensemble_summary, save_ensemble
+    from sim.outputs.ensemble_files import ensemble_summary, save_ensemble
 
     seeds = list(range(args.seed, args.seed + args.replicates))
     if seeds[-1] >= 2**63:
@@ -335,8 +337,8 @@ def _cmd_explain(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from sim.scenario import load_scenario
     from sim.analysis.facts import check, table
+    from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
     n = args.seeds or (scenario.spec.validation.seeds if scenario.spec.validation else 0)
