@@ -195,14 +195,14 @@ def iter_ensemble(
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     if keep not in KEEP:
         raise UserError(f"keep: expected one of {', '.join(KEEP)}, got {keep!r}")
     r_total = len(seeds)
     overrides = _check_overrides(overrides, r_total)
     base = world_for(scenario)
-    _check_shocks_off(base, shocks_off)
-    steps = _record_steps(base, dates)
+    check_shocks_off(base, shocks_off)
+    steps = record_steps(base, dates)
     _reuse_freed_memory()
 
     # sweep points: one compiled world per distinct set of overrides
@@ -283,9 +283,9 @@ def ensemble_ties(
     The raw arrays behind :func:`run_ensemble`'s tables (no overrides), for analyses
     that work on ties directly (validation).
     """
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     world = world_for(scenario)
-    _check_shocks_off(world, shocks_off)
+    check_shocks_off(world, shocks_off)
     _reuse_freed_memory()
     stack = _Stack([world], shocks_off)
     steps = np.arange(world.n_periods + 1)
@@ -339,7 +339,7 @@ def _reuse_freed_memory() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _check_seeds(seeds) -> list[Seed]:
+def check_seeds(seeds) -> list[Seed]:
     if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
         if seeds < 1:
             raise UserError(f"seeds: expected at least 1 replicate, got {seeds}")
@@ -370,13 +370,13 @@ def _check_overrides(overrides, r: int) -> list[Mapping | None]:
     return overrides
 
 
-def _check_shocks_off(world: World, ids: Sequence[str]) -> None:
+def check_shocks_off(world: World, ids: Sequence[str]) -> None:
     from sim.drivers.run import check_shock_ids
 
     check_shock_ids(world, ids)
 
 
-def _record_steps(world: World, dates) -> np.ndarray:
+def record_steps(world: World, dates) -> np.ndarray:
     """The steps to record: all, or those of the given dates (sorted, unique)."""
     if dates is None:
         return np.arange(world.n_periods + 1)

@@ -7,8 +7,6 @@ outputs through :mod:`sim.outputs.run_files`.
 
 from __future__ import annotations
 
-import datetime as dt
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +15,8 @@ import pandas as pd
 
 from sim.drivers.model import BalancingModel
 from sim.errors import UserError
-from sim.outputs.manifest import versions
 from sim.scenario import Scenario, did_you_mean, load_scenario, period_start
-from sim.world.compiled import World, resolved_parameters, world_for
+from sim.world.compiled import World, world_for
 
 
 @dataclass
@@ -61,17 +58,10 @@ class RunResult:
         return alignment_figure(self)
 
     def manifest(self) -> dict:
-        return {
-            "scenario": self.scenario.reference(),
-            "seed": self.seed,
-            "shocks_off": list(self.shocks_off),
-            "shocks_fired": self.shocks,
-            "resolved_parameters": resolved_parameters(self.world),
-            "versions": versions(),
-            "wall_time_s": round(self.wall_time, 4),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": sys.argv,
-        }
+        """What ``manifest.json`` records: scenario, seed, parameters, versions."""
+        from sim.outputs.manifest import run_manifest
+
+        return run_manifest(self)
 
     def save(self, out: str | Path) -> Path:
         """Write the outputs into ``out`` atomically; returns the directory."""

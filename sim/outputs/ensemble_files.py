@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.drivers.ensemble import Seed, _check_seeds, _check_shocks_off, _record_steps, iter_ensemble
+from sim.drivers.ensemble import Seed, check_seeds, check_shocks_off, iter_ensemble, record_steps
 from sim.outputs.files import atomic_dir
 from sim.outputs.manifest import versions
 from sim.scenario import Scenario, load_scenario
@@ -67,10 +67,10 @@ def save_ensemble(
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     world = world_for(scenario)
-    _check_shocks_off(world, shocks_off)
-    steps = _record_steps(world, dates)
+    check_shocks_off(world, shocks_off)
+    steps = record_steps(world, dates)
     r, s, n = len(seeds), len(steps), world.n
     align = np.empty((r, s, n), dtype=np.float32)
     hedge = np.empty((r, s, n), dtype=np.float32)

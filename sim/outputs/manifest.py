@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sim.world.compiled import resolved_parameters
+
+if TYPE_CHECKING:
+    from sim.drivers.run import RunResult
 
 _DEPENDENCIES = (
     "mesa",
@@ -53,3 +61,18 @@ def _git_commit() -> str | None:
         check=False,
     ).stdout.strip()
     return res.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def run_manifest(result: RunResult) -> dict:
+    """The manifest of one run (:class:`~sim.drivers.run.RunResult`)."""
+    return {
+        "scenario": result.scenario.reference(),
+        "seed": result.seed,
+        "shocks_off": list(result.shocks_off),
+        "shocks_fired": result.shocks,
+        "resolved_parameters": resolved_parameters(result.world),
+        "versions": versions(),
+        "wall_time_s": round(result.wall_time, 4),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": sys.argv,
+    }
