@@ -16,7 +16,8 @@ import pytest
 from worlds import blume_world, build, teaching_dict
 
 import sim
-from sim.drivers.ensemble import model_generator, run_ensemble
+from sim.drivers.engine import model_generator
+from sim.drivers.ensemble import run_ensemble
 from sim.drivers.model import BalancingModel
 from sim.errors import UserError
 from sim.scenario import with_overrides
@@ -31,7 +32,7 @@ def child(k: int) -> np.random.SeedSequence:
 
 def mesa_tables(scenario, seed, shocks_off=()):
     m = BalancingModel(scenario, rng=seed, shocks_off=shocks_off, agent_data=False).run()
-    return m.ties_table(), m.indices_table(), list(m.timeline.log)
+    return m.ties_table(), m.indices_table(), list(m.shock_log)
 
 
 def replicate(result, k: int, table: str) -> pd.DataFrame:

@@ -11,7 +11,8 @@ import sim
 from sim.drivers.model import INDEX_COLUMNS, BalancingModel
 from sim.kernel import decision, payoffs
 from sim.world.compiled import compile_world
-from sim.world.shocks import Timeline, apply_effects, shock_uniforms
+from sim.world.schedule import schedule_shocks, shock_uniforms
+from sim.world.shocks import apply_effects
 
 SCENARIOS = ["scenarios/baseline.yaml", "scenarios/teaching.yaml"]
 
@@ -125,15 +126,18 @@ def test_shock_effects_ops_and_revert():
     assert P.rivalry[ru, eu] == P.rivalry[eu, ru] == 0.9  # symmetric parameter
     assert world.base.rivalry[ru, eu] == 0.4  # the base world is never modified
     # a shock with a duration is active for exactly that many periods, then reverts
-    tl = Timeline(
-        world.shocks,
-        {s.id: np.ones(world.n_periods) for s in world.shocks if s.probability is not None},
+    shocks = world.shocks
+    schedule = schedule_shocks(  # uniforms of 1: the probabilistic shocks never fire
+        shocks,
+        np.ones((1, len(shocks), world.n_periods)),
+        np.array([[s.probability or np.nan for s in shocks]]),
+        np.ones(len(shocks), dtype=bool),
     )
     embassy = by_id["tehran_embassy_attack"]
     active = []
     for p in range(world.n_periods):
-        tl.advance(p)
-        active.append(embassy.id in {s.id for s in tl.fired()})
+        regime = schedule.regime[0, p]
+        active.append(embassy.id in {s.id for s in schedule.active(regime)})
     first = active.index(True)
     assert first == embassy.period
     assert sum(active) == embassy.duration
@@ -244,7 +248,7 @@ def test_local_gains_equal_full_row_differences(world):
 def test_local_gains_with_batched_ties_and_parameters(world):
     """Replicate r of a batch (ties and parameters per replicate) equals the unbatched
     call bit for bit: the arithmetic does not depend on the batch."""
-    from sim.drivers.ensemble import stack_params, take
+    from sim.world.sweep import stack_params, take
 
     rng = np.random.default_rng(8)
     Ts = np.stack([random_ties(rng, world.n, bound=0.95) for _ in range(5)])

@@ -1,7 +1,8 @@
 """Theory tests: what the model's mathematics says, checked against the simulation.
 
 1. Invariants of the teaching world (ties in (-1, 1), zero diagonal, finite payoffs).
-2. Concavity of each state's utility in its own row (DESIGN.md, "Mathematics").
+2. Concavity of each state's utility in its own row (docs/ODD.md, section 7.5,
+   "Concavity").
 3. An exact oracle: with a symmetric pairwise term the two-state game has a potential,
    and one-at-a-time logit revision over the full grid has the Gibbs measure of that
    potential as its stationary distribution (Blume 1993).
@@ -225,13 +226,13 @@ def _scenario_params(name: str, variant: str):
 @pytest.mark.parametrize("name", ["teaching.yaml", "baseline.yaml"])
 @pytest.mark.parametrize("variant", ["base", "shocks"])
 def test_utility_concave_in_own_row(name, variant):
-    """The design's claim, with autonomy included, for the shipped worlds before any
-    shock and with every shock's effects applied: negative semi-definite wherever the
-    state holds a commitment level (capability-weighted mean of k(x) over partners) of
-    at least 0.1: every tie at -0.37, say, or one tie of -0.1 to a partner holding half
-    the capability; every simulated state with an autonomy motive stays above it. The
-    exception below that level is the autonomy term's, shown in the next test and in
-    docs/ODD.md."""
+    """The claim of docs/ODD.md (section 7.5, "Concavity"), with autonomy included, for
+    the shipped worlds before any shock and with every shock's effects applied: negative
+    semi-definite wherever the state holds a commitment level (capability-weighted mean
+    of k(x) over partners) of at least 0.1: every tie at -0.37, say, or one tie of -0.1
+    to a partner holding half the capability; every simulated state with an autonomy
+    motive stays above it. The exception below that level is the autonomy term's, shown
+    in the next test and in docs/ODD.md (sections 7.4 and 7.5)."""
     worst, checked = _worst_committed(_scenario_params(name, variant), 200, seed=1, level=0.1)
     assert checked > 300  # the condition leaves most sampled rows in the test
     assert worst <= 1e-6, f"positive curvature {worst:.4g}"
@@ -587,7 +588,7 @@ def test_same_seed_same_tables_different_seeds_differ():
     m2 = BalancingModel(scen_b, rng=7).run()
     pd.testing.assert_frame_equal(m1.ties_table(seed=7), m2.ties_table(seed=7))
     pd.testing.assert_frame_equal(m1.indices_table(seed=7), m2.indices_table(seed=7))
-    assert m1.timeline.log == m2.timeline.log
+    assert m1.shock_log == m2.shock_log
     m3 = BalancingModel(scen_a, rng=8).run()
     assert not np.array_equal(m1.ties_table()["tie"], m3.ties_table()["tie"])
     assert not np.array_equal(m1.indices_table()["utility"], m3.indices_table()["utility"])
@@ -612,7 +613,7 @@ def test_without_a_random_shock_the_decision_draws_are_the_same(how):
         on.step()
         off.step()
         np.testing.assert_array_equal(on.evaluation.uniforms, off.evaluation.uniforms)
-    fired = [p for p, sid in on.timeline.log if sid == "sanctions"]
+    fired = [p for p, sid in on.shock_log if sid == "sanctions"]
     assert fired, "the test needs sanctions to fire in this seed"
     p = fired[0]
     assert p >= 8  # its window opens in 2022 (period 8)
@@ -622,8 +623,8 @@ def test_without_a_random_shock_the_decision_draws_are_the_same(how):
         t_on[before].reset_index(drop=True), t_off[before].reset_index(drop=True)
     )
     assert not np.array_equal(t_on.loc[~before, "tie"], t_off.loc[~before, "tie"])
-    assert [e for e in on.timeline.log if e[1] == "gas_find"] == [
-        e for e in off.timeline.log if e[1] == "gas_find"
+    assert [e for e in on.shock_log if e[1] == "gas_find"] == [
+        e for e in off.shock_log if e[1] == "gas_find"
     ]
 
 

@@ -10,11 +10,12 @@ Everything here is a plain function of its argument, so any
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from sim.drivers.ensemble import run_ensemble
 from sim.scenario import Scenario, with_overrides
 
 RUN_STATUS_COLUMNS = ("run_id", "status", "error", "wall_s")
@@ -46,26 +47,18 @@ class ChunkResult:
     ties: pd.DataFrame | None
     shocks: pd.DataFrame
     wall_s: float = 0.0
-    engine: str = field(default="mesa")
 
 
 def run_chunk(chunk: Chunk) -> ChunkResult:
     """Run every run of a chunk; never raises for a run's own error."""
     t0 = time.perf_counter()
     try:
-        from sim.drivers.ensemble import run_ensemble  # noqa: F401  (the vectorized engine)
-
-        have_ensemble = True
-    except ImportError:
-        have_ensemble = False
-    if have_ensemble:
-        try:
-            out = _ensemble(chunk, range(len(chunk.run_ids)))
-            out.wall_s = time.perf_counter() - t0
-            return out
-        except Exception:  # noqa: BLE001  some run failed: isolate it below
-            pass
-    parts = [_one(chunk, k, have_ensemble) for k in range(len(chunk.run_ids))]
+        out = _ensemble(chunk, range(len(chunk.run_ids)))
+        out.wall_s = time.perf_counter() - t0
+        return out
+    except Exception:  # noqa: BLE001  some run failed: isolate it below
+        pass
+    parts = [_one(chunk, k) for k in range(len(chunk.run_ids))]
     out = _concat(chunk, parts)
     out.wall_s = time.perf_counter() - t0
     return out
@@ -78,8 +71,7 @@ def _scenario_of(chunk: Chunk, k: int) -> Scenario:
 
 
 def _ensemble(chunk: Chunk, which) -> ChunkResult:
-    from sim.drivers.ensemble import run_ensemble
-
+    """The runs ``which`` of a chunk through the ensemble engine, tagged with run ids."""
     which = list(which)
     ov = [chunk.overrides[k] for k in which]
     res = run_ensemble(
@@ -110,20 +102,16 @@ def _ensemble(chunk: Chunk, which) -> ChunkResult:
         tag(res.indices),
         tag(res.ties) if chunk.keep == "ties" else None,
         tag(res.shocks),
-        engine="ensemble",
     )
 
 
-def _one(chunk: Chunk, k: int, have_ensemble: bool) -> ChunkResult:
-    """One run on its own (the Mesa model, or the ensemble engine with one seed)."""
+def _one(chunk: Chunk, k: int) -> ChunkResult:
+    """One run on its own (the ensemble engine with one seed), its failure recorded."""
     t0 = time.perf_counter()
     run_id = chunk.run_ids[k]
     try:
-        if have_ensemble:
-            _scenario_of(chunk, k)  # an invalid design point fails here, with its message
-            out = _ensemble(chunk, [k])
-        else:
-            out = _mesa(chunk, k)
+        _scenario_of(chunk, k)  # an invalid design point fails here, with its message
+        out = _ensemble(chunk, [k])
         out.runs["wall_s"] = time.perf_counter() - t0
         return out
     except Exception as exc:  # noqa: BLE001  a failed run is data, not a crash
@@ -141,48 +129,14 @@ def _one(chunk: Chunk, k: int, have_ensemble: bool) -> ChunkResult:
                 "wall_s": [time.perf_counter() - t0],
             }
         )
-        return ChunkResult(chunk.chunk, runs, _empty_indices(), None, _empty_shocks())
+        return ChunkResult(chunk.chunk, runs, empty_indices(), None, empty_shocks())
 
 
-def _mesa(chunk: Chunk, k: int) -> ChunkResult:
-    """One run as ``sim.drivers.run`` does it: the Mesa model and its tidy tables."""
-    from sim.drivers.model import BalancingModel
-    from sim.drivers.run import fired_shocks
-    from sim.world.compiled import world_for
-
-    scenario = _scenario_of(chunk, k)
-    world = world_for(scenario)
-    seed = chunk.seeds[k]
-    model = BalancingModel(
-        world=world, rng=seed, shocks_off=chunk.shocks_off, agent_data=False
-    ).run()
-    run_id = chunk.run_ids[k]
-    indices = model.indices_table(seed)
-    ties = model.ties_table(seed) if chunk.keep == "ties" else None
-    if chunk.dates:
-        keep_dates = pd.to_datetime(list(chunk.dates))
-        indices = indices[indices["date"].isin(keep_dates)].reset_index(drop=True)
-        if ties is not None:
-            ties = ties[ties["date"].isin(keep_dates)].reset_index(drop=True)
-    indices = indices.drop(columns=["seed"])
-    indices.insert(0, "run_id", np.int64(run_id))
-    if ties is not None:
-        ties = ties.drop(columns=["seed"])
-        ties.insert(0, "run_id", np.int64(run_id))
-    shocks = pd.DataFrame(fired_shocks(world, model.timeline.log))
-    if len(shocks):
-        shocks.insert(0, "run_id", np.int64(run_id))
-    else:
-        shocks = _empty_shocks()
-    runs = pd.DataFrame({"run_id": [run_id], "status": ["ok"], "error": [None], "wall_s": [0.0]})
-    return ChunkResult(chunk.chunk, runs, indices, ties, shocks)
-
-
-def _empty_indices() -> pd.DataFrame:
+def empty_indices() -> pd.DataFrame:
     return pd.DataFrame()
 
 
-def _empty_shocks() -> pd.DataFrame:
+def empty_shocks() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "run_id": pd.Series(dtype="int64"),
@@ -208,8 +162,11 @@ def _concat(chunk: Chunk, parts: list[ChunkResult]) -> ChunkResult:
     return ChunkResult(
         chunk.chunk,
         runs,
-        indices if indices is not None else _empty_indices(),
+        indices if indices is not None else empty_indices(),
         ties,
-        shocks if shocks is not None else _empty_shocks(),
-        engine=parts[0].engine if parts else "mesa",
+        shocks if shocks is not None else empty_shocks(),
     )
+
+
+# Until sim/batch/driver.py imports the public names.
+_empty_indices, _empty_shocks = empty_indices, empty_shocks

@@ -41,14 +41,14 @@ class StateAgent(mesa.Agent):
         self.choice = ev.choice[self.index] if ev.revising[self.index] else None
 
     def apply(self) -> None:
-        """Write the chosen ties into the model's tie matrix."""
+        """Write the chosen ties into the model's tie matrix.
+
+        The new row comes from :func:`sim.kernel.decision.apply_choices` on the period's
+        evaluation (computed once for every state, as the ensemble engine computes it).
+        """
         if self.choice is None:
             return
-        i = self.index
-        values = self.model.evaluation.values[i]
-        row = values[np.arange(values.shape[0]), self.choice]
-        row[i] = 0.0
-        self.model.ties[i] = row
+        self.model.ties[self.index] = self.model.evaluation.new_ties[self.index]
         self.choice = None
 
     def __repr__(self) -> str:

@@ -9,7 +9,12 @@ ones end), every state evaluates its candidates on the same world, all decide, a
 Randomness. Every draw comes from ``model.rng``: one uniform per tie and period (the
 burn-in included), drawn whether or not a state uses it, so a state's rule never shifts
 another's draws. Probabilistic shocks use streams derived from the same seed and the
-shock's id (see :mod:`sim.world.shocks`).
+shock's id; their whole schedule is computed at construction
+(:mod:`sim.world.schedule`), the same function the ensemble engine calls.
+
+Records. The DataCollector keeps the tie matrix and the regime (the active shocks) of
+every step; :meth:`BalancingModel.ties_table` and :meth:`BalancingModel.indices_table`
+build the tables with :mod:`sim.drivers.records`, the ensemble's code, as one replicate.
 """
 
 from __future__ import annotations
@@ -23,15 +28,18 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from sim.drivers import records
 from sim.drivers.agents import StateAgent
+from sim.drivers.records import INDEX_COLUMNS
 from sim.kernel import decision, indices
 from sim.kernel.payoffs import COMPONENTS, Params, row_utility
 from sim.scenario import Scenario, load_scenario
 from sim.world.compiled import World, world_for
-from sim.world.shocks import Timeline, shock_uniforms
+from sim.world.schedule import ShockSchedule, schedule_shocks, shock_draws
+from sim.world.shocks import CompiledShock
+from sim.world.sweep import Sweep
 
 _LOCAL_MOVED = np.array([True, False, True])  # local candidates: -delta, stay, +delta
-INDEX_COLUMNS = ("alignment_index", "hedging_index", *COMPONENTS, "utility")
 
 
 @dataclass
@@ -74,6 +82,12 @@ class Evaluation:
     def utility(self) -> np.ndarray:
         """``(N, N, S)``; NaN for impossible candidates."""
         return decision.utility_of(self.components, self.params)
+
+    @cached_property
+    def new_ties(self) -> np.ndarray:
+        """``(N, N)`` the ties after every revising state applies its choices."""
+        grid = None if self.local else self.values
+        return decision.apply_choices(self.ties, grid, self.choice, self.revising, self.delta)
 
     @cached_property
     def moved(self) -> np.ndarray:
@@ -122,21 +136,14 @@ class BalancingModel(mesa.Model):
         self.world = world  # its ``scenario`` is the scenario file's content (``self.scenario``
         # is Mesa's own parameter bag, which this model does not use)
         n = world.n
+        self.sweep = Sweep([world], tuple(shocks_off))  # regimes -> parameters, pinned ties
+        self.schedule: ShockSchedule = self._schedule(world.n_periods)
+        self.regime = 0  # index into schedule.regimes of the shocks in force (none yet)
         self.params: Params = world.base
-        self.params_history: list[Params] = [world.base]  # every parameter set in force
-        self.params_index = 0  # which one is in force now
         self.ties = np.zeros((n, n))
         self.period = 0
         self.evaluation: Evaluation | None = None  # the latest period's decisions
         self._upcoming: Evaluation | None = None  # the coming period's, once looked at
-        seed_seq = self.rng.bit_generator.seed_seq
-        uniforms = {
-            s.id: shock_uniforms(seed_seq, s.id, world.n_periods)
-            for s in world.shocks
-            if s.probability is not None
-        }
-        enabled = {s.id for s in world.shocks} - set(shocks_off)
-        self.timeline = Timeline(world.shocks, uniforms, enabled)
 
         created = StateAgent.create_agents(
             self,
@@ -154,11 +161,7 @@ class BalancingModel(mesa.Model):
         if agent_data:
             self._refresh_state()
         self.datacollector = mesa.DataCollector(
-            model_reporters={
-                "ties": "ties_snapshot",
-                "period": "period",
-                "params_index": "params_index",
-            },
+            model_reporters={"ties": "ties_snapshot", "period": "period", "regime": "regime"},
             agent_reporters={c: c for c in INDEX_COLUMNS} if agent_data else None,
         )
         self.datacollector.collect(self)
@@ -186,10 +189,12 @@ class BalancingModel(mesa.Model):
         """
         if self._upcoming is None:
             p = self.period
-            if self.timeline.advance(p):
-                self.params = self.world.params_with(self.timeline.fired())
-                self.params_history.append(self.params)
-                self.params_index = len(self.params_history) - 1
+            if p >= self.schedule.periods:  # stepping past the horizon: extend the schedule
+                self.schedule = self._schedule(2 * p + 1)
+            regime = int(self.schedule.regime[0, p])
+            if regime != self.regime:
+                self.regime = regime
+                self.params = self.sweep.params(self.schedule.regimes[regime])
             self._pin()
             self._upcoming = self.evaluate(p)
         return self._upcoming
@@ -235,12 +240,34 @@ class BalancingModel(mesa.Model):
             revising,
             choice,
             w.delta,
-            tuple(self.timeline.pinned()),
+            () if self._pins is None else self._pins.triples(),
         )
 
+    @property
+    def _pins(self):
+        return self.sweep.pins(self.schedule.regimes[self.regime])
+
     def _pin(self) -> None:
-        for i, j, v in self.timeline.pinned():
-            self.ties[i, j] = v
+        if self._pins is not None:
+            self._pins.apply(self.ties)
+
+    def _schedule(self, periods: int) -> ShockSchedule:
+        """The shock schedule of this run over ``periods`` periods (draws past the
+        scenario's horizon never fire: no shock's window reaches there)."""
+        sweep = self.sweep
+        draws = shock_draws([self.rng.bit_generator.seed_seq], sweep.shocks, periods)
+        return schedule_shocks(sweep.shocks, draws, sweep.probability, sweep.enabled)
+
+    @property
+    def shock_log(self) -> list[tuple[int, str]]:
+        """``(period, shock id)`` of every firing so far (the coming period's too, once
+        :meth:`upcoming` has looked at it), in firing order."""
+        until = self.period + (self._upcoming is not None)
+        return self.schedule.log(0, before=until)
+
+    def active_shocks(self) -> list[CompiledShock]:
+        """The shocks in force in the latest (or coming) period, in firing order."""
+        return self.schedule.active(self.regime)
 
     def _refresh_state(self) -> None:
         w = self.world
@@ -265,58 +292,48 @@ class BalancingModel(mesa.Model):
         """Date of the latest record."""
         return self.world.date(self.period)
 
+    def _records(self):
+        snaps = np.stack(self.datacollector.model_vars["ties"])[None]  # (1, steps, N, N)
+        steps = np.asarray(self.datacollector.model_vars["period"], dtype=np.int64)
+        regimes = np.asarray(self.datacollector.model_vars["regime"], dtype=np.intp)[None]
+        return snaps, steps, regimes
+
     def ties_table(self, seed: int | None = None) -> pd.DataFrame:
         """Long table: seed, step, date, state, partner, tie (one row per directed pair)."""
-        w = self.world
-        snaps = np.stack(self.datacollector.model_vars["ties"])  # (steps, N, N)
-        periods = np.asarray(self.datacollector.model_vars["period"])
-        n = w.n
-        ii, jj = np.nonzero(~np.eye(n, dtype=bool))
-        s = len(periods)
-        dates = w.record_dates(periods)
-        return pd.DataFrame(
-            {
-                "seed": np.full(s * len(ii), -1 if seed is None else seed, dtype=np.int64),
-                "step": np.repeat(periods, len(ii)).astype(np.int64),
-                "date": pd.to_datetime(np.repeat(dates, len(ii))),
-                "state": pd.Categorical.from_codes(np.tile(ii, s), categories=w.ids),
-                "partner": pd.Categorical.from_codes(np.tile(jj, s), categories=w.ids),
-                "tie": snaps[:, ii, jj].ravel(),
-            }
-        )
+        snaps, steps, _ = self._records()
+        table = records.ties_table(self.world, snaps, steps, np.zeros(1), self._seed_column(seed))
+        return table.drop(columns="replicate")
 
     def indices_table(self, seed: int | None = None) -> pd.DataFrame:
         """Long table: seed, step, date, state, indices and payoff components.
 
-        Computed from the collected tie matrices and the parameters in force at each
-        step, all steps at once; equal to the agent variables collected with
-        ``agent_data=True``.
+        Computed from the collected tie matrices and the regime in force at each step;
+        equal to the agent variables collected with ``agent_data=True``.
         """
-        w = self.world
-        snaps = np.stack(self.datacollector.model_vars["ties"])  # (steps, N, N)
-        periods = np.asarray(self.datacollector.model_vars["period"], dtype=np.int64)
-        which = np.asarray(self.datacollector.model_vars["params_index"])
-        values = np.empty((len(periods), w.n, len(INDEX_COLUMNS)))
-        values[..., 0] = indices.alignment_index(snaps, w.toward, w.away)
-        values[..., 1] = indices.hedging_index(snaps, w.base.groups)
-        for k in np.unique(which):
-            at = which == k
-            comp, util = row_utility(snaps[at], self.params_history[k], w.delta)
-            values[at, :, 2:6] = comp
-            values[at, :, 6] = util
-        s = len(periods)
-        dates = w.record_dates(periods)
-        out = pd.DataFrame(
-            {
-                "seed": np.full(s * w.n, -1 if seed is None else seed, dtype=np.int64),
-                "step": np.repeat(periods, w.n),
-                "date": pd.to_datetime(np.repeat(dates, w.n)),
-                "state": pd.Categorical.from_codes(np.tile(np.arange(w.n), s), categories=w.ids),
-            }
+        snaps, steps, regimes = self._records()
+        table = records.indices_table(
+            self.sweep,
+            snaps,
+            steps,
+            regimes,
+            self.schedule.regimes,
+            np.zeros(1, dtype=np.intp),
+            np.zeros(1),
+            self._seed_column(seed),
         )
-        for c, col in enumerate(INDEX_COLUMNS):
-            out[col] = values[..., c].ravel()
-        return out
+        return table.drop(columns="replicate")
+
+    def shocks_table(self, seed: int | None = None) -> pd.DataFrame:
+        """The shocks fired so far: seed, id, label, kind, period, date."""
+        until = self.period + (self._upcoming is not None)
+        table = records.shocks_table(
+            self.world, self.schedule, np.zeros(1), self._seed_column(seed), before=until
+        )
+        return table.drop(columns="replicate")
+
+    @staticmethod
+    def _seed_column(seed: int | None) -> np.ndarray:
+        return np.array([-1 if seed is None else seed], dtype=np.int64)
 
     def explain(self, state_id: str, evaluation: Evaluation | None = None) -> pd.DataFrame:
         """One state's decision: every candidate, its terms, the choice.

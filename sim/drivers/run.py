@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.drivers import records
 from sim.drivers.model import BalancingModel
-from sim.errors import UserError
-from sim.scenario import Scenario, did_you_mean, load_scenario, period_start
-from sim.world.compiled import World, world_for
+from sim.scenario import Scenario, load_scenario
+from sim.world.compiled import World, check_shock_ids, world_for
 
 
 @dataclass
@@ -45,7 +45,7 @@ class RunResult:
             seed=seed,
             ties=model.ties_table(seed),
             indices=model.indices_table(seed),
-            shocks=fired_shocks(world, model.timeline.log),
+            shocks=records.shock_events(model.shocks_table(seed)),
             wall_time=wall_time,
             shocks_off=shocks_off,
             model=model,
@@ -94,34 +94,3 @@ def run(
     ).run(steps)
     wall = time.perf_counter() - t0
     return RunResult.of(model, seed, tuple(shocks_off), wall)
-
-
-def fired_shocks(world: World, log: list[tuple[int, str]]) -> list[dict]:
-    """The shocks that fired in a run: id, label, period, and the event's date (a dated
-    shock's own date; the first day of its period for a probabilistic one)."""
-    specs = world.scenario.spec.shocks
-    out = []
-    for p, sid in log:
-        when = specs[sid].date or period_start(world.scenario.spec.time, p)
-        kind = "dated" if specs[sid].date else "probabilistic"
-        out.append(
-            {
-                "id": sid,
-                "label": specs[sid].label,
-                "kind": kind,
-                "period": p,
-                "date": when.isoformat(),
-            }
-        )
-    return out
-
-
-def check_shock_ids(world: World, ids) -> None:
-    known = [s.id for s in world.shocks]
-    for sid in ids:
-        if sid not in known:
-            raise UserError(
-                f"--shock-off: no shock {sid!r} in {world.scenario.path}"
-                f"{did_you_mean(sid, known)}; "
-                f"the shocks are: {', '.join(known) or '(none)'}"
-            )

@@ -152,88 +152,24 @@ class _PeakRSS:
 
 
 def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) -> dict:
+    """Time (a) ``mesa.batch_run``, (b) a loop of ``sim.run`` and (c) the ensemble on
+    ``mesa_runs`` runs, then the ensemble alone at each of ``sizes``; print the ratios."""
     import mesa
-    import pandas as pd
 
     from sim.drivers.ensemble import run_ensemble
-    from sim.drivers.model import BalancingModel
     from sim.drivers.run import run
-    from sim.outputs.ensemble_files import save_ensemble
     from sim.scenario import load_scenario
     from sim.world.compiled import world_for
 
     sc = load_scenario(scenario)
     w = world_for(sc)
-    try:  # one core, as the aims say (and no BLAS threads on another)
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        cores = "pinned to one core"
-    except (AttributeError, OSError):
-        cores = "not pinned (no sched_setaffinity here)"
     print(f"scenario: {sc.name} ({w.n} states, {w.n_periods} periods + {w.burn_in} burn-in)")
-    print(f"python {sys.version.split()[0]}, mesa {mesa.__version__}; one process, {cores}")
+    print(f"python {sys.version.split()[0]}, mesa {mesa.__version__}; one process, {_pin()}")
     run(sc, seed=0)
     run_ensemble(sc, 20)  # warm-up: imports, compiled world, caches
-    rows = []
-
-    def report(label: str, n: int, wall: float, mem: _PeakRSS) -> None:
-        rows.append((label, n, wall, mem.peak))
-        print(
-            f"{label:<46} {n:>7} runs {wall:8.2f} s {n / wall:9.0f} runs/s "
-            f"  peak RSS {mem.peak:7.0f} MB",
-            flush=True,
-        )
-
-    m = _PeakRSS()
-    with m.watch():
-        t = time.perf_counter()
-        mesa.batch_run(
-            BalancingModel,
-            parameters={"scenario": sc},
-            rng=list(range(mesa_runs)),
-            number_processes=1,
-            data_collection_period=-1,
-            display_progress=False,
-        )
-        a = time.perf_counter() - t
-    report("(a) mesa.batch_run (agent data, last step kept)", mesa_runs, a, m)
-
-    with m.watch():
-        t = time.perf_counter()
-        loop = [run(sc, seed=k).indices for k in range(mesa_runs)]
-        b = time.perf_counter() - t
-    report("(b) loop of sim.drivers.run (full tables)", mesa_runs, b, m)
-
-    with m.watch():
-        t = time.perf_counter()
-        ens = run_ensemble(sc, mesa_runs)
-        c = time.perf_counter() - t
-    report("(c) ensemble, indices of every record", mesa_runs, c, m)
-    same = all(
-        ens.indices[ens.indices["replicate"] == k]
-        .drop(columns="replicate")
-        .reset_index(drop=True)
-        .equals(loop[k])
-        for k in range(mesa_runs)
-    )
-    del loop, ens
-
-    for r in sizes:
-        if r == mesa_runs:
-            continue
-        with m.watch():
-            t = time.perf_counter()
-            if r <= 10_000:
-                res = run_ensemble(sc, r)
-                del res
-                label = "(c) ensemble, indices of every record"
-            else:
-                years = pd.date_range(w.date(0), w.date(w.n_periods), freq="YE").date
-                with tempfile.TemporaryDirectory() as tmp:
-                    save_ensemble(sc, r, Path(tmp) / "out", dates=list(years))
-                label = f"(c) ensemble, streamed to Parquet ({len(years)} dates)"
-            wall = time.perf_counter() - t
-        report(label, r, wall, m)
-
+    rows: list[tuple[str, int, float, float]] = []
+    a, b, c, same = _time_three_paths(sc, mesa_runs, rows)
+    _time_sizes(sc, w, [r for r in sizes if r != mesa_runs], rows)
     ratio_a, ratio_b = a / c, b / c
     print(f"ratio a/c (batch_run over ensemble, {mesa_runs} runs): {ratio_a:.1f}")
     print(f"ratio b/c (loop of sim.run over ensemble): {ratio_b:.1f}")
@@ -246,6 +182,89 @@ def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) 
             print(f"aim: 100,000 runs < 2 GB peak -> {peak:.0f} MB")
     print(f"ratio_batch_run_over_ensemble={ratio_a:.1f}")
     return {"a": a, "b": b, "c": c, "rows": rows}
+
+
+def _pin() -> str:
+    """Pin this process to one core, as the aims say (and no BLAS threads on another)."""
+    try:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        return "pinned to one core"
+    except (AttributeError, OSError):
+        return "not pinned (no sched_setaffinity here)"
+
+
+def _report(rows: list, label: str, n: int, wall: float, mem: _PeakRSS) -> None:
+    rows.append((label, n, wall, mem.peak))
+    print(
+        f"{label:<46} {n:>7} runs {wall:8.2f} s {n / wall:9.0f} runs/s "
+        f"  peak RSS {mem.peak:7.0f} MB",
+        flush=True,
+    )
+
+
+def _time_three_paths(sc, n: int, rows: list) -> tuple[float, float, float, bool]:
+    """Seconds of (a), (b), (c) on ``n`` runs, and whether (b) and (c) agree."""
+    import mesa
+
+    from sim.drivers.ensemble import run_ensemble
+    from sim.drivers.model import BalancingModel
+    from sim.drivers.run import run
+
+    m = _PeakRSS()
+    with m.watch():
+        t = time.perf_counter()
+        mesa.batch_run(
+            BalancingModel,
+            parameters={"scenario": sc},
+            rng=list(range(n)),
+            number_processes=1,
+            data_collection_period=-1,
+            display_progress=False,
+        )
+        a = time.perf_counter() - t
+    _report(rows, "(a) mesa.batch_run (agent data, last step kept)", n, a, m)
+    with m.watch():
+        t = time.perf_counter()
+        loop = [run(sc, seed=k).indices for k in range(n)]
+        b = time.perf_counter() - t
+    _report(rows, "(b) loop of sim.run (full tables)", n, b, m)
+    with m.watch():
+        t = time.perf_counter()
+        ens = run_ensemble(sc, n)
+        c = time.perf_counter() - t
+    _report(rows, "(c) ensemble, indices of every record", n, c, m)
+    same = all(
+        ens.indices[ens.indices["replicate"] == k]
+        .drop(columns="replicate")
+        .reset_index(drop=True)
+        .equals(loop[k])
+        for k in range(n)
+    )
+    return a, b, c, same
+
+
+def _time_sizes(sc, w, sizes: list[int], rows: list) -> None:
+    """The ensemble alone at each size: in memory up to 10,000 runs, streamed beyond."""
+    import pandas as pd
+
+    from sim.drivers.ensemble import run_ensemble
+    from sim.outputs.ensemble_files import save_ensemble
+
+    m = _PeakRSS()
+    for r in sizes:
+        with m.watch():
+            t = time.perf_counter()
+            if r <= 10_000:
+                res = run_ensemble(sc, r)
+                del res
+                label = "(c) ensemble, indices of every record"
+            else:
+                years = pd.date_range(w.date(0), w.date(w.n_periods), freq="YE").date
+                with tempfile.TemporaryDirectory() as tmp:
+                    save_ensemble(sc, r, Path(tmp) / "out", dates=list(years))
+                label = f"(c) ensemble, streamed to Parquet ({len(years)} dates)"
+            wall = time.perf_counter() - t
+        _report(rows, label, r, wall, m)
 
 
 def main(argv: list[str] | None = None) -> int:

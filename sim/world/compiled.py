@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.errors import UserError
 from sim.kernel import decision
 from sim.kernel.payoffs import Params
 from sim.scenario import (
@@ -14,6 +15,7 @@ from sim.scenario import (
     PAIR_PARAMS,
     WEIGHT_NAMES,
     Scenario,
+    did_you_mean,
     n_periods,
     period_end,
     period_start,
@@ -238,3 +240,15 @@ def resolved_parameters(world: World) -> dict:
         "groups": world.group_labels,
     }
     return out
+
+
+def check_shock_ids(world: World, ids) -> None:
+    """Every id in ``ids`` names a shock of the world, or a clear error (``--shock-off``)."""
+    known = [s.id for s in world.shocks]
+    for sid in ids:
+        if sid not in known:
+            raise UserError(
+                f"--shock-off: no shock {sid!r} in {world.scenario.path}"
+                f"{did_you_mean(sid, known)}; "
+                f"the shocks are: {', '.join(known) or '(none)'}"
+            )

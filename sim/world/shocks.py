@@ -8,14 +8,11 @@ it ``exogenous: true`` (a decision outside the model, such as a sanctions regime
 Parameters at a period are always recomputed from the base world plus the active shocks
 in the order they fired, so a shock with a ``duration`` reverts cleanly when it ends.
 
-Probabilistic shocks draw from streams of their own, derived from the run's seed and the
-shock's id: adding or removing a shock never shifts the draws of anything else (common
-random numbers across counterfactual arms).
+When each shock fires is decided by :mod:`sim.world.schedule`.
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,8 +28,6 @@ from sim.scenario import (
 )
 
 _RANGES = {**STATE_PARAMS, **PAIR_PARAMS, **SYMMETRIC_PARAMS}
-#: Spawn-key tag for the shock streams (keeps them apart from any other child stream).
-SHOCK_STREAM_TAG = 0x5_0C_C5
 
 
 @dataclass(frozen=True)
@@ -130,64 +125,10 @@ def apply_effects(base: Params, fired: list[CompiledShock]) -> Params:
     return P
 
 
-def shock_uniforms(seed_seq: np.random.SeedSequence, shock_id: str, periods: int) -> np.ndarray:
-    """One uniform number per period for a probabilistic shock, from the shock's own stream."""
-    key = zlib.crc32(shock_id.encode("utf-8"))
-    child = np.random.SeedSequence(
-        entropy=seed_seq.entropy, spawn_key=(*seed_seq.spawn_key, SHOCK_STREAM_TAG, key)
-    )
-    return np.random.default_rng(child).random(periods)
-
-
-class Timeline:
-    """Which shocks are active in one run, period by period.
-
-    Args:
-        shocks: the world's compiled shocks.
-        uniforms: ``{shock id: (n_periods,) uniforms}`` for the probabilistic shocks.
-        enabled: ids of shocks switched on (default: all).
-    """
-
-    def __init__(self, shocks, uniforms: dict[str, np.ndarray], enabled=None):
-        self.shocks = [s for s in shocks if enabled is None or s.id in enabled]
-        self.uniforms = uniforms
-        self.active: list[tuple[CompiledShock, int]] = []  # (shock, period it fired)
-        self.fires: dict[str, int] = {s.id: 0 for s in self.shocks}
-        self.log: list[tuple[int, str]] = []  # (period, shock id) of every firing
-
-    def advance(self, p: int) -> bool:
-        """Start and end shocks for period ``p``; True if the active set changed."""
-        changed = False
-        still = [(s, t) for s, t in self.active if s.duration is None or p < t + s.duration]
-        if len(still) != len(self.active):
-            changed = True
-        self.active = still
-        active_ids = {s.id for s, _ in self.active}
-        for s in self.shocks:
-            if s.period is not None:
-                fire = s.period == p
-            else:
-                lo, hi = s.window
-                fire = (
-                    lo <= p <= hi
-                    and s.id not in active_ids
-                    and self.fires[s.id] < s.max_fires
-                    and self.uniforms[s.id][p] < s.probability
-                )
-            if fire:
-                self.active.append((s, p))
-                self.fires[s.id] += 1
-                self.log.append((p, s.id))
-                changed = True
-        return changed
-
-    def fired(self) -> list[CompiledShock]:
-        return [s for s, _ in self.active]
-
-    def pinned(self) -> list[tuple[int, int, float]]:
-        """Exogenous ties pinned by the active shocks, later shocks overriding earlier."""
-        out: dict[tuple[int, int], float] = {}
-        for s, _ in self.active:
-            for i, j, v in s.ties:
-                out[(i, j)] = v
-        return [(i, j, v) for (i, j), v in out.items()]
+def pinned_ties(active: list[CompiledShock]) -> dict[tuple[int, int], float]:
+    """``{(i, j): value}`` of the ties pinned by the active shocks; later shocks win."""
+    out: dict[tuple[int, int], float] = {}
+    for shock in active:
+        for i, j, v in shock.ties:
+            out[(i, j)] = v
+    return out

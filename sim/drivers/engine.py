@@ -1,0 +1,176 @@
+"""The ensemble engine: R replicates of one sweep advanced together in numpy.
+
+One kernel, two drivers. The Mesa model (:class:`~sim.drivers.model.BalancingModel`)
+steps one world with its agents; :func:`simulate` steps R worlds at once through the
+same functions (:func:`sim.kernel.decision.period_choices` and
+:func:`sim.kernel.decision.apply_choices`), with a leading replicate axis on the ties.
+Replicate k with seed ``s`` equals the Mesa run with ``rng=s``, tie for tie, because
+both take the same numbers in the same order:
+
+- the decision draws come from the generator Mesa builds from the seed
+  (:func:`model_generator`), one ``(N, N + 1)`` block per period, burn-in included;
+- the shocks follow the same schedule (:func:`sim.world.schedule.schedule_shocks`,
+  from each shock's own stream), and a regime means the same parameters and pinned
+  ties on both paths (:class:`sim.world.sweep.Sweep`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.kernel import decision
+from sim.world.schedule import ShockSchedule, schedule_shocks, shock_draws
+from sim.world.sweep import Sweep
+
+Seed = int | np.random.SeedSequence
+
+
+def model_generator(seed: Seed) -> np.random.Generator:
+    """The generator a :class:`~sim.drivers.model.BalancingModel` with ``rng=seed`` draws from.
+
+    ``mesa.Model`` builds ``numpy.random.default_rng(seed)`` and, for a seed that is not
+    an int, draws one integer from it to seed its ``random.Random``; the model's own draws
+    start after that. (A test compares the states with Mesa's.)
+    """
+    g = np.random.default_rng(seed)
+    if not isinstance(seed, int | np.integer):
+        g.integers(np.iinfo(np.int32).max)
+    return g
+
+
+def default_chunk_size(n: int) -> int:
+    """Replicates per chunk: a period's arrays (a few hundred KB each) stay in the L2 cache.
+
+    Much larger chunks spill the cache; below ~16 replicates, Python's overhead per numpy
+    call dominates. (Measured with ``python -m sim.tools.bench ensemble --chunk-sizes``.)
+    """
+    return int(np.clip(20000 // (n * n), 16, 2048))
+
+
+@dataclass
+class Simulation:
+    """What :func:`simulate` returns for one chunk of replicates.
+
+    Attributes:
+        snaps: ``(R, S, N, N)`` ties at the recorded steps.
+        regimes: ``(R, S)`` index into ``schedule.regimes`` of the regime at each record.
+        schedule: the chunk's shock schedule (replicates numbered 0 .. R - 1).
+        points: ``(R,)`` each replicate's sweep point.
+    """
+
+    snaps: np.ndarray
+    regimes: np.ndarray
+    schedule: ShockSchedule
+    points: np.ndarray
+
+
+class DecisionDraws:
+    """Each replicate's decision draws, ``(R, N, N + 1)`` per period, fetched in blocks.
+
+    A block of k periods from one generator call holds the same numbers as k calls of
+    one period each (numpy fills arrays in order), so this matches the Mesa model's
+    one call per period.
+    """
+
+    BLOCK = 8
+
+    def __init__(self, gens: list[np.random.Generator], n: int):
+        self.gens = gens
+        self.n = n
+        self.buf = np.empty((0,))
+        self.at = self.BLOCK
+
+    def next(self) -> np.ndarray:
+        if self.at == self.BLOCK:
+            n = self.n
+            self.buf = np.stack([g.random((self.BLOCK, n, n + 1)) for g in self.gens], axis=1)
+            self.at = 0
+        u = self.buf[self.at]
+        self.at += 1
+        return u
+
+
+def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndarray) -> Simulation:
+    """Burn in and run one chunk of replicates over the horizon, keeping ``steps``.
+
+    Args:
+        sweep: the worlds of the sweep points (one structure).
+        seeds: one seed per replicate.
+        points: ``(R,)`` each replicate's sweep point (index into ``sweep.worlds``).
+        steps: the steps to record, sorted (0 is the record after the burn-in).
+    """
+    w = sweep.world
+    n, r = w.n, len(seeds)
+    gens = [model_generator(s) for s in seeds]
+    schedule = schedule_shocks(
+        sweep.shocks,
+        shock_draws([g.bit_generator.seed_seq for g in gens], sweep.shocks, w.n_periods),
+        sweep.probability[points],
+        sweep.enabled,
+    )
+    draws = DecisionDraws(gens, n)
+    settings = dict(rules=w.rules, delta=w.delta, candidates=w.candidates, update=w.update)
+
+    def decide(T: np.ndarray, u: np.ndarray, regime: int, members: np.ndarray | None):
+        """Pin, choose, apply, pin: one period of the replicates ``members`` (None: all)."""
+        key = schedule.regimes[regime]
+        pts = points if members is None else points[members]
+        pins = sweep.pins(key)
+        if pins is not None:
+            pins.apply(T, pts)
+        P = sweep.params(key, pts)
+        values, choice, revising = decision.period_choices(T, P, u, **settings)
+        T = decision.apply_choices(T, values, choice, revising, w.delta)
+        if pins is not None:
+            pins.apply(T, pts)
+        return T
+
+    T = np.zeros((r, n, n))
+    for _ in range(w.burn_in):
+        T = decide(T, draws.next(), 0, None)
+    record = np.zeros(w.n_periods + 1, dtype=bool)
+    record[steps] = True
+    slot = np.cumsum(record) - 1
+    snaps = np.empty((r, len(steps), n, n))
+    if record[0]:
+        snaps[:, 0] = T
+    for p in range(w.n_periods):
+        u = draws.next()
+        regime = schedule.regime[:, p]
+        groups = np.unique(regime)
+        if len(groups) == 1:
+            T = decide(T, u, groups[0], None)
+        else:
+            for g in groups:
+                members = np.flatnonzero(regime == g)
+                T[members] = decide(T[members], u[members], g, members)
+        if record[p + 1]:
+            snaps[:, slot[p + 1]] = T
+    return Simulation(snaps, schedule.record_regimes(steps), schedule, points)
+
+
+_MALLOC_TUNED = False
+
+
+def reuse_freed_memory() -> None:
+    """Ask glibc to keep freed numpy temporaries for reuse (Linux; a no-op elsewhere).
+
+    A period allocates dozens of arrays of a few hundred KB. Above glibc's dynamic mmap
+    threshold each one is a fresh mapping, and the page faults of touching it cost more
+    than the arithmetic (about a third of the ensemble's time on the chunk sizes above).
+    Raising the mmap and trim thresholds lets the heap serve them again; the process
+    keeps up to 128 MB of freed memory instead of returning it at once.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD (glibc's maximum)
+        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass

@@ -1,0 +1,168 @@
+"""Records: tie snapshots turned into the tidy tables every output is built from.
+
+Both drivers hand over the same things: the tie matrices at the recorded steps of R
+replicates, the regime in force at each record, and the shock schedule. The Mesa model
+is the case R = 1 (its tables drop the ``replicate`` column). So the ties, indices and
+shocks tables of a Mesa run and of replicate k of an ensemble are built by the same code
+from the same numbers.
+
+Tables (one row per):
+- ties: replicate, seed, step, date, state, partner -> ``tie`` in [-1, 1];
+- indices: replicate, seed, step, date, state -> :data:`INDEX_COLUMNS`;
+- shocks: every firing: replicate, seed, id, label, kind, period, date.
+
+``seed`` is the int seed of the replicate, or -1 when it was given as a
+``numpy.random.SeedSequence`` (or not at all).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sim.kernel import indices
+from sim.kernel.payoffs import COMPONENTS, row_utility
+from sim.scenario import period_start
+from sim.world.compiled import World
+from sim.world.schedule import ShockSchedule
+from sim.world.sweep import Sweep
+
+#: The columns of the indices table after the keys, in order.
+INDEX_COLUMNS = ("alignment_index", "hedging_index", *COMPONENTS, "utility")
+
+
+def _keys(world: World, steps: np.ndarray, replicates: np.ndarray, seeds: np.ndarray, per: int):
+    """Key columns of R x S records with ``per`` rows each (replicate-major)."""
+    r, s = len(replicates), len(steps)
+    dates = pd.to_datetime(world.record_dates(steps))
+    return {
+        "replicate": np.repeat(replicates.astype(np.int64), s * per),
+        "seed": np.repeat(seeds.astype(np.int64), s * per),
+        "step": np.tile(np.repeat(np.asarray(steps).astype(np.int64), per), r),
+        "date": np.tile(np.repeat(dates.values, per), r),
+    }
+
+
+def ties_table(
+    world: World, snaps: np.ndarray, steps: np.ndarray, replicates: np.ndarray, seeds: np.ndarray
+) -> pd.DataFrame:
+    """The ties table of ``snaps`` ``(R, S, N, N)`` recorded at ``steps`` ``(S,)``.
+
+    ``replicates``, ``seeds``: ``(R,)`` the replicates' numbers and int seeds (-1: none).
+    """
+    n = world.n
+    ii, jj = np.nonzero(~np.eye(n, dtype=bool))
+    r, s = snaps.shape[:2]
+    out = pd.DataFrame(_keys(world, steps, replicates, seeds, len(ii)))
+    out["state"] = pd.Categorical.from_codes(np.tile(ii, r * s), categories=world.ids)
+    out["partner"] = pd.Categorical.from_codes(np.tile(jj, r * s), categories=world.ids)
+    out["tie"] = snaps[:, :, ii, jj].ravel()
+    return out
+
+
+def indices_table(
+    sweep: Sweep,
+    snaps: np.ndarray,
+    steps: np.ndarray,
+    regimes: np.ndarray,
+    regime_list,
+    points: np.ndarray,
+    replicates: np.ndarray,
+    seeds: np.ndarray,
+    block: int = 1 << 14,
+) -> pd.DataFrame:
+    """The indices table: indices and payoff components of every state at every record.
+
+    Args:
+        sweep: the worlds of the replicates' sweep points.
+        snaps: ``(R, S, N, N)`` ties at ``steps`` ``(S,)``.
+        regimes: ``(R, S)`` index into ``regime_list`` of the regime at each record (its
+            parameters give the payoff components).
+        points: ``(R,)`` each replicate's sweep point.
+        replicates, seeds: ``(R,)`` as for :func:`ties_table`.
+        block: records per call of the kernel (per record the arithmetic is the same
+            whatever the block; small blocks stay in the CPU cache).
+    """
+    w = sweep.world
+    n = w.n
+    r, s = snaps.shape[:2]
+    values = np.empty((len(INDEX_COLUMNS), r * s, n))  # column-major: cheap columns below
+    flat = snaps.reshape(r * s, n, n)
+    for lo in range(0, r * s, block):
+        part = flat[lo : lo + block]
+        values[0, lo : lo + block] = indices.alignment_index(part, w.toward, w.away)
+        values[1, lo : lo + block] = indices.hedging_index(part, w.base.groups)
+    rec_regime = regimes.ravel()
+    rec_point = np.repeat(points, s)
+    for k in np.unique(rec_regime):
+        at = np.flatnonzero(rec_regime == k)
+        for lo in range(0, len(at), block):
+            sel = at[lo : lo + block]
+            P = sweep.params(regime_list[k], rec_point[sel])
+            comp, util = row_utility(flat[sel], P, w.delta)
+            values[2:6, sel] = np.moveaxis(comp, -1, 0)
+            values[6, sel] = util
+    out = pd.DataFrame(_keys(w, steps, replicates, seeds, n))
+    out["state"] = pd.Categorical.from_codes(np.tile(np.arange(n), r * s), categories=w.ids)
+    for c, col in enumerate(INDEX_COLUMNS):
+        out[col] = values[c].ravel()
+    return out
+
+
+def shocks_table(
+    world: World,
+    schedule: ShockSchedule,
+    replicates: np.ndarray,
+    seeds: np.ndarray,
+    before: int | None = None,
+) -> pd.DataFrame:
+    """Every firing of the schedule (optionally only those before a period).
+
+    A dated shock's date is its own; a probabilistic shock's, the first day of the period
+    it fired in. Categories are fixed by the world, so the tables of several chunks
+    concatenate without turning into objects.
+    """
+    spec = world.scenario.spec
+    keep = slice(None) if before is None else schedule.fired_period < before
+    rr = schedule.fired_replicate[keep]
+    pp = schedule.fired_period[keep]
+    kk = schedule.fired_shock[keep]
+    specs = [spec.shocks[s.id] for s in world.shocks]
+    # one date, label and kind per distinct (shock, period), spread to the events
+    pairs, which = np.unique(np.stack([kk, pp]), axis=1, return_inverse=True)
+    date = np.array(
+        [(specs[k].date or period_start(spec.time, int(p))).isoformat() for k, p in pairs.T],
+        dtype=object,
+    )
+    label = np.array([specs[k].label for k in pairs[0]], dtype=object)
+    kind = np.array(["dated" if specs[k].date else "probabilistic" for k in pairs[0]], dtype=object)
+    which = which.ravel()
+    labels = list(dict.fromkeys(s.label for s in specs))
+    dates = sorted(
+        {s.date.isoformat() for s in specs if s.date}
+        | {period_start(spec.time, p).isoformat() for p in range(world.n_periods)}
+    )
+
+    def cat(values, categories):
+        return pd.Categorical(values[which] if len(kk) else [], categories=categories)
+
+    return pd.DataFrame(
+        {
+            "replicate": replicates[rr].astype(np.int64),
+            "seed": seeds[rr].astype(np.int64),
+            "id": pd.Categorical.from_codes(kk, categories=[s.id for s in world.shocks]),
+            "label": cat(label, labels),
+            "kind": cat(kind, ["dated", "probabilistic"]),
+            "period": pp.astype(np.int64),
+            "date": cat(date, dates),
+        }
+    )
+
+
+def shock_events(table: pd.DataFrame) -> list[dict]:
+    """One run's firings as plain dicts (id, label, kind, period, date), in firing order."""
+    cols = ["id", "label", "kind", "period", "date"]
+    return [
+        {"id": str(i), "label": str(lb), "kind": str(k), "period": int(p), "date": str(d)}
+        for i, lb, k, p, d in table[cols].itertuples(index=False)
+    ]

@@ -1,0 +1,205 @@
+"""The shock schedule: which shocks are in force in each replicate and period.
+
+Whether a shock fires depends only on the period, on how often it has fired, on whether
+it is still active and, for a probabilistic shock, on a uniform number from the shock's
+own random stream. It never depends on the ties. So the whole schedule (the *regime*,
+the set of active shocks in firing order, of every replicate in every period, and the
+log of every firing) is computed once, before stepping, by :func:`schedule_shocks`. The
+Mesa model reads its one row; the ensemble engine reads all rows.
+
+Timing, per period ``p``: shocks whose ``duration`` has run out end first; then, in
+scenario order, a dated shock fires in its own period, and a probabilistic shock fires
+when ``p`` lies in its window, it is not active, it has fired fewer than ``max_fires``
+times and its uniform for ``p`` is below its probability. The regime of period ``p``
+holds the active shocks ordered by the period they fired in, then scenario order: the
+order in which their effects are applied (:func:`sim.world.shocks.apply_effects`).
+
+Streams. Each probabilistic shock draws one uniform per period from a stream derived
+from the run's seed and the shock's id (:func:`shock_uniforms`): adding or removing a
+shock never shifts the draws of anything else, which keeps counterfactual arms on common
+random numbers.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.world.shocks import CompiledShock
+
+#: Spawn-key tag for the shock streams (keeps them apart from any other child stream).
+SHOCK_STREAM_TAG = 0x5_0C_C5
+
+#: A regime: indices of the active shocks (into the world's shock list), in firing order.
+Regime = tuple[int, ...]
+
+
+def shock_uniforms(seed_seq: np.random.SeedSequence, shock_id: str, periods: int) -> np.ndarray:
+    """One uniform number per period for a probabilistic shock, from the shock's own stream."""
+    key = zlib.crc32(shock_id.encode("utf-8"))
+    child = np.random.SeedSequence(
+        entropy=seed_seq.entropy, spawn_key=(*seed_seq.spawn_key, SHOCK_STREAM_TAG, key)
+    )
+    return np.random.default_rng(child).random(periods)
+
+
+def shock_draws(
+    seed_seqs: Sequence[np.random.SeedSequence], shocks: Sequence[CompiledShock], periods: int
+) -> np.ndarray:
+    """``(R, shocks, periods)`` uniforms: row r from replicate r's seed; NaN for dated shocks."""
+    out = np.full((len(seed_seqs), len(shocks), periods), np.nan)
+    for r, seq in enumerate(seed_seqs):
+        for k, s in enumerate(shocks):
+            if s.probability is not None:
+                out[r, k] = shock_uniforms(seq, s.id, periods)
+    return out
+
+
+@dataclass(frozen=True)
+class ShockSchedule:
+    """The regimes of R replicates over the periods of a horizon.
+
+    Attributes:
+        shocks: the world's compiled shocks (regimes index into this list).
+        regimes: every regime that occurs; ``regimes[0]`` is ``()``, no shock active.
+        regime: ``(R, periods)`` index into ``regimes`` of the regime in force when the
+            states decide in each period.
+        fired_replicate, fired_period, fired_shock: one entry per firing, ordered by
+            replicate, then period, then scenario order (the order shocks fire in).
+    """
+
+    shocks: tuple[CompiledShock, ...]
+    regimes: tuple[Regime, ...]
+    regime: np.ndarray
+    fired_replicate: np.ndarray
+    fired_period: np.ndarray
+    fired_shock: np.ndarray
+
+    @property
+    def periods(self) -> int:
+        return self.regime.shape[1]
+
+    def active(self, regime: int) -> list[CompiledShock]:
+        """The shocks of a regime, in firing order."""
+        return [self.shocks[k] for k in self.regimes[regime]]
+
+    def record_regimes(self, steps: np.ndarray) -> np.ndarray:
+        """``(R, len(steps))`` regime of each record: step 0 (before any period) has none,
+        step t the regime of period t - 1 (the record closes that period)."""
+        steps = np.asarray(steps, dtype=np.intp)
+        out = np.zeros((self.regime.shape[0], len(steps)), dtype=np.intp)
+        later = steps > 0
+        out[:, later] = self.regime[:, steps[later] - 1]
+        return out
+
+    def log(self, replicate: int = 0, before: int | None = None) -> list[tuple[int, str]]:
+        """``(period, shock id)`` of one replicate's firings, optionally before a period."""
+        at = self.fired_replicate == replicate
+        if before is not None:
+            at &= self.fired_period < before
+        return [
+            (int(p), self.shocks[k].id)
+            for p, k in zip(self.fired_period[at], self.fired_shock[at], strict=True)
+        ]
+
+
+def schedule_shocks(
+    shocks: Sequence[CompiledShock],
+    draws: np.ndarray,
+    probability: np.ndarray,
+    enabled: np.ndarray,
+) -> ShockSchedule:
+    """Fire the shocks of R replicates over the horizon (see the module docstring).
+
+    Args:
+        shocks: the world's compiled shocks, in scenario order.
+        draws: ``(R, shocks, periods)`` uniforms of :func:`shock_draws`.
+        probability: ``(R, shocks)`` each replicate's per-period probability of each
+            shock (sweep points may differ); ignored for dated shocks.
+        enabled: ``(shocks,)`` bool; a shock switched off never fires.
+    """
+    r, n_shocks, periods = draws.shape
+    fired_at = np.full((r, n_shocks), -1, dtype=np.int64)  # period of the last firing
+    fires = np.zeros((r, n_shocks), dtype=np.int64)
+    duration = np.array([-1 if s.duration is None else s.duration for s in shocks])
+    regimes: list[Regime] = [()]
+    known: dict[Regime, int] = {(): 0}
+    regime = np.zeros((r, periods), dtype=np.intp)
+    current = np.zeros(r, dtype=np.intp)
+    events: list[tuple[np.ndarray, int, int]] = []  # (replicates, period, shock)
+    for p in range(periods):
+        active = fired_at >= 0
+        expired = active & (duration >= 0) & (p >= fired_at + duration)
+        changed = expired.any(axis=1)
+        fired_at[expired] = -1
+        active = fired_at >= 0
+        for k, s in enumerate(shocks):
+            fire = _fires(
+                s, p, enabled[k], active[:, k], fires[:, k], draws[:, k], probability[:, k]
+            )
+            if fire is None:
+                continue
+            fired_at[fire, k] = p
+            fires[fire, k] += 1
+            changed |= fire
+            events.append((np.flatnonzero(fire), p, k))
+        if changed.any():
+            current = _regime_indices(fired_at, regimes, known)
+        regime[:, p] = current
+    rep, per, shock = _event_arrays(events)
+    return ShockSchedule(tuple(shocks), tuple(regimes), regime, rep, per, shock)
+
+
+def _fires(
+    s: CompiledShock,
+    p: int,
+    enabled: bool,
+    active: np.ndarray,
+    fires: np.ndarray,
+    uniforms: np.ndarray,
+    probability: np.ndarray,
+) -> np.ndarray | None:
+    """``(R,)`` bool: which replicates fire shock ``s`` in period ``p`` (None: none do).
+
+    ``active``, ``fires``: ``(R,)`` the shock's state per replicate; ``uniforms``:
+    ``(R, periods)`` its draws; ``probability``: ``(R,)`` its probability per replicate.
+    """
+    if not enabled:
+        return None
+    if s.period is not None:
+        return np.ones(len(active), dtype=bool) if s.period == p else None
+    lo, hi = s.window
+    if not lo <= p <= hi:
+        return None
+    fire = ~active & (fires < s.max_fires) & (uniforms[:, p] < probability)
+    return fire if fire.any() else None
+
+
+def _regime_indices(fired_at: np.ndarray, regimes: list[Regime], known: dict) -> np.ndarray:
+    """Per replicate, the index of its regime: active shocks ordered by the period they
+    fired in, then scenario order. New regimes are appended to ``regimes``."""
+    rows, inverse = np.unique(fired_at, axis=0, return_inverse=True)
+    out = np.empty(len(rows), dtype=np.intp)
+    for a, row in enumerate(rows):
+        act = np.flatnonzero(row >= 0)
+        key = tuple(int(k) for k in act[np.lexsort((act, row[act]))])
+        if key not in known:
+            known[key] = len(regimes)
+            regimes.append(key)
+        out[a] = known[key]
+    return out[inverse.ravel()]
+
+
+def _event_arrays(events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The firings as arrays ordered by replicate, then period, then scenario order."""
+    if not events:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty.copy(), empty.copy()
+    rep = np.concatenate([members for members, _, _ in events])
+    per = np.concatenate([np.full(len(m), p) for m, p, _ in events]).astype(np.intp)
+    shock = np.concatenate([np.full(len(m), k) for m, _, k in events]).astype(np.intp)
+    order = np.lexsort((per, rep))  # stable: within a period, scenario order as appended
+    return rep[order].astype(np.intp), per[order], shock[order]

@@ -1,0 +1,126 @@
+"""The shock schedule: one function fires the shocks of one run or of a whole ensemble."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+from worlds import build, sourced, teaching_dict
+
+import sim
+from sim.drivers.engine import model_generator
+from sim.world.compiled import compile_world
+from sim.world.schedule import schedule_shocks, shock_draws
+from sim.world.shocks import pinned_ties
+from sim.world.sweep import Sweep
+
+
+def _random_world():
+    """The teaching world with two probabilistic shocks: `sanctions` (2022-2025, lasts
+    two periods, may fire three times) and `gas_find` (any period, for good)."""
+    d = teaching_dict()
+    effect = {"pair": ["SM", "EA"], "op": "add", "assumption": "a test event"}
+    d["shocks"]["sanctions"] = {
+        "label": "Westland sanctions Eastland",
+        "probability": sourced(0.35),
+        "window": {"start": dt.date(2022, 1, 1), "end": dt.date(2025, 12, 31)},
+        "duration": 2,
+        "max_fires": 3,
+        "assumption": "a test event",
+        "effects": [{"param": "threat", "value": 0.5, **effect}],
+    }
+    d["shocks"]["gas_find"] = {
+        "label": "Smallland finds gas",
+        "probability": sourced(0.1),
+        "assumption": "a test event",
+        "effects": [{"param": "energy", "value": 0.2, **effect}],
+    }
+    return compile_world(build(d))
+
+
+def _schedule(world, seeds, shocks_off=()):
+    sweep = Sweep([world], shocks_off)
+    seqs = [model_generator(s).bit_generator.seed_seq for s in seeds]
+    draws = shock_draws(seqs, sweep.shocks, world.n_periods)
+    prob = np.repeat(sweep.probability, len(seeds), axis=0)
+    return schedule_shocks(sweep.shocks, draws, prob, sweep.enabled)
+
+
+def test_a_chunk_schedule_is_each_replicates_own():
+    """Row r of an ensemble's schedule is the schedule of replicate r run alone."""
+    world = _random_world()
+    seeds = list(range(40))
+    chunk = _schedule(world, seeds)
+    for r, seed in enumerate(seeds):
+        own = _schedule(world, [seed])
+        assert [chunk.regimes[k] for k in chunk.regime[r]] == [
+            own.regimes[k] for k in own.regime[0]
+        ]
+        assert chunk.log(r) == own.log(0)
+    # a few regimes, many replicates: the schedule is shared, not per replicate
+    assert len(chunk.regimes) < len(seeds) * world.n_periods
+
+
+def test_schedule_obeys_window_duration_and_max_fires():
+    world = _random_world()
+    sanctions = next(k for k, s in enumerate(world.shocks) if s.id == "sanctions")
+    shock = world.shocks[sanctions]
+    sched = _schedule(world, list(range(200)))
+    lo, hi = shock.window
+    fired_any = False
+    for r in range(200):
+        active = np.array([sanctions in sched.regimes[k] for k in sched.regime[r]])
+        firings = [p for p, sid in sched.log(r) if sid == "sanctions"]
+        assert len(firings) <= shock.max_fires
+        assert all(lo <= p <= hi for p in firings)
+        for p in firings:  # each firing is active exactly `duration` periods
+            assert active[p : p + shock.duration].all()
+        assert active.sum() == sum(min(shock.duration, world.n_periods - p) for p in firings)
+        fired_any |= bool(firings)
+    assert fired_any
+
+
+def test_regimes_order_shocks_by_firing_and_records_lag_one_period():
+    world = _random_world()
+    sched = _schedule(world, [5])
+    assert sched.regimes[0] == ()
+    steps = np.arange(world.n_periods + 1)
+    rec = sched.record_regimes(steps)
+    assert rec[0, 0] == 0  # step 0 is recorded before any period
+    np.testing.assert_array_equal(rec[0, 1:], sched.regime[0])
+    for k in set(sched.regime[0]):
+        fired = {sid: p for p, sid in sched.log(0)}
+        order = [fired[world.shocks[i].id] for i in sched.regimes[k]]
+        assert order == sorted(order)
+
+
+def test_switched_off_shock_never_fires_and_others_keep_their_draws():
+    world = _random_world()
+    on = _schedule(world, list(range(30)))
+    off = _schedule(world, list(range(30)), shocks_off=("sanctions",))
+    for r in range(30):
+        assert all(sid != "sanctions" for _, sid in off.log(r))
+        assert [e for e in on.log(r) if e[1] != "sanctions"] == off.log(r)
+
+
+def test_mesa_model_reads_its_row_of_the_schedule():
+    world = _random_world()
+    model = sim.BalancingModel(world=world, rng=11, agent_data=False).run()
+    assert model.shock_log == _schedule(world, [11]).log(0)
+
+
+def test_pins_follow_the_regime_and_a_later_shock_wins():
+    world = compile_world(sim.load_scenario("scenarios/baseline.yaml"))
+    k = next(k for k, s in enumerate(world.shocks) if s.ties)  # the sanctions regimes
+    pins = Sweep([world]).pins((k,))
+    T = np.zeros((world.n, world.n))
+    pins.apply(T)
+    for i, j, v in world.shocks[k].ties:
+        assert T[i, j] == v
+    assert Sweep([world]).pins(()) is None
+    first = world.shocks[k]
+    (i, j, _), *_ = first.ties
+    later = dataclasses.replace(first, id="later", ties=((i, j, 0.25),))
+    assert pinned_ties([first, later])[(i, j)] == 0.25
+    assert pinned_ties([later, first])[(i, j)] == first.ties[0][2]
