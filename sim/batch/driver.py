@@ -8,7 +8,6 @@ run as data, and reruns the chunks of a worker that died.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import sys
 import time
@@ -24,15 +23,10 @@ import pandas as pd
 from sim.batch.design import overrides_of, run_table
 from sim.batch.executors import CONNECT_TIMEOUT_S, Backend, backend_for
 from sim.batch.experiment import Experiment, load_experiment
-from sim.batch.runner import Chunk, ChunkResult, run_chunk
-from sim.batch.store import (
-    EXECUTOR_FAILURE,
-    Store,
-    Stored,
-    check_out_dir,
-    new_manifest,
-    run_and_store,
-)
+from sim.batch.runner import Chunk, ChunkResult, empty_indices, empty_shocks, run_chunk
+from sim.batch.store import EXECUTOR_FAILURE, Store, Stored, new_manifest, run_and_store
+from sim.outputs.files import MANIFEST, check_out_dir
+from sim.outputs.manifest import utc_now, versions
 
 #: Target wall time of one chunk: long enough that scheduling costs little (Dask spends
 #: 2-4 ms per task), short enough to spread work and lose little on a crash.
@@ -42,6 +36,8 @@ MAX_ATTEMPTS = 3
 
 @dataclass
 class Summary:
+    """What a batch session did: the run counts, the time it took, the commonest errors."""
+
     out: Path
     runs: int
     ok: int
@@ -58,9 +54,11 @@ class Summary:
 
     @property
     def rate(self) -> float:
+        """Runs per second in this session."""
         return self.ran / self.wall_s if self.wall_s > 0 else float("nan")
 
     def text(self) -> str:
+        """The summary ``multivector batch`` prints."""
         lines = [
             f"batch {self.out}: {self.runs} runs in {self.chunks} chunks of up to "
             f"{self.chunk_size} ({self.backend})",
@@ -202,7 +200,7 @@ def run(
     t_start = time.perf_counter()
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
-    out = check_out_dir(out)
+    out = check_out_dir(out, "batch")
     own_backend = backend is None
     if own_backend:
         backend = backend_for(workers, scheduler, dask_local, scheduler_timeout)
@@ -216,7 +214,7 @@ def run(
 def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> Summary:
     from sim.batch.progress import Progress
 
-    resuming = (out / "manifest.json").is_file()
+    resuming = (out / MANIFEST).is_file()
     runs = manifest = None
     if not resuming:  # a resumed batch keeps the chunking it started with
         runs = run_table(experiment)
@@ -236,7 +234,7 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
     todo = [c for c in all_chunks if c not in done]
     sizes = runs.groupby("chunk").size().to_dict()
     already = int(sum(sizes[c] for c in done))
-    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    started = utc_now()
 
     bar = Progress(len(runs), initial=already, enabled=progress)
     reruns = 0
@@ -355,8 +353,6 @@ def _loop(queue, inflight, window, submit, chunks, attempts, writer, backend, ba
 def _warn_if_code_changed(manifest: dict) -> None:
     """A resumed batch whose code or packages changed may mix results of two versions
     (the same seeds, last-digit differences at most if the model is unchanged): say so."""
-    from sim.outputs.manifest import versions
-
     then, now = manifest.get("versions", {}), versions()
     changed = [
         f"{k} {then.get(k)} -> {now.get(k)}"
@@ -408,8 +404,7 @@ class _Writer:
 
 
 def _chunk_failed(chunk: Chunk, exc, attempts: int) -> ChunkResult:
-    from sim.batch.runner import _empty_indices, _empty_shocks
-
+    """A chunk that failed on the executor ``attempts`` times, as failed runs."""
     why = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
     runs = pd.DataFrame(
         {
@@ -420,4 +415,4 @@ def _chunk_failed(chunk: Chunk, exc, attempts: int) -> ChunkResult:
             "wall_s": np.nan,
         }
     )
-    return ChunkResult(chunk.chunk, runs, _empty_indices(), None, _empty_shocks())
+    return ChunkResult(chunk.chunk, runs, empty_indices(), None, empty_shocks())

@@ -36,6 +36,7 @@ class InProcess(Executor):
 
 
 def default_workers() -> int:
+    """The cores this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -73,6 +74,8 @@ class Backend:
 
 
 class InProcessBackend(Backend):
+    """Every chunk in this process (``--workers 1``)."""
+
     name = "in-process"
 
     def __init__(self):
@@ -84,6 +87,8 @@ class InProcessBackend(Backend):
 
 
 class LocalProcesses(Backend):
+    """A pool of local worker processes that write their chunks' parts themselves."""
+
     name = "local processes"
     restartable = True
     workers_write = True

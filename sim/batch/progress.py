@@ -34,6 +34,7 @@ class Progress:
             )
 
     def update(self, n: int) -> None:
+        """Count ``n`` more runs done."""
         self.done += n
         if self.bar is not None:
             self.bar.update(n)
@@ -44,6 +45,7 @@ class Progress:
             print(self.line(), file=sys.stderr, flush=True)
 
     def line(self) -> str:
+        """The plain progress line: runs done, rate, time left."""
         elapsed = time.perf_counter() - self.t0
         rate = (self.done - self.start_done) / elapsed if elapsed > 0 else 0.0
         left = (self.total - self.done) / rate if rate > 0 else float("nan")
@@ -52,6 +54,7 @@ class Progress:
         return f"batch: {self.done}/{self.total} runs ({pct:.0f}%), {rate:.1f} runs/s, ETA {eta}"
 
     def write(self, text: str) -> None:
+        """Print a message on stderr without breaking the bar."""
         if not self.enabled:
             return
         if self.bar is not None:
@@ -60,5 +63,6 @@ class Progress:
             print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        """Close the bar, if there is one."""
         if self.bar is not None:
             self.bar.close()

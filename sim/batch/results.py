@@ -9,8 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from sim.batch.store import _PART, FORMAT, read_manifest
+from sim.batch.store import FORMAT, part_dirs, read_manifest
 from sim.errors import UserError
+from sim.outputs.files import MANIFEST
 
 RUN_KEYS = ["run_id", "arm", "point", "replicate", "seed"]
 
@@ -42,10 +43,12 @@ class BatchResult:
 
     @property
     def arms(self) -> list[str]:
+        """The arms' names, in the experiment's order."""
         return list(self.manifest["arms"])
 
     @property
     def parameters(self) -> list[str]:
+        """The design's parameters, then its complement's."""
         d = self.manifest["design"]
         return [*d["parameters"], *d["complement"]]
 
@@ -79,15 +82,15 @@ def load(path: str | Path, ties: bool = True) -> BatchResult:
         ties: also read the tie table when the batch kept it (it is the big one).
     """
     path = Path(path)
-    if not (path / "manifest.json").is_file():
-        raise UserError(f"{path}: not a batch directory (no manifest.json)")
+    if not (path / MANIFEST).is_file():
+        raise UserError(f"{path}: not a batch directory (no {MANIFEST})")
     manifest = read_manifest(path)
     if manifest.get("format") != FORMAT:
         raise UserError(f"{path}: not a batch directory (the output of `multivector run`?)")
     design = pd.read_parquet(path / "design.parquet").drop(
         columns=["status", "error"], errors="ignore"
     )
-    parts = sorted(p for p in (path / "parts").iterdir() if _PART.fullmatch(p.name) and p.is_dir())
+    parts = part_dirs(path / "parts")
     status = _read(parts, "runs.parquet")
     if status is None:
         status = pd.DataFrame(columns=["run_id", "status", "error", "wall_s"])
@@ -95,7 +98,7 @@ def load(path: str | Path, ties: bool = True) -> BatchResult:
     runs["status"] = runs["status"].fillna("pending")
     runs = runs.sort_values("run_id", ignore_index=True)
     keys = runs[RUN_KEYS]
-    states = _state_order(manifest)
+    states = manifest.get("states")
 
     def tidy(df: pd.DataFrame | None, sort: list[str]) -> pd.DataFrame | None:
         if df is None:
@@ -132,7 +135,3 @@ def _read(parts: list[Path], name: str) -> pd.DataFrame | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         # parts whose column types differ (an all-missing column is typed null): one by one
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-
-
-def _state_order(manifest: dict) -> list[str] | None:
-    return manifest.get("states")

@@ -166,7 +166,3 @@ def _concat(chunk: Chunk, parts: list[ChunkResult]) -> ChunkResult:
         ties,
         shocks if shocks is not None else empty_shocks(),
     )
-
-
-# Until sim/batch/driver.py imports the public names.
-_empty_indices, _empty_shocks = empty_indices, empty_shocks

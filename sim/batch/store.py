@@ -22,14 +22,10 @@ truth in between.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
 import shutil
-import sys
-import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +38,15 @@ import pyarrow.dataset as ds
 from sim.batch.experiment import Experiment
 from sim.batch.runner import ChunkResult
 from sim.errors import UserError
-from sim.outputs.files import check_out_dir as check_run_out_dir
+from sim.outputs.files import (
+    MANIFEST,
+    atomic_dir,
+    atomic_file,
+    check_out_dir,
+    temporary_path,
+    write_manifest,
+)
+from sim.outputs.manifest import stamped, utc_now
 
 FORMAT = "multivector-batch/1"
 #: Parquet compression of the parts: LZ4 writes random-looking floats fastest here, at
@@ -53,11 +57,6 @@ EXECUTOR_FAILURE = "its chunk failed"
 _PART = re.compile(r"chunk-(\d{6,})")
 
 
-def check_out_dir(out: str | Path) -> Path:
-    """Validate ``--out`` before any work: a new directory, an empty one, or a batch's."""
-    return check_run_out_dir(out, what="batch")
-
-
 def release_arrow_memory() -> None:
     """Hand the memory Arrow freed back to the system. Arrow's allocator keeps freed
     blocks for reuse, so without this every table once converted for Parquet would stay
@@ -65,23 +64,21 @@ def release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def read_manifest(out: Path) -> dict:
+    """The manifest of the batch in ``out``.
+
+    Raises:
+        UserError: it is missing or not JSON.
+    """
     try:
-        return json.loads((out / "manifest.json").read_text())
+        return json.loads((out / MANIFEST).read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{out}/manifest.json: cannot read the batch manifest ({exc})") from None
+        raise UserError(f"{out}/{MANIFEST}: cannot read the batch manifest ({exc})") from None
+
+
+def part_dirs(parts: Path) -> list[Path]:
+    """The directories of the finished chunks in ``parts`` (``chunk-NNNNNN``), in order."""
+    return sorted(p for p in parts.iterdir() if _PART.fullmatch(p.name) and p.is_dir())
 
 
 @dataclass
@@ -94,6 +91,7 @@ class Store:
 
     @property
     def parts(self) -> Path:
+        """The directory of the finished chunks' parts."""
         return self.out / "parts"
 
     # ---- opening ------------------------------------------------------------------------
@@ -107,8 +105,8 @@ class Store:
         ``runs`` must already carry the ``chunk`` column (used for a new store only: a
         resumed batch keeps the chunking it started with).
         """
-        out = check_out_dir(out)
-        if (out / "manifest.json").is_file():
+        out = check_out_dir(out, "batch")
+        if (out / MANIFEST).is_file():
             old = read_manifest(out)
             if old.get("format") != FORMAT:
                 raise UserError(
@@ -129,25 +127,14 @@ class Store:
             store._clean_temporaries()
             store.forget_executor_failures()
             return store, True
-        parent = out.resolve().parent
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        try:
+        with atomic_dir(out, "batch") as tmp:
             (tmp / "parts").mkdir()
             design = runs  # the caller's table, completed in place (no copy)
             design["status"] = "pending"
             design["error"] = pd.Series([None] * len(design), dtype=object)
             design.to_parquet(tmp / "design.parquet", index=False)
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-            if out.exists():
-                out.rmdir()  # empty (check_out_dir refused anything else)
-            tmp.rename(out)
+            write_manifest(tmp, manifest)
             release_arrow_memory()
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return cls(out, manifest, design), False
 
     def forget_executor_failures(self) -> int:
@@ -155,7 +142,7 @@ class Store:
         dying, a lost cluster), so a resumed batch runs them again; returns how many.
         Runs that raised on their own stay recorded: they would raise again."""
         dropped = 0
-        for p in self._part_dirs():
+        for p in part_dirs(self.parts):
             runs = pd.read_parquet(p / "runs.parquet", columns=["status", "error"])
             if (runs["status"] == "failed").all() and (
                 runs["error"].fillna("").str.startswith(EXECUTOR_FAILURE).all()
@@ -173,12 +160,8 @@ class Store:
     # ---- chunks -------------------------------------------------------------------------
 
     def done_chunks(self) -> set[int]:
-        done = set()
-        for p in self.parts.iterdir():
-            m = _PART.fullmatch(p.name)
-            if m and p.is_dir():
-                done.add(int(m.group(1)))
-        return done
+        """The ids of the finished chunks."""
+        return {int(_PART.fullmatch(p.name).group(1)) for p in part_dirs(self.parts)}
 
     def write_chunk(self, result: ChunkResult) -> bool:
         """Write a finished chunk atomically; False if it was already there (a duplicate)."""
@@ -186,22 +169,12 @@ class Store:
 
     # ---- finishing ----------------------------------------------------------------------
 
-    def run_status(self) -> pd.DataFrame:
-        """run_id, status, error, wall_s of every finished run (from the parts)."""
-        files = [str(p / "runs.parquet") for p in self._part_dirs()]
-        if not files:
-            return pd.DataFrame(columns=["run_id", "status", "error", "wall_s"])
-        return ds.dataset(files, format="parquet").to_table().to_pandas()
-
-    def _part_dirs(self) -> list[Path]:
-        return sorted(p for p in self.parts.iterdir() if _PART.fullmatch(p.name) and p.is_dir())
-
     def finish(self, extra: dict) -> dict:
         """Refresh design.parquet's status column and the manifest's counts."""
         design = self.runs.drop(columns=["status", "error"], errors="ignore")
         code = np.zeros(len(design), dtype=np.int8)  # 0 pending, 1 ok, 2 failed
         error = np.full(len(design), None, dtype=object)
-        files = [str(p / "runs.parquet") for p in self._part_dirs()]
+        files = [str(p / "runs.parquet") for p in part_dirs(self.parts)]
         if files:
             t = ds.dataset(files, format="parquet").to_table(columns=["run_id", "status", "error"])
             pos = t["run_id"].to_numpy()  # run_id is the row of the design table
@@ -212,16 +185,15 @@ class Store:
                 error[pos[bad]] = t["error"].take(bad).to_pylist()
         design["status"] = pd.Categorical.from_codes(code, categories=["pending", "ok", "failed"])
         design["error"] = error
-        _atomic_parquet(design, self.out / "design.parquet")
+        with atomic_file(self.out / "design.parquet") as tmp:
+            design.to_parquet(tmp, index=False)
         release_arrow_memory()
         self.runs = design
         counts = dict(zip(["pending", "ok", "failed"], np.bincount(code, minlength=3), strict=True))
         self.manifest["status"] = {k: int(counts.get(k, 0)) for k in ("ok", "failed", "pending")}
-        self.manifest["updated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self.manifest["updated"] = utc_now()
         self.manifest.setdefault("sessions", []).append(extra)
-        _atomic_write_text(
-            self.out / "manifest.json", json.dumps(self.manifest, indent=2, default=str)
-        )
+        write_manifest(self.out, self.manifest)
         return self.manifest["status"]
 
 
@@ -231,7 +203,7 @@ def write_part(parts: Path, result: ChunkResult) -> bool:
     final = parts / f"chunk-{result.chunk:06d}"
     if final.exists():
         return False
-    tmp = parts / f".chunk-{result.chunk:06d}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_path(final)
     tmp.mkdir()
     try:
         runs = result.runs.astype({"status": "string", "error": "string", "wall_s": float})
@@ -276,9 +248,9 @@ def run_and_store(chunk, parts: Path) -> Stored:
 
 
 def new_manifest(experiment: Experiment, n_runs: int, n_chunks: int, chunk_size: int) -> dict:
-    from sim.outputs.manifest import versions
-
-    return {
+    """The manifest of a new batch: the experiment, its arms and design, the chunking and
+    the common stamp (:func:`sim.outputs.manifest.stamped`), with every run pending."""
+    fields = {
         "format": FORMAT,
         "experiment": {
             "name": experiment.name,
@@ -313,8 +285,5 @@ def new_manifest(experiment: Experiment, n_runs: int, n_chunks: int, chunk_size:
         "runs": n_runs,
         "chunks": n_chunks,
         "chunk_size": chunk_size,
-        "versions": versions(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": sys.argv,
-        "status": {"ok": 0, "failed": 0, "pending": n_runs},
     }
+    return {**stamped(fields), "status": {"ok": 0, "failed": 0, "pending": n_runs}}

@@ -1,23 +1,37 @@
-"""Writing an ensemble's replicates to disk chunk by chunk, and its text summary."""
+"""Writing an ensemble's replicates to disk chunk by chunk: tables, figure and manifest.
+
+:func:`save_ensemble` streams each chunk's tables to Parquet as it comes
+(:class:`_ParquetStreams`), keeps only the alignment and hedging indices in memory
+(:class:`_IndexArrays`) and, when every chunk is written, adds the shock table, the fan
+chart and the manifest. Its text summary is :func:`sim.outputs.summary.ensemble_summary`.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from sim.drivers.ensemble import Seed, check_seeds, check_shocks_off, iter_ensemble, record_steps
-from sim.outputs.files import atomic_dir
-from sim.outputs.manifest import versions
+from sim.outputs.files import MANIFEST, atomic_dir, write_figure, write_manifest
+from sim.outputs.manifest import ensemble_manifest
 from sim.scenario import Scenario, load_scenario
 from sim.world.compiled import World, world_for
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+
+    from sim.drivers.ensemble import EnsembleResult
+
+#: The tables an ensemble chunk may carry, in the order they are streamed.
+_TABLES = ("indices", "ties")
+_FIGURE = "alignment.png"
+_SHOCKS = "shocks.parquet"
 
 
 @dataclass
@@ -35,6 +49,7 @@ class SavedEnsemble:
     files: list[str]
 
     def figure(self):
+        """The fan chart of the focus state's indices (a matplotlib Figure)."""
         from sim.outputs.plots import ensemble_figure
 
         return ensemble_figure(self.world, self.steps, self.alignment, self.hedging, self.shocks)
@@ -58,106 +73,143 @@ def save_ensemble(
     bands over replicates) into a temporary directory that becomes ``out`` only when
     everything is written. Only the alignment and hedging indices (float32) are kept in
     memory, for the figure: about 2 GB per million replicate-records of nine states.
+
+    Args:
+        scenario: a loaded scenario or a path.
+        seeds: one seed per replicate, or a count R for the seeds ``0 .. R - 1``.
+        out: the output directory (new, empty, or an earlier output).
+        keep: ``"indices"``, or ``"ties"`` for the tie table too.
+        dates: keep only the records of these dates (default: every step).
+        shocks_off: shock ids switched off in every replicate.
+        chunk_size: replicates per chunk (default: sized for the CPU cache).
+        progress: called with (replicates done, total) after every chunk.
     """
-    import json
-
-    import matplotlib.pyplot as plt
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seeds = check_seeds(seeds)
     world = world_for(scenario)
     check_shocks_off(world, shocks_off)
     steps = record_steps(world, dates)
-    r, s, n = len(seeds), len(steps), world.n
-    align = np.empty((r, s, n), dtype=np.float32)
-    hedge = np.empty((r, s, n), dtype=np.float32)
-    shocks: list[pd.DataFrame] = []
+    arrays = _IndexArrays.empty(len(seeds), len(steps), world.n)
     t0 = time.perf_counter()
     with atomic_dir(out) as tmp:
-        writers: dict[str, pq.ParquetWriter] = {}
-        try:
-            for part in iter_ensemble(
-                scenario,
-                seeds,
-                shocks_off=shocks_off,
-                keep=keep,
-                dates=dates,
-                chunk_size=chunk_size,
-                progress=progress,
-            ):
-                for name in ("indices", "ties"):
-                    df = getattr(part, name)
-                    if df is None:
-                        continue
-                    table = pa.Table.from_pandas(df, preserve_index=False)
-                    if name not in writers:
-                        writers[name] = pq.ParquetWriter(tmp / f"{name}.parquet", table.schema)
-                    writers[name].write_table(table)
-                reps = part.replicates["replicate"].to_numpy()
-                ix = part.indices
-                align[reps] = ix["alignment_index"].to_numpy().reshape(len(reps), s, n)
-                hedge[reps] = ix["hedging_index"].to_numpy().reshape(len(reps), s, n)
-                shocks.append(part.shocks)
-        finally:
-            for w in writers.values():
-                w.close()
-        shock_table = pd.concat(shocks, ignore_index=True)
-        shock_table.to_parquet(tmp / "shocks.parquet", index=False)
-        wall = time.perf_counter() - t0
-        files = [*sorted(f"{k}.parquet" for k in writers), "shocks.parquet"]
-        saved = SavedEnsemble(
-            Path(out), world, seeds, steps, align, hedge, shock_table, wall, files
+        chunks = iter_ensemble(
+            scenario,
+            seeds,
+            shocks_off=shocks_off,
+            keep=keep,
+            dates=dates,
+            chunk_size=chunk_size,
+            progress=progress,
         )
-        fig = saved.figure()
-        fig.savefig(tmp / "alignment.png", dpi=120)
-        plt.close(fig)
-        int_seeds = [x for x in seeds if isinstance(x, int)]
-        manifest = {
-            "scenario": scenario.reference(),
-            "engine": (
-                "ensemble (sim.drivers.ensemble); "
-                "replicate k equals `multivector run --seed SEED_k`"
-            ),
-            "replicates": r,
-            "seeds": (
-                {"first": int_seeds[0], "last": int_seeds[-1]}
-                if int_seeds == list(range(int_seeds[0], int_seeds[0] + r))
-                else [str(x) for x in seeds]
-            ),
-            "keep": keep,
-            "steps_recorded": [int(x) for x in steps],
-            "shocks_off": list(shocks_off),
-            "versions": versions(),
-            "wall_time_s": round(wall, 3),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": sys.argv,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        saved.files = [*files, "manifest.json", "alignment.png"]
+        tables, shocks = _stream(chunks, tmp, arrays)
+        saved = SavedEnsemble(
+            Path(out),
+            world,
+            seeds,
+            steps,
+            arrays.alignment,
+            arrays.hedging,
+            shocks,
+            time.perf_counter() - t0,
+            [*tables, _SHOCKS],
+        )
+        _finish(saved, tmp, scenario, keep=keep, shocks_off=shocks_off)
     return saved
 
 
-def ensemble_summary(saved: SavedEnsemble) -> str:
-    """The focus state's alignment index at a few dates: median and 90% range."""
-    w = saved.world
-    focus = w.scenario.spec.focus or w.ids[0]
-    i = w.index(focus)
-    r = len(saved.seeds)
-    steps = saved.steps
-    picks = sorted({0, len(steps) // 2, len(steps) - 1})
-    lines = [
-        f"{w.scenario.name}  ({r} replicates, {w.n_periods} periods, "
-        f"{saved.wall_time:.2f} s: {saved.wall_time / r * 1000:.2f} ms per run)",
-        f"  {focus} alignment index      median   [5%, 95%] over replicates",
-    ]
-    for k in picks:
-        col = saved.alignment[:, k, i]
-        lo, med, hi = np.nanquantile(col, [0.05, 0.5, 0.95])
-        lines.append(f"    {str(w.date(int(steps[k]))):<22} {med:+7.2f}   [{lo:+.2f}, {hi:+.2f}]")
-    prob = saved.shocks[saved.shocks["kind"] == "probabilistic"]
-    for sid, g in prob.groupby("id", observed=True):
-        lines.append(f"  {sid} fired in {g['replicate'].nunique() / r:.0%} of replicates")
-    return "\n".join(lines)
+@dataclass
+class _IndexArrays:
+    """The alignment and hedging indices of every replicate, ``(R, S, N)`` float32."""
+
+    alignment: np.ndarray
+    hedging: np.ndarray
+
+    @classmethod
+    def empty(cls, replicates: int, steps: int, states: int) -> _IndexArrays:
+        """Arrays for ``replicates`` x ``steps`` x ``states``, to be filled chunk by chunk."""
+        shape = (replicates, steps, states)
+        return cls(np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32))
+
+    def fill(self, chunk: EnsembleResult) -> None:
+        """Copy a chunk's indices into the rows of its replicates."""
+        reps = chunk.replicates["replicate"].to_numpy()
+        shape = (len(reps), *self.alignment.shape[1:])
+        self.alignment[reps] = chunk.indices["alignment_index"].to_numpy().reshape(shape)
+        self.hedging[reps] = chunk.indices["hedging_index"].to_numpy().reshape(shape)
+
+
+class _ParquetStreams:
+    """One Parquet file per table, written a chunk's table at a time (``NAME.parquet``,
+    opened with the schema of its first chunk)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def append(self, name: str, df: pd.DataFrame) -> None:
+        """Append ``df`` to ``NAME.parquet``, creating it at the first call."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if name not in self.writers:
+            self.writers[name] = pq.ParquetWriter(self.directory / f"{name}.parquet", table.schema)
+        self.writers[name].write_table(table)
+
+    def files(self) -> list[str]:
+        """The files written, by name."""
+        return sorted(f"{name}.parquet" for name in self.writers)
+
+    def close(self) -> None:
+        """Finish every file (a Parquet file is readable only once closed)."""
+        for writer in self.writers.values():
+            writer.close()
+
+
+def _stream(
+    chunks: Iterable[EnsembleResult], tmp: Path, arrays: _IndexArrays
+) -> tuple[list[str], pd.DataFrame]:
+    """Write the chunks' tables into ``tmp`` and their indices into ``arrays`` as they
+    come, then the shock table of all replicates (``shocks.parquet``).
+
+    Returns:
+        The Parquet files of the chunk tables, and the shock table.
+    """
+    streams = _ParquetStreams(tmp)
+    shocks: list[pd.DataFrame] = []
+    try:
+        for chunk in chunks:
+            for name in _TABLES:
+                df = getattr(chunk, name)
+                if df is not None:
+                    streams.append(name, df)
+            arrays.fill(chunk)
+            shocks.append(chunk.shocks)
+    finally:
+        streams.close()
+    shock_table = pd.concat(shocks, ignore_index=True)
+    shock_table.to_parquet(tmp / _SHOCKS, index=False)
+    return streams.files(), shock_table
+
+
+def _finish(
+    saved: SavedEnsemble,
+    tmp: Path,
+    scenario: Scenario,
+    *,
+    keep: str,
+    shocks_off: Sequence[str],
+) -> None:
+    """Add the fan chart and the manifest to ``tmp`` and to ``saved.files``."""
+    write_figure(saved.figure(), tmp / _FIGURE)
+    manifest = ensemble_manifest(
+        scenario,
+        saved.seeds,
+        saved.steps,
+        keep=keep,
+        shocks_off=shocks_off,
+        wall_time=saved.wall_time,
+    )
+    write_manifest(tmp, manifest)
+    saved.files = [*saved.files, MANIFEST, _FIGURE]

@@ -1,4 +1,11 @@
-"""What every output records about how it was made: package versions and the git commit."""
+"""What every output records about how it was made.
+
+Each manifest is its own fields inside one common stamp (:func:`stamped`): the scenario
+first; package versions, git commit, wall time, creation time and the command last.
+:func:`run_manifest` and :func:`ensemble_manifest` build the manifests of a run and of an
+ensemble; the batch store builds its own (:func:`sim.batch.store.new_manifest`) on the
+same stamp.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import datetime as dt
 import platform
 import subprocess
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +21,11 @@ from typing import TYPE_CHECKING
 from sim.world.compiled import resolved_parameters
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from sim.drivers.ensemble import Seed
     from sim.drivers.run import RunResult
+    from sim.scenario import Scenario
 
 _DEPENDENCIES = (
     "mesa",
@@ -29,6 +41,8 @@ _DEPENDENCIES = (
 
 
 def versions() -> dict:
+    """Python, the platform, this package and its dependencies (``None`` when not
+    installed), and the git commit of the code."""
     out = {"python": platform.python_version(), "platform": platform.platform()}
     for name in ("multivector", *_DEPENDENCIES):
         try:
@@ -40,6 +54,8 @@ def versions() -> dict:
 
 
 def _git_commit() -> str | None:
+    """The commit of the repository this code runs from, ending in ``+dirty`` when
+    tracked files have changed since; ``None`` outside a git checkout."""
     here = Path(__file__).resolve().parents[2]  # the repository root
     try:
         res = subprocess.run(
@@ -63,16 +79,89 @@ def _git_commit() -> str | None:
     return res.stdout.strip() + ("+dirty" if dirty else "")
 
 
+def utc_now() -> str:
+    """The time now in UTC, ISO 8601 to the second: how manifests record times."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def stamped(
+    fields: dict, *, scenario: Scenario | None = None, wall_time_s: float | None = None
+) -> dict:
+    """``fields`` inside the stamp every manifest carries.
+
+    Args:
+        fields: what is particular to the output.
+        scenario: the scenario it ran; recorded first, as ``scenario`` (its reference:
+            name, path, content hash).
+        wall_time_s: the seconds it took (rounded as it should be shown).
+
+    Returns:
+        ``scenario``, then ``fields``, then ``versions``, ``wall_time_s``, ``created``
+        and ``command`` (``scenario`` and ``wall_time_s`` only when given).
+    """
+    manifest = {} if scenario is None else {"scenario": scenario.reference()}
+    manifest.update(fields)
+    manifest["versions"] = versions()
+    if wall_time_s is not None:
+        manifest["wall_time_s"] = wall_time_s
+    manifest["created"] = utc_now()
+    manifest["command"] = sys.argv
+    return manifest
+
+
 def run_manifest(result: RunResult) -> dict:
     """The manifest of one run (:class:`~sim.drivers.run.RunResult`)."""
-    return {
-        "scenario": result.scenario.reference(),
-        "seed": result.seed,
-        "shocks_off": list(result.shocks_off),
-        "shocks_fired": result.shocks,
-        "resolved_parameters": resolved_parameters(result.world),
-        "versions": versions(),
-        "wall_time_s": round(result.wall_time, 4),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": sys.argv,
-    }
+    return stamped(
+        {
+            "seed": result.seed,
+            "shocks_off": list(result.shocks_off),
+            "shocks_fired": result.shocks,
+            "resolved_parameters": resolved_parameters(result.world),
+        },
+        scenario=result.scenario,
+        wall_time_s=round(result.wall_time, 4),
+    )
+
+
+def ensemble_manifest(
+    scenario: Scenario,
+    seeds: Sequence[Seed],
+    steps: np.ndarray,
+    *,
+    keep: str,
+    shocks_off: Sequence[str],
+    wall_time: float,
+) -> dict:
+    """The manifest of an ensemble written by :func:`sim.outputs.ensemble_files.save_ensemble`.
+
+    Args:
+        scenario: the scenario.
+        seeds: one seed per replicate.
+        steps: the recorded steps.
+        keep: the tables kept ("indices" or "ties").
+        shocks_off: the shocks switched off.
+        wall_time: the seconds it took.
+    """
+    return stamped(
+        {
+            "engine": (
+                "ensemble (sim.drivers.ensemble); "
+                "replicate k equals `multivector run --seed SEED_k`"
+            ),
+            "replicates": len(seeds),
+            "seeds": _seed_record(seeds),
+            "keep": keep,
+            "steps_recorded": [int(x) for x in steps],
+            "shocks_off": list(shocks_off),
+        },
+        scenario=scenario,
+        wall_time_s=round(wall_time, 3),
+    )
+
+
+def _seed_record(seeds: Sequence[Seed]) -> dict | list[str]:
+    """Consecutive int seeds as their first and last; any others one by one, as text."""
+    int_seeds = [x for x in seeds if isinstance(x, int)]
+    if int_seeds == list(range(int_seeds[0], int_seeds[0] + len(seeds))):
+        return {"first": int_seeds[0], "last": int_seeds[-1]}
+    return [str(x) for x in seeds]

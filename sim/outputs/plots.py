@@ -9,11 +9,11 @@ from __future__ import annotations
 import textwrap
 
 import matplotlib.pyplot as plt  # the caller picks the backend (the CLI: Agg)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-POLE_COLOURS = {"West": "#1f5fa8", "Russia": "#b2182b"}
+from sim.outputs.summary import focus_state
 
 
 def mark_shocks(axes, shocks: list[dict], label_ax=None) -> None:
@@ -43,6 +43,7 @@ def mark_shocks(axes, shocks: list[dict], label_ax=None) -> None:
 
 
 def legend_lines(shocks: list[dict]) -> int:
+    """How many lines :func:`shock_legend` takes for ``shocks``."""
     return (len(shocks) + 1) // 2
 
 
@@ -78,7 +79,7 @@ def alignment_figure(result) -> Figure:
     """
     w = result.world
     spec = w.scenario.spec
-    focus = spec.focus or w.ids[0]
+    focus = focus_state(w)
     ix = result.indices
     ties = result.ties
     axis = spec.alignment_axis
@@ -165,7 +166,7 @@ def ensemble_figure(world, steps, alignment, hedging, shocks: pd.DataFrame) -> F
     """
     w = world
     spec = w.scenario.spec
-    focus = spec.focus or w.ids[0]
+    focus = focus_state(w)
     fi = w.index(focus)
     r = len(alignment)
     x = pd.to_datetime(w.record_dates(steps))

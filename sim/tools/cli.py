@@ -41,12 +41,22 @@ def _date(text: str) -> dt.date:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command, in the order ``--help`` lists them."""
     p = argparse.ArgumentParser(
         prog="multivector",
         description="Strategic balancing: small states between great powers (agent-based).",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_run_command(sub)
+    _add_scenario_commands(sub)
+    _add_batch_command(sub)
+    _add_analysis_commands(sub)
+    _add_app_command(sub)
+    return p
 
+
+def _add_run_command(sub) -> None:
+    """``run``: one run, or replicates with ``--replicates``."""
     r = sub.add_parser("run", help="run a scenario once and write its tables and plot")
     r.add_argument("scenario", help="scenario file (YAML)")
     r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
@@ -82,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quiet", action="store_true", help="print nothing on success")
 
+
+def _add_scenario_commands(sub) -> None:
+    """``explain``, ``validate`` and ``check``: questions about one scenario."""
     e = sub.add_parser("explain", help="why a state moved: its candidates and their payoffs")
     e.add_argument("scenario")
     e.add_argument("--seed", type=_seed, default=0)
@@ -110,11 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also list the states and the shocks (ids for --shock-off)",
     )
-    _add_batch_commands(sub)
-    return p
 
 
-def _add_batch_commands(sub) -> None:
+def _add_batch_command(sub) -> None:
+    """``batch``: an experiment into a resumable result store."""
     b = sub.add_parser(
         "batch",
         help="run an experiment (designs, seeds, arms) into a resumable result store",
@@ -149,6 +161,9 @@ def _add_batch_commands(sub) -> None:
     )
     b.add_argument("--quiet", action="store_true", help="no progress, no summary")
 
+
+def _add_analysis_commands(sub) -> None:
+    """``plot``, ``compare`` and ``sensitivity``: figures and tables of a batch."""
     pl = sub.add_parser("plot", help="fan charts and distributions of a batch")
     pl.add_argument("batch", help="a batch directory (multivector batch --out)")
     pl.add_argument("--out", help="directory for the figures (default: BATCH/plots)")
@@ -178,6 +193,9 @@ def _add_batch_commands(sub) -> None:
     se.add_argument("--arm", help="arm (default: the first)")
     se.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
 
+
+def _add_app_command(sub) -> None:
+    """``app``: the classroom dashboard."""
     a = sub.add_parser(
         "app",
         help="the classroom dashboard in the browser (offline)",
@@ -205,6 +223,8 @@ def _port(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: ``sys.argv``); returns the exit code: 0 ok,
+    1 failed runs or checks (or a bug), 2 bad input, 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -265,7 +285,7 @@ def _cmd_app(args) -> int:
 def _cmd_run(args) -> int:
     from sim.drivers.run import run
     from sim.outputs.files import check_out_dir
-    from sim.outputs.run_files import summary
+    from sim.outputs.summary import run_summary
     from sim.scenario import load_scenario
 
     check_out_dir(args.out)
@@ -278,7 +298,7 @@ def _cmd_run(args) -> int:
     result = run(scenario, seed=args.seed, shocks_off=args.shock_off)
     out = result.save(args.out)
     if not args.quiet:
-        print(summary(result))
+        print(run_summary(result))
         print(
             f"wrote {out}/ (ties.parquet, indices.parquet, manifest.json, alignment.png) "
             f"in {time.perf_counter() - t0:.2f} s"
@@ -287,7 +307,8 @@ def _cmd_run(args) -> int:
 
 
 def _run_replicates(args, scenario) -> int:
-    from sim.outputs.ensemble_files import ensemble_summary, save_ensemble
+    from sim.outputs.ensemble_files import save_ensemble
+    from sim.outputs.summary import ensemble_summary
 
     seeds = list(range(args.seed, args.seed + args.replicates))
     if seeds[-1] >= 2**63:
@@ -371,9 +392,9 @@ def _cmd_check(args) -> int:
 
 def _cmd_batch(args) -> int:
     from sim.batch import load_experiment, run
-    from sim.batch.store import check_out_dir
+    from sim.outputs.files import check_out_dir
 
-    check_out_dir(args.out)
+    check_out_dir(args.out, "batch")
     experiment = load_experiment(args.experiment)
     summary = run(
         experiment,
@@ -391,10 +412,10 @@ def _cmd_batch(args) -> int:
 
 
 def _cmd_analyse(args) -> int:
-    import matplotlib.pyplot as plt
     import pandas as pd
 
     from sim.batch import analysis, load, plots
+    from sim.outputs.files import write_figure
 
     result = load(args.batch, ties=False)
     out = Path(args.out) if args.out else Path(args.batch) / "plots"
@@ -434,8 +455,7 @@ def _cmd_analyse(args) -> int:
         table.to_csv(out / "sensitivity.csv", index=False)
     out.mkdir(exist_ok=True)
     for name, fig in figures.items():
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
+        write_figure(fig, out / name, dpi=110)
     print(f"wrote {', '.join(figures)} to {out}/")
     return 0
 
