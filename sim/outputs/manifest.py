@@ -162,6 +162,6 @@ def ensemble_manifest(
 def _seed_record(seeds: Sequence[Seed]) -> dict | list[str]:
     """Consecutive int seeds as their first and last; any others one by one, as text."""
     int_seeds = [x for x in seeds if isinstance(x, int)]
-    if int_seeds == list(range(int_seeds[0], int_seeds[0] + len(seeds))):
+    if int_seeds and int_seeds == list(range(int_seeds[0], int_seeds[0] + len(seeds))):
         return {"first": int_seeds[0], "last": int_seeds[-1]}
     return [str(x) for x in seeds]
