@@ -171,24 +171,19 @@ def sensitivity_figure(table: pd.DataFrame, outcome: str) -> Figure:
     fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * n + 2), 3.6))
     x = np.arange(n)
     w = 0.38
-    ax.bar(
-        x - w / 2,
-        table["S1"],
-        w,
-        yerr=table["S1_conf"],
-        capsize=3,
-        label="first order S1",
-        color="#1f5fa8",
-    )
-    ax.bar(
-        x + w / 2,
-        table["ST"],
-        w,
-        yerr=table["ST_conf"],
-        capsize=3,
-        label="total ST",
-        color="#b2182b",
-    )
+    for offset, col, label, colour in (
+        (-w / 2, "S1", "first order S1", "#1f5fa8"),
+        (w / 2, "ST", "total ST", "#b2182b"),
+    ):
+        ax.bar(
+            x + offset,
+            table[col],
+            w,
+            yerr=table[f"{col}_conf"],
+            capsize=3,
+            label=label,
+            color=colour,
+        )
     ax.set_xticks(
         x,
         [p.replace("states.", "").replace(".value", "") for p in table["parameter"]],

@@ -83,15 +83,8 @@ def alignment_figure(result) -> Figure:
     ix = result.indices
     ties = result.ties
     axis = spec.alignment_axis
-    fig = plt.figure(figsize=(11, 8.5))
     bottom = 0.1 + 0.018 * legend_lines(result.shocks)
-    gs = fig.add_gridspec(
-        2, 1, height_ratios=[1, 1.25], hspace=0.28, top=0.9, bottom=bottom, left=0.08, right=0.8
-    )
-    ax1 = fig.add_subplot(gs[0])
-    ax2 = fig.add_subplot(gs[1], sharex=ax1)
-    cmap = plt.get_cmap("tab10")
-    colour = {sid: cmap(k % 10) for k, sid in enumerate(w.ids)}
+    fig, ax1, ax2, colour = _two_panels(w, [1, 1.25], top=0.9, bottom=bottom)
 
     if axis is not None:
         for sid in w.ids:
@@ -180,16 +173,9 @@ def ensemble_figure(world, steps, alignment, hedging, shocks: pd.DataFrame) -> F
         f"{g['label'].iloc[0]}: drawn in {g['replicate'].nunique() / r:.0%} of replicates"
         for _, g in prob.groupby("id", observed=True)
     ]
-    fig = plt.figure(figsize=(11, 8.5))
     extra = 0.016 * len(drawn)
     bottom = 0.1 + 0.018 * legend_lines(marks) + extra
-    gs = fig.add_gridspec(
-        2, 1, height_ratios=[1.25, 1], hspace=0.28, top=0.86, bottom=bottom, left=0.08, right=0.8
-    )
-    ax1 = fig.add_subplot(gs[0])
-    ax2 = fig.add_subplot(gs[1], sharex=ax1)
-    cmap = plt.get_cmap("tab10")
-    colour = {sid: cmap(k % 10) for k, sid in enumerate(w.ids)}
+    fig, ax1, ax2, colour = _two_panels(w, [1.25, 1], top=0.86, bottom=bottom)
     axis = spec.alignment_axis
     if axis is not None:
         for k, sid in enumerate(w.ids):
@@ -216,3 +202,15 @@ def ensemble_figure(world, steps, alignment, hedging, shocks: pd.DataFrame) -> F
         fig.text(0.04, 0.02, "\n".join(drawn), fontsize=7.5, family="monospace", color="0.15")
     ax2.set_xlim(x[0], x[-1] + pd.Timedelta(days=10))
     return fig
+
+
+def _two_panels(world, heights: list[float], top: float, bottom: float):
+    """A page-sized figure with two panels sharing the time axis, and a colour per state."""
+    fig = plt.figure(figsize=(11, 8.5))
+    gs = fig.add_gridspec(
+        2, 1, height_ratios=heights, hspace=0.28, top=top, bottom=bottom, left=0.08, right=0.8
+    )
+    ax1 = fig.add_subplot(gs[0])
+    ax2 = fig.add_subplot(gs[1], sharex=ax1)
+    cmap = plt.get_cmap("tab10")
+    return fig, ax1, ax2, {sid: cmap(k % 10) for k, sid in enumerate(world.ids)}
