@@ -187,7 +187,7 @@ def test_params_are_frozen_once_used():
         P.leverage[0, 1] = 1.0
     Q = P.copy()  # a copy is writable again, with its own cache
     Q.leverage[0, 1] = 1.0
-    assert Q.derived["lq"][0, 1] > P.derived["lq"][0, 1]
+    assert Q.derived["leverage_weight"][0, 1] > P.derived["leverage_weight"][0, 1]
 
 
 @pytest.mark.parametrize("path", SCENARIOS)

@@ -34,10 +34,46 @@ def explain(
     return model, model.explain(state)
 
 
+#: The weighted payoff terms of a move, as :func:`against_staying` gives them.
+TERMS = ("energy", "security", "alignment", "tie_cost")
+
 SUMMARY_COLUMNS = (
     "partner", "before", "after", "p_down", "p_stay", "p_up",
     "energy", "security", "alignment", "tie_cost", "net", "pinned",
 )  # fmt: skip
+
+
+def against_staying(table: pd.DataFrame) -> pd.DataFrame:
+    """What each candidate of a decision table changes against staying, term by term.
+
+    The one place where a move's terms are set against its partner's stay candidate: the
+    ``explain`` command and the dashboard's "Why did it move?" view (through
+    :func:`partner_summary`) and its Play view all show these numbers.
+
+    Args:
+        table: a decision table of :meth:`BalancingModel.explain`: one row per partner and
+            candidate, each partner's stay candidate (``move == 0``) among them.
+
+    Returns:
+        A frame with the table's index and, in utility units (0 in the stay rows):
+        ``energy``, ``security``, ``alignment``: the candidate's weighted payoff term
+        minus staying's; ``tie_cost``: the change of the tie cost, counted as a loss
+        (positive when the candidate's cost is lower); ``payoff``: the sum of those four,
+        the change of utility ``U``; ``move_cost``: the move cost, as a loss (``-gamma``
+        for a move, 0 to stay); ``net``: the change of the score the choice rule uses,
+        ``U`` minus the move cost (the table's ``gain``; ``payoff + move_cost`` to
+        rounding).
+    """
+    stay = table[table["move"] == 0].set_index("partner")
+    base = stay.loc[table["partner"]].set_axis(table.index)
+    out = pd.DataFrame(index=table.index)
+    for term in ("energy", "security", "alignment"):
+        out[term] = table[f"w_{term}"] - base[f"w_{term}"]
+    out["tie_cost"] = -(table["cost"] - base["cost"])
+    out["payoff"] = sum(out[term] for term in TERMS)
+    out["move_cost"] = -(table["move_cost"] - base["move_cost"])
+    out["net"] = table["gain"]
+    return out
 
 
 def partner_summary(df: pd.DataFrame, evaluation, i: int, ids: list[str]) -> pd.DataFrame:
@@ -46,10 +82,12 @@ def partner_summary(df: pd.DataFrame, evaluation, i: int, ids: list[str]) -> pd.
     ``before``/``after``: the tie before and after the decision; ``p_down``/``p_stay``/
     ``p_up``: the chance of each kind of move; ``energy``, ``security``, ``alignment``,
     ``tie_cost``, ``net``: what moving up one step changes against staying, in weighted
-    payoff terms (the tie cost counted as a loss, so positive favours moving up; NaN at
-    the upper bound); ``pinned``: the tie is held by an exogenous shock.
+    payoff terms (:func:`against_staying`; the tie cost counted as a loss, so positive
+    favours moving up; ``net`` is their sum, before the move cost; NaN at the upper
+    bound); ``pinned``: the tie is held by an exogenous shock.
     """
     held = {j: v for (a, j, v) in evaluation.pinned if a == i}
+    terms = against_staying(df)
     rows = []
     for partner, g in df.groupby("partner", sort=False, observed=True):
         stay = g[g["move"] == 0].iloc[0]
@@ -67,17 +105,10 @@ def partner_summary(df: pd.DataFrame, evaluation, i: int, ids: list[str]) -> pd.
         }
         if row["pinned"]:
             row["after"] = held.get(ids.index(str(partner)), after)
-        terms = [np.nan] * 5
+        shown = [np.nan] * 5
         if len(up):
-            u = up.iloc[0]
-            terms[:4] = [
-                u["w_energy"] - stay["w_energy"],
-                u["w_security"] - stay["w_security"],
-                u["w_alignment"] - stay["w_alignment"],
-                -(u["cost"] - stay["cost"]),
-            ]
-            terms[4] = sum(terms[:4])
-        row.update(zip(("energy", "security", "alignment", "tie_cost", "net"), terms, strict=True))
+            shown = terms.loc[up.index[0], [*TERMS, "payoff"]].tolist()
+        row.update(zip(("energy", "security", "alignment", "tie_cost", "net"), shown, strict=True))
         rows.append(row)
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     for col in ("before", "after"):  # no "-0.00" from float residue near zero
@@ -99,7 +130,7 @@ def explain_text(
         f"alignment {P.weights[i, 2]:.2f};  logit temperature tau={P.tau[i]:.2g}, "
         f"move cost {P.gamma[i]:.2g}",
     ]
-    active = [s.label for s in model.timeline.fired()]
+    active = [s.label for s in model.active_shocks()]
     if active:
         lines.append("shocks in force: " + "; ".join(active))
     lines += [
@@ -137,7 +168,7 @@ def explain_text(
     return "\n".join(lines)
 
 
-_TERMS = {
+_TERM_WORDS = {
     "energy": "energy",
     "security": "security",
     "alignment": "alignment",
@@ -167,15 +198,15 @@ def plain_reasons(summary: pd.DataFrame, who: str, names: dict[str, str]) -> lis
         if np.isnan(r.net):
             out.append(f"{what} {odds}; it was at the upper bound and could not move up.")
             continue
-        terms = {t: getattr(r, t) for t in _TERMS}
+        terms = {t: getattr(r, t) for t in TERMS}
         up = max(terms, key=terms.get)
         down = min(terms, key=terms.get)
         verdict = "paid" if r.net > 0 else "did not pay"
         why = []
         if terms[up] > 0:
-            why.append(f"{_TERMS[up]} pushed up most ({terms[up]:+.4f})")
+            why.append(f"{_TERM_WORDS[up]} pushed up most ({terms[up]:+.4f})")
         if terms[down] < 0:
-            why.append(f"{_TERMS[down]} held it back most ({terms[down]:+.4f})")
+            why.append(f"{_TERM_WORDS[down]} held it back most ({terms[down]:+.4f})")
         out.append(
             f"{what} {odds}. Moving up one step {verdict} on balance (net {r.net:+.4f}): "
             + (", ".join(why) or "no term moved")

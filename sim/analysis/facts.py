@@ -41,8 +41,11 @@ class FactResult:
     ci: tuple[float, float] | None = None
 
 
-class Ensemble:
+class SeedPanel:
     """Tie matrices of many seeded runs of one scenario: ``ties[seed, step, i, j]``.
+
+    The panel a fact is measured on (one per scenario; a counterfactual has its own, over
+    the same seeds).
 
     Run by the vectorized ensemble driver; seed k's matrices are those of
     ``BalancingModel(rng=k)`` (``tests/test_ensemble.py``).
@@ -59,6 +62,7 @@ class Ensemble:
         self.dates = world.record_dates(np.arange(world.n_periods + 1))
 
     def mask(self, w: Window) -> np.ndarray:
+        """``(steps,)`` bool: the records dated inside the window (both ends included)."""
         d = self.dates
         m = (d >= np.datetime64(w.start)) & (d <= np.datetime64(w.end))
         if not m.any():
@@ -85,8 +89,8 @@ def check(scenario: Scenario, seeds: int | None = None, progress: bool = False) 
         raise UserError(f"{scenario.path}: declares no stylised facts (`validation.facts`)")
     n = seeds or spec.validation.seeds
     seed_list = list(range(n))
-    base = Ensemble(world_for(scenario), seed_list, progress)
-    cache: dict[Path, Ensemble] = {}
+    base = SeedPanel(world_for(scenario), seed_list, progress)
+    cache: dict[Path, SeedPanel] = {}
     out = []
     for fact in spec.validation.facts:
         cf = None
@@ -98,40 +102,42 @@ def check(scenario: Scenario, seeds: int | None = None, progress: bool = False) 
                         f"{scenario.path}: fact {fact.id}: counterfactual {fact.counterfactual!r} "
                         "not found"
                     )
-                cache[path] = Ensemble(world_for(load_scenario(path)), seed_list, progress)
+                cache[path] = SeedPanel(world_for(load_scenario(path)), seed_list, progress)
             cf = cache[path]
         out.append(measure(fact, base, cf))
     return out
 
 
-def measure(fact: FactSpec, ens: Ensemble, cf: Ensemble | None = None) -> FactResult:
+def measure(fact: FactSpec, panel: SeedPanel, cf: SeedPanel | None = None) -> FactResult:
+    """Measure one fact on ``panel`` (``cf``: the counterfactual's panel, same seeds, for a
+    ``paired_effect``)."""
     thr = fact.threshold
     if fact.kind == "tie_range":
-        m = ens.mask(fact.window)
-        ok = np.ones(ens.ties.shape[0], dtype=bool)
+        m = panel.mask(fact.window)
+        ok = np.ones(panel.ties.shape[0], dtype=bool)
         for partner, (lo, hi) in fact.bands.items():
-            x = ens.quantity(fact.state, partner, None)[:, m]
+            x = panel.quantity(fact.state, partner, None)[:, m]
             ok &= ((x > lo) & (x < hi)).all(axis=1)
         return _share(fact, ok, thr)
     if fact.kind == "strongest_tie":
-        m = ens.mask(fact.window)
-        i, j = ens.world.index(fact.state), ens.world.index(fact.partner)
-        row = ens.ties[:, m, i, :].copy()
+        m = panel.mask(fact.window)
+        i, j = panel.world.index(fact.state), panel.world.index(fact.partner)
+        row = panel.ties[:, m, i, :].copy()
         row[..., i] = -np.inf
         others = np.delete(row, j, axis=-1).max(axis=-1)
         ok = (row[..., j] > others).all(axis=1)
         return _share(fact, ok, thr)
-    q = ens.quantity(fact.state, fact.partner, fact.index)
+    q = panel.quantity(fact.state, fact.partner, fact.index)
     sign = 1.0 if fact.direction == "up" else -1.0
     if fact.kind == "mean_change":
-        diff = q[:, ens.mask(fact.late)].mean(axis=1) - q[:, ens.mask(fact.early)].mean(axis=1)
+        diff = q[:, panel.mask(fact.late)].mean(axis=1) - q[:, panel.mask(fact.early)].mean(axis=1)
         return _share(fact, sign * diff > 0, thr)
     if fact.kind == "greater":
-        m = ens.mask(fact.window)
-        other = ens.quantity(fact.than.state, fact.than.partner, fact.than.index)
+        m = panel.mask(fact.window)
+        other = panel.quantity(fact.than.state, fact.than.partner, fact.than.index)
         return _share(fact, q[:, m].mean(axis=1) > other[:, m].mean(axis=1), thr)
     # paired_effect
-    m = ens.mask(fact.window)
+    m = panel.mask(fact.window)
     q_cf = cf.quantity(fact.state, fact.partner, fact.index)
     diff = q[:, m].mean(axis=1) - q_cf[:, m].mean(axis=1)
     n = len(diff)
@@ -155,6 +161,7 @@ def _share(fact: FactSpec, ok: np.ndarray, thr: float) -> FactResult:
 
 
 def table(results: list[FactResult], scenario: Scenario, seeds: int) -> str:
+    """The results as the text ``multivector validate`` prints."""
     lines = [f"Stylised facts: {scenario.name} ({seeds} seeds)", ""]
     w_id = max(len(r.fact.id) for r in results)
     head = f"{'fact':<{w_id}}  {'measured':<30} {'threshold':<12} result"

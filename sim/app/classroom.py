@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.drivers import records
 from sim.drivers.ensemble import run_ensemble
 from sim.drivers.model import BalancingModel, Evaluation
-from sim.drivers.run import fired_shocks
 from sim.errors import UserError
 from sim.scenario import Scenario, load_scenario, with_overrides
 from sim.world.compiled import constant, world_for
@@ -234,7 +234,7 @@ class ClassroomModel(BalancingModel):
 
     def shocks_so_far(self) -> list[dict]:
         """The shocks that fired up to now: id, label, kind, period, date."""
-        return fired_shocks(self.world, self.timeline.log)
+        return records.shock_events(self.shocks_table())
 
     def agent_run(self) -> BalancingModel:
         """The same world and seed with every state an agent, run to the current step."""

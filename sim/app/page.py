@@ -29,7 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from mesa.visualization import SolaraViz  # noqa: E402
 from mesa.visualization.utils import force_update, update_counter  # noqa: E402
 
-from sim.analysis.explain import partner_summary, plain_reasons  # noqa: E402
+from sim.analysis.explain import against_staying, partner_summary, plain_reasons  # noqa: E402
 from sim.app.classroom import (  # noqa: E402
     DEFAULT_SCENARIO,
     NOBODY,
@@ -441,90 +441,130 @@ def CompareView(model: ClassroomModel):
 
 @solara.component
 def PlayView(model: ClassroomModel, on_play):
+    """The Play tab: an invitation to play a state, then the student's moves each quarter
+    and the student's payoff against the agent's."""
     update_counter.get()
-    w = model.world
     _, redraw = solara.use_state(0)
     show_odds, set_show_odds = solara.use_state(False)
     if model.player is None:
-        focus = focus_of(w.scenario)
-        Prose(
-            "Take one state's decisions yourself: each quarter you pick, for each partner, "
-            "whether to move the tie down, keep it, or move it up, seeing what each choice "
-            "does to the payoff terms. Every other state stays an agent. Choose a state in "
-            "**You play** (Model Parameters) and press Reset, or:"
-        )
-        solara.Button(
-            f"Play {w.names[w.index(focus)]} (restarts the run)",
-            color="primary",
-            on_click=lambda: on_play(focus),
-        )
+        play_invitation(model, on_play)
         return
-    me = w.names[model.player]
+    me = model.world.names[model.player]
     if not model.running:
         solara.Success(f"The run is over. Here is your {me} against the agent's.")
     else:
-        table = model.candidates()
-        ev = model.upcoming()
-        Prose(
-            f"**Your move as {me}**, quarter ending {w.date(model.period + 1)}. For each "
-            "partner choose down, stay or up. The numbers are what each choice changes "
-            "against staying in your weighted payoff (positive is better for you); a tie "
-            "near +-1 costs more to hold. Then press **Make my moves** (or Step)."
-        )
-        solara.Checkbox(label="Show what the agent would do (its chances)", value=show_odds,
-                        on_value=set_show_odds)  # fmt: skip
-        stay_gain = table[table["move"] == 0].set_index("partner")
-        for partner, g in table.groupby("partner", sort=False, observed=True):
-            j = w.index(str(partner))
-            if g["pinned"].any():
-                Prose(f"- **{names_of(model)[partner]}**: held by a shock this quarter.")
-                continue
-            base = stay_gain.loc[partner]
-            options = {}
-            for r in g.itertuples(index=False):
-                kind = "stay" if r.move == 0 else ("up" if r.move > 0 else "down")
-                terms = [
-                    r.w_energy - base["w_energy"],
-                    r.w_security - base["w_security"],
-                    r.w_alignment - base["w_alignment"],
-                    -(r.cost - base["cost"]),
-                ]
-                odds = f", agent {r.probability:.0%}" if show_odds else ""
-                options[kind] = (
-                    r.candidate,
-                    f"{kind} to {r.tie_after:+.2f}: energy {terms[0]:+.4f}, security "
-                    f"{terms[1]:+.4f}, alignment {terms[2]:+.4f}, tie cost {terms[3]:+.4f}, "
-                    f"total {r.gain:+.4f}{odds}",
-                )
-            current = model.moves.get(j, int(ev.stay[model.player, j]))
-            kind_now = next((k for k, (c, _) in options.items() if c == current), "stay")
-            with solara.Card(f"{names_of(model)[partner]} ({partner}): tie now "
-                             f"{g['tie_before'].iloc[0]:+.2f}", margin=0):  # fmt: skip
-
-                def pick(kind, j=j, options=options):
-                    model.moves[j] = options[kind][0]  # Step or "Make my moves" applies it
-                    redraw(lambda n: n + 1)
-
-                solara.ToggleButtonsSingle(value=kind_now, values=list(options), on_value=pick)
-                Prose("\n".join(f"- {text}" for _c, text in options.values()))
-
-        def make_moves():
-            model.step()
-            force_update()
-
-        solara.Button("Make my moves (one quarter)", color="primary", on_click=make_moves)
+        move_form(model, show_odds, set_show_odds, lambda: redraw(lambda n: n + 1))
     if model.period > 0:
-        agent = model.agent_run()
-        mine = model.indices_table(model.seed)
-        theirs = agent.indices_table(model.seed)
-        sid = model.player_id
-        total_mine = mine.loc[mine["state"] == sid, "utility"].sum()
-        total_agent = theirs.loc[theirs["state"] == sid, "utility"].sum()
-        Prose(
-            f"Your {me}'s payoff summed over the quarters so far: **{total_mine:.4f}**; the "
-            f"agent's, same world and seed: **{total_agent:.4f}**."
+        play_score(model)
+
+
+def play_invitation(model: ClassroomModel, on_play) -> None:
+    """What the Play tab shows while nobody is played: what playing is, and a button that
+    restarts the run with the focus state played (``on_play(state id)``)."""
+    w = model.world
+    focus = focus_of(w.scenario)
+    Prose(
+        "Take one state's decisions yourself: each quarter you pick, for each partner, "
+        "whether to move the tie down, keep it, or move it up, seeing what each choice "
+        "does to the payoff terms. Every other state stays an agent. Choose a state in "
+        "**You play** (Model Parameters) and press Reset, or:"
+    )
+    solara.Button(
+        f"Play {w.names[w.index(focus)]} (restarts the run)",
+        color="primary",
+        on_click=lambda: on_play(focus),
+    )
+
+
+def move_options(
+    candidates: pd.DataFrame, terms: pd.DataFrame, show_odds: bool
+) -> dict[str, tuple[int, str]]:
+    """One partner's candidates as the Play tab offers them.
+
+    Args:
+        candidates: the partner's rows of :meth:`ClassroomModel.candidates`.
+        terms: :func:`~sim.analysis.explain.against_staying` of the candidates' table.
+        show_odds: add the agent's chance of each candidate.
+
+    Returns:
+        ``{"down" | "stay" | "up": (candidate index, the line that describes it)}``.
+    """
+    options = {}
+    rows = zip(
+        candidates.itertuples(index=False),
+        terms.loc[candidates.index].itertuples(index=False),
+        strict=True,
+    )
+    for r, t in rows:
+        kind = "stay" if r.move == 0 else ("up" if r.move > 0 else "down")
+        odds = f", agent {r.probability:.0%}" if show_odds else ""
+        options[kind] = (
+            r.candidate,
+            f"{kind} to {r.tie_after:+.2f}: energy {t.energy:+.4f}, security "
+            f"{t.security:+.4f}, alignment {t.alignment:+.4f}, tie cost {t.tie_cost:+.4f}, "
+            f"total {t.net:+.4f}{odds}",
         )
-        Picture(lambda: play_figure(model, mine, theirs), [id(model), model.period])
+    return options
+
+
+def move_form(model: ClassroomModel, show_odds: bool, set_show_odds, redraw) -> None:
+    """The played state's choices for the coming quarter: per partner, down, stay or up
+    with what each changes against staying, and the button that applies them.
+
+    ``redraw()`` redraws the tab after a pick (the picks live in :attr:`ClassroomModel.moves`).
+    """
+    w = model.world
+    table = model.candidates()
+    ev = model.upcoming()
+    names = names_of(model)
+    Prose(
+        f"**Your move as {w.names[model.player]}**, quarter ending {w.date(model.period + 1)}. "
+        "For each partner choose down, stay or up. The numbers are what each choice changes "
+        "against staying in your weighted payoff (positive is better for you); a tie "
+        "near +-1 costs more to hold. Then press **Make my moves** (or Step)."
+    )
+    solara.Checkbox(label="Show what the agent would do (its chances)", value=show_odds,
+                    on_value=set_show_odds)  # fmt: skip
+    terms = against_staying(table)
+    for partner, g in table.groupby("partner", sort=False, observed=True):
+        j = w.index(str(partner))
+        if g["pinned"].any():
+            Prose(f"- **{names[partner]}**: held by a shock this quarter.")
+            continue
+        options = move_options(g, terms, show_odds)
+        current = model.moves.get(j, int(ev.stay[model.player, j]))
+        kind_now = next((k for k, (c, _) in options.items() if c == current), "stay")
+        with solara.Card(f"{names[partner]} ({partner}): tie now "
+                         f"{g['tie_before'].iloc[0]:+.2f}", margin=0):  # fmt: skip
+
+            def pick(kind, j=j, options=options):
+                model.moves[j] = options[kind][0]  # Step or "Make my moves" applies it
+                redraw()
+
+            solara.ToggleButtonsSingle(value=kind_now, values=list(options), on_value=pick)
+            Prose("\n".join(f"- {text}" for _c, text in options.values()))
+
+    def make_moves():
+        model.step()
+        force_update()
+
+    solara.Button("Make my moves (one quarter)", color="primary", on_click=make_moves)
+
+
+def play_score(model: ClassroomModel) -> None:
+    """The played state's payoff so far against the agent's in the same world and seed,
+    and both paths."""
+    agent = model.agent_run()
+    mine = model.indices_table(model.seed)
+    theirs = agent.indices_table(model.seed)
+    sid = model.player_id
+    total_mine = mine.loc[mine["state"] == sid, "utility"].sum()
+    total_agent = theirs.loc[theirs["state"] == sid, "utility"].sum()
+    Prose(
+        f"Your {model.world.names[model.player]}'s payoff summed over the quarters so far: "
+        f"**{total_mine:.4f}**; the agent's, same world and seed: **{total_agent:.4f}**."
+    )
+    Picture(lambda: play_figure(model, mine, theirs), [id(model), model.period])
 
 
 @solara.component

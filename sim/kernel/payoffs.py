@@ -3,7 +3,8 @@
 Pure numpy over arrays with arbitrary leading batch dimensions (replicates, sweep
 points); no Mesa, no I/O, no randomness. The Mesa model and any ensemble driver call the
 same functions. The mathematics is written out, symbol by symbol, in ``docs/ODD.md``
-(section 7, Submodels); the names below follow it.
+(section 7, Submodels); the names below follow it, and its section 7.8 lists the names of
+the fast paths (:attr:`Params.derived`, :func:`local_gains`) with their formulas.
 
 Notation (row ``i`` is the deciding state, ``j`` and ``k`` its partners):
 
@@ -72,11 +73,25 @@ class Params:
     def derived(self) -> dict[str, np.ndarray]:
         """Quantities that depend on the parameters only, computed once per ``Params``.
 
-        ``theta`` (threat intensity ``h q prox``), ``pi`` (protection potential
-        ``1 - (1 - c q)(1 - arms / 2)``), ``lq`` (leverage times relative capability, own
-        entry zero), ``rnorm`` (rivalry rows normalised to sum 1), ``aff`` (affinity over
-        the row's total absolute affinity), ``inv_denom`` (1 over the total rivalry among
-        i's partners, 0 where there is none).
+        Keys (the symbols of ``docs/ODD.md``, sections 7.1 and 7.8), each ``(B..., N, N)``
+        unless noted:
+
+        - ``theta``: threat intensity ``theta_ij = h_ij prox_ij q_ij``, in [0, 1).
+        - ``pi``: protection potential ``pi_ij = 1 - (1 - c_ij q_ij)(1 - arms_ij / 2)``.
+        - ``leverage_weight``: ``lq_ij = l_ij q_ij``, the weight of j's hold over i
+          (0 on the diagonal).
+        - ``rnorm``: rivalry rows normalised to sum 1, ``r_jk / sum_k' r_jk'``.
+        - ``aff``: affinity over the row's total absolute affinity.
+        - ``inv_denom`` ``(B..., N)``: 1 over the total rivalry among i's partners (pairs
+          without i), 0 where there is none.
+        - ``rival_leverage``: ``sum_j lq_ij rnorm_jk``, the leverage i faces per unit of
+          commitment to k (k a rival of i's leverage holders).
+        - ``group_mass_and_rivalry`` ``(B..., N, 2N)``: ``[j, k]`` for ``k < N`` is ``p_j``
+          where j and k share an autonomy group (else 0), ``[j, N + k]`` is ``r_jk``; a
+          row of commitments ``k(x)`` times it gives, per partner, the commitment mass of
+          its group and the commitment to its rivals.
+        - ``lq``: the same array as ``leverage_weight``, kept under its old name for
+          ``tests/test_kernel.py`` until that test uses the new one.
         """
         n = self.power.shape[-1]
         p = self.power
@@ -87,7 +102,7 @@ class Params:
         eye = np.eye(n, dtype=bool)
         r_not_i = np.where(eye[:, :, None] | eye[:, None, :], 0.0, self.rivalry[..., None, :, :])
         denom = 0.5 * r_not_i.sum(axis=(-1, -2))  # (B..., N): rivalry among i's partners
-        lq = self.leverage * q * _off_mask(n)
+        leverage_weight = self.leverage * q * _off_mask(n)
         same_group = self.groups @ self.groups.T  # (N, N): 1 where j and k share a group
         for f in fields(self):  # the cache is only valid while the inputs stay as they are
             a = getattr(self, f.name)
@@ -96,14 +111,14 @@ class Params:
         return {
             "theta": self.threat * self.proximity * q,
             "pi": 1.0 - (1.0 - self.protection * q) * (1.0 - self.arms / 2.0),
-            "lq": lq,
+            "leverage_weight": leverage_weight,
             "rnorm": rnorm,
             "aff": self.affinity / np.where(aff_norm > 0, aff_norm, 1.0),
             "inv_denom": np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0),
-            # for local_gains: leverage through rivals' closeness, and the matrices that
-            # give each partner's group total (power-weighted) and rivals' commitment
-            "lq_rnorm": lq @ rnorm,
-            "own_rival": np.concatenate([same_group * p[..., :, None], self.rivalry], axis=-1),
+            "rival_leverage": leverage_weight @ rnorm,
+            "group_mass_and_rivalry": np.concatenate(
+                [same_group * p[..., :, None], self.rivalry], axis=-1
+            ),
         }
 
     def copy(self) -> Params:
@@ -170,7 +185,7 @@ def components(x: np.ndarray, T: np.ndarray, P: Params) -> np.ndarray:
     phi = P.phi[..., None, None, None]
     hinge = (np.maximum(phi - x, 0.0) / (1.0 + phi)) ** 2
     rival_closeness = k @ np.swapaxes(d["rnorm"], -1, -2)[..., None, :, :]  # [i, m, j]
-    leverage = (pair(d["lq"]) * (hinge + rival_closeness)).sum(axis=-1)
+    leverage = (pair(d["leverage_weight"]) * (hinge + rival_closeness)).sum(axis=-1)
     security = -threat * (1.0 - protection) - leverage
 
     # Alignment: affinity, autonomy (concentration of commitments), cross-pressure.
@@ -252,7 +267,7 @@ def candidate_components(T: np.ndarray, values: np.ndarray, P: Params) -> np.nda
     hinge = (np.maximum(phi - x, 0.0) / (1.0 + phi)) ** 2
     hinge_new = (np.maximum(cand(phi) - v, 0.0) / (1.0 + cand(phi))) ** 2
     rnorm = d["rnorm"]
-    lq = d["lq"]
+    lq = d["leverage_weight"]
     lev_now = (lq * (hinge + k @ np.swapaxes(rnorm, -1, -2))).sum(axis=-1)
     leverage = row(lev_now) + cand(lq) * (hinge_new - cand(hinge)) + cand(lq @ rnorm) * dk
     security = -threat * (1.0 - protection) - leverage
@@ -324,15 +339,17 @@ def row_components(T: np.ndarray, P: Params, delta: float | None = None) -> np.n
     protection = 1.0 - _rowprod(1.0 - d["pi"] * rho * k)
     phi = P.phi[..., None, None]
     hinge = (np.maximum(phi - x, 0.0) / (1.0 + phi)) ** 2
-    leverage = _rowdot(d["lq"], hinge) + _rowdot(d["lq_rnorm"], k)
+    leverage = _rowdot(d["leverage_weight"], hinge) + _rowdot(d["rival_leverage"], k)
     security = -threat * (1.0 - protection) - leverage
-    mm = k @ d["own_rival"]
-    own, rk = mm[..., :n], mm[..., n:]
-    m = P.power[..., None, :] * k
-    tot = _rowsum(m)
-    sq = _rowdot(m, own)
-    hhi = np.divide(sq, tot * tot, out=np.zeros_like(sq), where=tot > 0)
-    cross = 0.5 * _rowdot(rk, k) * d["inv_denom"]
+    masses = k @ d["group_mass_and_rivalry"]
+    group_mass, rival_commitment = masses[..., :n], masses[..., n:]
+    mass = P.power[..., None, :] * k
+    total_mass = _rowsum(mass)
+    mass_sq = _rowdot(mass, group_mass)
+    hhi = np.divide(
+        mass_sq, total_mass * total_mass, out=np.zeros_like(mass_sq), where=total_mass > 0
+    )
+    cross = 0.5 * _rowdot(rival_commitment, k) * d["inv_denom"]
     affinity = _rowdot(d["aff"], x)
     alignment = affinity - P.autonomy * hhi - P.cross_pressure * cross
     cost = P.kappa * _rowdot(_barrier_at(x, delta), off)
@@ -357,114 +374,177 @@ def local_gains(T: np.ndarray, P: Params, delta: float) -> np.ndarray:
     ``gains[0][..., i, j]`` is ``U_i`` with ``T_ij - delta`` minus ``U_i`` of the current
     row, ``gains[1]`` the same with ``T_ij + delta``; the rest of the row held as it is.
     It equals the differences of :func:`candidate_components` utilities (a test checks it
-    to rounding) but works with the gains directly: with ``v = x + s delta`` every term
-    but the leverage hinge, the Herfindahl ratio and the tie cost is affine in the sign
-    ``s``, so most of the work is on ``(B..., N, N)`` arrays, and the sign is the leading
-    axis so that every operation runs over long contiguous blocks.
+    to rounding) but works with the gains directly: with ``v = x + s delta`` (the sign
+    ``s`` is -1 or +1) every term but the leverage hinge, the Herfindahl ratio and the
+    tie cost is affine in ``s`` (:func:`_affine_gains`; the three others are
+    :func:`_hinge_gains`, :func:`_autonomy_losses` and the barrier), so most of the work is
+    on ``(B..., N, N)`` arrays, and the sign is the leading axis so that every operation
+    runs over long contiguous blocks. The derivation and a table of the names used here
+    are in ``docs/ODD.md``, section 7.8.
     Moves that leave (-1, 1) get NaN; own-tie entries (``j == i``) are NaN too.
 
     Args:
         T: ties ``(B..., N, N)``; P: parameters with batch shape ``B`` (or none).
-        delta: the tie step.
+        delta: the tie step, in (0, 1).
 
     Returns:
-        ``(2, B..., N, N)``: the gains of ``-delta`` and ``+delta``.
+        ``(2, B..., N, N)``: the gains of ``-delta`` and ``+delta``, in utility units.
     """
     n = T.shape[-1]
     off = _off_mask(n)
-    d = P.derived
-    h = 0.5 * delta
-    hh = h * h
     x = np.where(off, T, 0.0)
     f = friendliness(x)
     k = f * f
     k *= off
     beta = P.beta[..., None, None]
     rho = beta + (1.0 - beta) * friendliness(np.swapaxes(T, -1, -2))
+    masses = k @ P.derived["group_mass_and_rivalry"]  # (B..., N, 2N)
+    group_mass, rival_commitment = masses[..., :n], masses[..., n:]
+    even, odd = _affine_gains(f, k, rho, rival_commitment, P, delta)
 
-    def row(a: np.ndarray) -> np.ndarray:  # (B..., N) -> (B..., N, 1)
-        return a[..., None]
-
-    # terms affine in the sign s: gain = a0 + s * a1 (built up over the terms below)
-    dk1 = delta * f  # k(x + s delta) - k(x) = s * dk1 + h^2
-    w = P.weights
-    wE, wS, wA = row(w[..., 0]), row(w[..., 1]), row(w[..., 2])
-    a1 = (wE * h) * P.energy * rho  # energy
-    a1 += (wA * delta) * d["aff"]  # affinity
-
-    # threat (noisy-OR): 1 - prod(a); moving x_ij changes a_ij by s * theta lam rho h
-    lam_rho = P.lam[..., None, None] * rho
-    theta = d["theta"]
-    a = 1.0 - theta * (1.0 - lam_rho * f)
-    qa = _rowprod(a)[..., None]
-    t0 = 1.0 - qa
-    ta = qa / a * theta * lam_rho * h  # threat_s = t0 - s ta
-    # protection (noisy-OR): 1 - unprotected; unprotected_s = u0 - g0 - s g1
-    pi_rho = d["pi"] * rho
-    b = 1.0 - pi_rho * k
-    u0 = _rowprod(b)[..., None]
-    cb = u0 / b * pi_rho
-    g1 = cb * dk1
-    g0 = cb * hh
-    # security loses threat * unprotected: (t0 - s ta)(u0 - g0 - s g1) - t0 u0
-    a0 = wS * (t0 * g0 - ta * g1)
-    a1 += wS * (t0 * g1 + ta * (u0 - g0))
-    # leverage, linear part: closeness to the holders' rivals
-    lr = wS * d["lq_rnorm"]
-    a0 -= lr * hh
-    a1 -= lr * dk1
-    # cross-pressure and the Herfindahl index need k's products with two fixed matrices
-    mm = k @ d["own_rival"]  # (B..., N, 2N)
-    own, rk = mm[..., :n], mm[..., n:]
-    cp = wA * row(P.cross_pressure * d["inv_denom"]) * rk
-    a0 -= cp * hh
-    a1 -= cp * dk1
-
-    # nonlinear in s: leverage hinge, Herfindahl ratio, tie cost; (2, B..., N, N)
-    v = np.empty((2, *x.shape))
+    v = np.empty((2, *x.shape))  # the candidate ties x - delta and x + delta
     np.subtract(x, delta, out=v[0])
     np.add(x, delta, out=v[1])
-    bad = np.abs(v) >= 1.0
-    bad |= ~off
+    invalid = np.abs(v) >= 1.0
+    invalid |= ~off
     np.clip(v, -1.0, 1.0, out=v)
+    gain = _hinge_gains(x, v, P)
+    gain -= _autonomy_losses(f, k, group_mass, v, P, delta)
+    cost = _barrier_step(x, v, delta)
+    cost *= P.kappa[..., None]
+    gain -= cost
+
+    gain[0] += even - odd
+    gain[1] += even + odd
+    np.copyto(gain, np.nan, where=invalid)
+    return gain
+
+
+def _affine_gains(
+    f: np.ndarray,
+    k: np.ndarray,
+    rho: np.ndarray,
+    rival_commitment: np.ndarray,
+    P: Params,
+    delta: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The part of :func:`local_gains` that is affine in the sign ``s`` of the step.
+
+    Energy, affinity, threat times unprotection, leverage through rivals' closeness and
+    cross-pressure: their weighted gain from ``x_ij`` to ``x_ij + s delta`` is
+    ``even + s * odd``, because a commitment then changes by
+    ``k(x + s delta) - k(x) = s * k_slope + bump`` with ``k_slope = delta f(x)`` and
+    ``bump = (delta / 2)^2`` (section 7.8 of ``docs/ODD.md``).
+
+    Args:
+        f, k: friendliness and commitment of the current ties ``(B..., N, N)`` (own
+            entries 0 in ``k``).
+        rho: reciprocity ``rho_ij`` ``(B..., N, N)``.
+        rival_commitment: ``[i, j] = sum_k r_jk k(x_ik)`` ``(B..., N, N)``.
+        P: parameters; delta: the tie step.
+
+    Returns:
+        ``even`` and ``odd``, each ``(B..., N, N)``, in utility units.
+    """
+    d = P.derived
+    half = 0.5 * delta
+    bump = half * half
+    k_slope = delta * f
+    w = P.weights[..., None]  # (B..., N, 3, 1): one weight per row
+    w_energy, w_security, w_alignment = w[..., 0, :], w[..., 1, :], w[..., 2, :]
+    odd = (w_energy * half) * P.energy * rho
+    odd += (w_alignment * delta) * d["aff"]
+
+    # threat (noisy-OR): 1 - prod(threat_factor); x_ij + s delta changes factor j by
+    # s theta lam rho half, so threat_s = threat - s threat_drop
+    lam_rho = P.lam[..., None, None] * rho
+    theta = d["theta"]
+    threat_factor = 1.0 - theta * (1.0 - lam_rho * f)
+    unthreatened = _rowprod(threat_factor)[..., None]
+    threat = 1.0 - unthreatened
+    threat_drop = unthreatened / threat_factor * theta * lam_rho * half
+    # protection (noisy-OR): unprotected_s = unprotected - cover_even - s cover_odd
+    pi_rho = d["pi"] * rho
+    unprotected_factor = 1.0 - pi_rho * k
+    unprotected = _rowprod(unprotected_factor)[..., None]
+    cover_rate = unprotected / unprotected_factor * pi_rho
+    cover_odd = cover_rate * k_slope
+    cover_even = cover_rate * bump
+    # security loses threat * unprotected:
+    # (threat - s threat_drop)(unprotected - cover_even - s cover_odd) - threat unprotected
+    even = w_security * (threat * cover_even - threat_drop * cover_odd)
+    odd += w_security * (threat * cover_odd + threat_drop * (unprotected - cover_even))
+    # leverage, linear part: closeness to the holders' rivals
+    rival_rate = w_security * d["rival_leverage"]
+    even -= rival_rate * bump
+    odd -= rival_rate * k_slope
+    # cross-pressure
+    cross_rate = w_alignment * (P.cross_pressure * d["inv_denom"])[..., None] * rival_commitment
+    even -= cross_rate * bump
+    odd -= cross_rate * k_slope
+    return even, odd
+
+
+def _hinge_gains(x: np.ndarray, v: np.ndarray, P: Params) -> np.ndarray:
+    """Weighted gains ``(2, B..., N, N)`` of the leverage hinge, from ties ``x`` to ``v``.
+
+    ``-w_S lq_ij [hinge(v) - hinge(x)]`` with ``hinge(x) = (max(phi - x, 0) / (1 + phi))^2``
+    (section 7.3 of ``docs/ODD.md``); a new array the caller may change in place.
+    """
     phi = P.phi[..., None, None]
     hinge = np.maximum(phi - v, 0.0)
     hinge /= 1.0 + phi
     hinge *= hinge
-    hinge0 = np.maximum(phi - x, 0.0) / (1.0 + phi)
-    hinge -= hinge0 * hinge0
-    gain = hinge
-    gain *= -wS * d["lq"]
+    hinge_now = np.maximum(phi - x, 0.0) / (1.0 + phi)
+    hinge -= hinge_now * hinge_now
+    hinge *= -P.weights[..., 1][..., None] * P.derived["leverage_weight"]
+    return hinge
 
+
+def _autonomy_losses(
+    f: np.ndarray,
+    k: np.ndarray,
+    group_mass: np.ndarray,
+    v: np.ndarray,
+    P: Params,
+    delta: float,
+) -> np.ndarray:
+    """Weighted losses ``(2, B..., N, N)`` of the autonomy term, ``w_A alpha_i`` times the
+    change of the Herfindahl index ``HHI_i`` (section 7.4 of ``docs/ODD.md``).
+
+    Moving ``x_ij`` changes one commitment mass, ``m_ij = p_j k(x_ij)``, by
+    ``mass_change = p_j (bump -+ k_slope)``, so the sum of the squared group masses changes
+    by ``(2 M_ig(j) + mass_change) mass_change`` and their total by ``mass_change``.
+
+    Args:
+        f, k: friendliness and commitment of the current ties ``(B..., N, N)``.
+        group_mass: ``[i, j]``: ``M_ig`` of j's group ``g`` in i's row ``(B..., N, N)``.
+        v: the candidate ties ``(2, B..., N, N)`` (for the shape only).
+        P: parameters; delta: the tie step.
+    """
+    half = 0.5 * delta
+    bump = half * half
+    k_slope = delta * f
     p = P.power[..., None, :]
-    m = p * k
-    tot = _rowsum(m)[..., None]
-    sq = _rowdot(m, own)[..., None]
-    pd1 = p * dk1
-    dm = np.empty_like(v)
-    np.subtract(hh * p, pd1, out=dm[0])
-    np.add(hh * p, pd1, out=dm[1])
-    new_tot = tot + dm
-    new_sq = 2.0 * own + dm
-    new_sq *= dm
-    new_sq += sq
-    new_tot *= new_tot
+    mass = p * k
+    total_mass = _rowsum(mass)[..., None]
+    mass_sq = _rowdot(mass, group_mass)[..., None]  # sum_g M_ig^2
+    mass_odd = p * k_slope
+    mass_change = np.empty_like(v)
+    np.subtract(bump * p, mass_odd, out=mass_change[0])
+    np.add(bump * p, mass_odd, out=mass_change[1])
+    new_total = total_mass + mass_change
+    new_sq = 2.0 * group_mass + mass_change
+    new_sq *= mass_change
+    new_sq += mass_sq
+    new_total *= new_total
     with np.errstate(divide="ignore", invalid="ignore"):
-        hhi = new_sq / new_tot
-        hhi -= sq / (tot * tot)
-    if not (tot > 0.0).all():  # every tie at -1: no commitment, no concentration
-        hhi[np.isnan(hhi)] = 0.0
-    hhi *= wA * row(P.autonomy)
-    gain -= hhi
-
-    cost = _barrier_step(x, v, delta)
-    cost *= row(P.kappa)
-    gain -= cost
-
-    gain[0] += a0 - a1
-    gain[1] += a0 + a1
-    np.copyto(gain, np.nan, where=bad)
-    return gain
+        hhi_change = new_sq / new_total
+        hhi_change -= mass_sq / (total_mass * total_mass)
+    if not (total_mass > 0.0).all():  # every tie at -1: no commitment, no concentration
+        hhi_change[np.isnan(hhi_change)] = 0.0
+    hhi_change *= P.weights[..., 2][..., None] * P.autonomy[..., None]
+    return hhi_change
 
 
 def _barrier_step(x: np.ndarray, v: np.ndarray, delta: float) -> np.ndarray:
