@@ -20,41 +20,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, UserError
 from sim.scenario import (
+    Document,
+    ProblemList,
     Scenario,
-    _Doc,
-    _dotted,
-    _fields_at,
-    _override_path,
-    _read_yaml,
-    _show,
-    _where,
+    StrictModel,
     did_you_mean,
+    display_path,
     doc_from_dict,
+    file_and_line,
+    format_problems,
     horizon,
     load_scenario,
+    override_path,
+    pydantic_problems,
+    read_yaml,
+    record_date,
+    record_step,
     with_overrides,
 )
 
-DESIGN_KINDS = ("none", "grid", "lhs", "sobol")
-KEEP = ("indices", "ties")
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class ArmSpec(_Strict):
+class ArmSpec(StrictModel):
     """One arm: a scenario file (relative to the experiment file) and shocks to switch off."""
 
     scenario: str
@@ -73,7 +63,7 @@ class ArmSpec(_Strict):
         return data
 
 
-class ParameterSpec(_Strict):
+class ParameterSpec(StrictModel):
     """The range of one design parameter.
 
     ``low``/``high`` bound a continuous range (Latin hypercube, Sobol; a grid takes
@@ -98,7 +88,7 @@ class ParameterSpec(_Strict):
         return v
 
 
-class DesignSpec(_Strict):
+class DesignSpec(StrictModel):
     """How the design points are drawn (see the module docstring of :mod:`sim.batch.design`)."""
 
     kind: Literal["none", "grid", "lhs", "sobol"] = "none"
@@ -108,7 +98,7 @@ class DesignSpec(_Strict):
     complement: dict[str, list[str]] = {}
 
 
-class ExperimentSpec(_Strict):
+class ExperimentSpec(StrictModel):
     name: str
     description: str = ""
     scenarios: dict[str, ArmSpec]
@@ -138,6 +128,8 @@ class ExperimentSpec(_Strict):
 
 @dataclass(frozen=True)
 class Arm:
+    """One arm of an experiment: its name, its validated scenario, the shocks it switches off."""
+
     name: str
     scenario: Scenario
     shocks_off: tuple[str, ...]
@@ -171,16 +163,13 @@ class Experiment:
         return self.spec.name
 
     def line_of(self, *loc) -> tuple[str, int]:
-        text = _where(_Doc(self.content, self.where), tuple(loc))
-        f, _, line = text.rpartition(":")
-        return f, int(line) if line.isdigit() else 0
+        """``(file, line)`` of the field at ``loc`` (keys and indices) in the experiment file."""
+        return file_and_line(Document(self.content, self.where), tuple(loc))
 
     def arm(self, name: str) -> Arm:
         for a in self.arms:
             if a.name == name:
                 return a
-        from sim.errors import UserError
-
         raise UserError(
             f"no arm {name!r} in the experiment{did_you_mean(name, [a.name for a in self.arms])}"
             f"; the arms are: {', '.join(a.name for a in self.arms)}"
@@ -199,8 +188,8 @@ def load_experiment(path: str | Path) -> Experiment:
         if path.parent.is_dir():
             hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")])
         raise ScenarioError(f"{path}: no such experiment file{hint}")
-    shown = _show(path.resolve(), Path.cwd().resolve())
-    doc = _read_yaml(path, shown)
+    shown = display_path(path.resolve(), Path.cwd().resolve())
+    doc = read_yaml(path, shown)
     return _validate(doc, path)
 
 
@@ -209,95 +198,31 @@ def experiment_from_dict(data: dict, base_dir: str | Path = ".", name: str = "<d
     return _validate(doc_from_dict(data, name), None, Path(base_dir))
 
 
-def _validate(doc: _Doc, path: Path | None, base_dir: Path | None = None) -> Experiment:
+def _validate(doc: Document, path: Path | None, base_dir: Path | None = None) -> Experiment:
+    """The experiment in ``doc``: schema, arms, design, dates, then the design's paths.
+
+    Args:
+        doc: the experiment document with its line map.
+        path: the experiment file (``None`` when built from a dict).
+        base_dir: where scenario paths start (default: the experiment file's directory).
+
+    Raises:
+        ScenarioError: every problem of one pass, each naming file, line and field.
+    """
     base_dir = base_dir if base_dir is not None else path.parent
     try:
         spec = ExperimentSpec.model_validate(doc.data)
     except ValidationError as err:
-        raise ScenarioError(_format(_pydantic_problems(doc, err))) from None
-    problems: list[tuple[str, str]] = []
-
-    def bad(loc: tuple, msg: str) -> None:
-        problems.append((_where(doc, loc), f"field {_dotted(loc)}: {msg}"))
-
-    arms: list[Arm] = []
-    path_resolved = path.resolve() if path is not None else None
-    if not spec.scenarios:
-        bad(("scenarios",), "name at least one scenario (arm name: scenario file)")
-    for name, arm in spec.scenarios.items():
-        a = arm
-        loc = ("scenarios", name, "scenario")
-        if ("scenarios", name, "scenario") not in doc.where:
-            loc = ("scenarios", name)  # given as a bare file name
-        file = (base_dir / a.scenario).resolve()
-        if not file.is_file():
-            hint = ""
-            if file.parent.is_dir():
-                others = [p.name for p in file.parent.glob("*.y*ml") if p != path_resolved]
-                hint = did_you_mean(file.name, others)
-            bad(loc, f"no such scenario file {a.scenario!r}{hint} (looked for {file})")
-            continue
-        scenario = load_scenario(file)  # its own problems name its own file and lines
-        known = list(scenario.spec.shocks)
-        for k, sid in enumerate(a.shocks_off):
-            if sid not in known:
-                bad(
-                    ("scenarios", name, "shocks_off", k),
-                    f"no shock {sid!r} in {a.scenario}{did_you_mean(sid, known)}; "
-                    f"the shocks are: {', '.join(known) or '(none)'}",
-                )
-        arms.append(Arm(name, scenario, tuple(a.shocks_off)))
-
-    _check_design(spec.design, bad)
-    if problems:
-        raise ScenarioError(_format(problems))
-
-    if arms and len({(a.scenario.spec.time, tuple(a.scenario.state_ids)) for a in arms}) > 1:
-        bad(
-            ("scenarios",),
-            "the arms must share their states and time axis (runs are compared date by "
-            "date); " + "; ".join(f"{a.name}: {', '.join(a.scenario.state_ids)}" for a in arms),
-        )
-
-    dates = None
-    if spec.dates is not None and arms:
-        from sim.world.compiled import world_for
-
-        world = world_for(arms[0].scenario)
-        start, end = horizon(arms[0].scenario.spec.time)
-        snapped = []
-        for k, d in enumerate(spec.dates):
-            if not (start - dt.timedelta(days=1) <= d <= end):
-                bad(("dates", k), f"date {d} is outside the horizon {start} to {end}")
-                continue
-            step = 0 if d < start else world.step_of(d)
-            snapped.append(world.date(step))
-        dates = tuple(sorted(set(snapped)))
-
-    # every design parameter must be a path the scenarios accept: try the midpoints
-    if arms and spec.design.parameters and not problems:
-        from sim.batch.design import midpoint_overrides
-
-        def at(*loc) -> tuple[str, int]:
-            f, line = _where(doc, loc).rsplit(":", 1)
-            return f, int(line) if line.isdigit() else 0
-
-        d = spec.design
-        for arm in arms:  # each path on its own line, then the values together
-            mid = midpoint_overrides(d)
-            for name in [*d.parameters, *d.complement]:
-                kind = "parameters" if name in d.parameters else "complement"
-                f, line = at("design", kind, name)
-                where = _override_path(arm.scenario.content, name, f, line)
-                # the value the scenario has there (so sums still hold), or the midpoint
-                value = _value_at(arm.scenario.content, where)
-                value = mid[name] if value is None else value
-                with_overrides(arm.scenario, {name: value}, origin=f, line=line)
-            f, line = at("design", "parameters")
-            with_overrides(arm.scenario, midpoint_overrides(d), origin=f, line=line)
-
-    if problems:
-        raise ScenarioError(_format(problems))
+        raise ScenarioError(format_problems(pydantic_problems(doc, err, ExperimentSpec))) from None
+    found = ProblemList(doc)
+    arms = _load_arms(spec, doc, path, base_dir, found)
+    _check_design(spec.design, found)
+    found.raise_if_any()
+    _check_arms_agree(arms, found)
+    dates = _record_dates(spec, arms, found)
+    if arms and spec.design.parameters and not found.items:
+        _check_design_paths(spec.design, arms, doc)
+    found.raise_if_any()
     content = {
         "experiment": doc.data,
         "scenarios": {a.name: a.scenario.content_hash for a in arms},
@@ -314,7 +239,95 @@ def _validate(doc: _Doc, path: Path | None, base_dir: Path | None = None) -> Exp
     )
 
 
+def _load_arms(
+    spec: ExperimentSpec, doc: Document, path: Path | None, base_dir: Path, found: ProblemList
+) -> list[Arm]:
+    """Load each arm's scenario (its own problems raise at once, naming its own file) and
+    check its ``shocks_off``; a missing file is a problem of the experiment."""
+    arms: list[Arm] = []
+    path_resolved = path.resolve() if path is not None else None
+    if not spec.scenarios:
+        found.add(("scenarios",), "name at least one scenario (arm name: scenario file)")
+    for name, arm in spec.scenarios.items():
+        loc = ("scenarios", name, "scenario")
+        if loc not in doc.where:
+            loc = ("scenarios", name)  # given as a bare file name
+        file = (base_dir / arm.scenario).resolve()
+        if not file.is_file():
+            hint = ""
+            if file.parent.is_dir():
+                others = [p.name for p in file.parent.glob("*.y*ml") if p != path_resolved]
+                hint = did_you_mean(file.name, others)
+            found.add(loc, f"no such scenario file {arm.scenario!r}{hint} (looked for {file})")
+            continue
+        scenario = load_scenario(file)
+        known = list(scenario.spec.shocks)
+        for k, sid in enumerate(arm.shocks_off):
+            if sid not in known:
+                found.add(
+                    ("scenarios", name, "shocks_off", k),
+                    f"no shock {sid!r} in {arm.scenario}{did_you_mean(sid, known)}; "
+                    f"the shocks are: {', '.join(known) or '(none)'}",
+                )
+        arms.append(Arm(name, scenario, tuple(arm.shocks_off)))
+    return arms
+
+
+def _check_arms_agree(arms: list[Arm], found: ProblemList) -> None:
+    """The arms share their states and time axis (runs are compared date by date)."""
+    if arms and len({(a.scenario.spec.time, tuple(a.scenario.state_ids)) for a in arms}) > 1:
+        found.add(
+            ("scenarios",),
+            "the arms must share their states and time axis (runs are compared date by "
+            "date); " + "; ".join(f"{a.name}: {', '.join(a.scenario.state_ids)}" for a in arms),
+        )
+
+
+def _record_dates(
+    spec: ExperimentSpec, arms: list[Arm], found: ProblemList
+) -> tuple[dt.date, ...] | None:
+    """The record dates to keep: each given date snapped to the record of its period
+    (sorted, unique), or ``None`` for every record."""
+    if spec.dates is None or not arms:
+        return None
+    time = arms[0].scenario.spec.time
+    start, end = horizon(time)
+    snapped = []
+    for k, d in enumerate(spec.dates):
+        try:
+            step = record_step(time, d)
+        except ValueError:
+            found.add(("dates", k), f"date {d} is outside the horizon {start} to {end}")
+            continue
+        snapped.append(record_date(time, step))
+    return tuple(sorted(set(snapped)))
+
+
+def _check_design_paths(design: DesignSpec, arms: list[Arm], doc: Document) -> None:
+    """Every design parameter is a path each arm's scenario accepts: try each path alone
+    (at the scenario's own value, so sums still hold, or the midpoint), then the midpoints
+    together.
+
+    Raises:
+        ScenarioError: the first path or value an arm rejects, at its line in ``doc``.
+    """
+    from sim.batch.design import midpoint_overrides  # sim.batch.design imports this module
+
+    for arm in arms:
+        mid = midpoint_overrides(design)
+        for name in [*design.parameters, *design.complement]:
+            kind = "parameters" if name in design.parameters else "complement"
+            f, line = file_and_line(doc, ("design", kind, name))
+            path = override_path(arm.scenario.content, name, f, line)
+            value = _value_at(arm.scenario.content, path)
+            value = mid[name] if value is None else value
+            with_overrides(arm.scenario, {name: value}, origin=f, line=line)
+        f, line = file_and_line(doc, ("design", "parameters"))
+        with_overrides(arm.scenario, midpoint_overrides(design), origin=f, line=line)
+
+
 def _value_at(data: Any, path: tuple) -> float | None:
+    """The number at ``path`` in a scenario document (a sourced node's value), or ``None``."""
     node = data
     for key in path:
         if isinstance(node, dict) and key in node:
@@ -328,103 +341,62 @@ def _value_at(data: Any, path: tuple) -> float | None:
     return node if isinstance(node, int | float) and not isinstance(node, bool) else None
 
 
-def _check_design(d: DesignSpec, bad) -> None:
+def _check_design(d: DesignSpec, found: ProblemList) -> None:
+    """The design: a kind that fits its parameters and samples, and valid ranges."""
     loc = ("design",)
     if d.kind == "none":
         if d.parameters:
-            bad(loc + ("kind",), "a design with `parameters` needs `kind: grid`, `lhs` or `sobol`")
+            found.add(
+                loc + ("kind",), "a design with `parameters` needs `kind: grid`, `lhs` or `sobol`"
+            )
         return
     if not d.parameters:
-        bad(loc + ("parameters",), f"a `{d.kind}` design needs at least one parameter")
+        found.add(loc + ("parameters",), f"a `{d.kind}` design needs at least one parameter")
     if d.kind in ("lhs", "sobol") and d.samples is None:
-        bad(loc, f"a `{d.kind}` design needs `samples:` (a whole number)")
+        found.add(loc, f"a `{d.kind}` design needs `samples:` (a whole number)")
     if d.kind == "grid" and d.samples is not None:
-        bad(loc + ("samples",), "a grid has no `samples`: it takes every combination of values")
+        found.add(
+            loc + ("samples",), "a grid has no `samples`: it takes every combination of values"
+        )
     if d.kind == "sobol" and d.samples is not None and (d.samples & (d.samples - 1)):
-        bad(
+        found.add(
             loc + ("samples",),
             f"Sobol sampling needs a power of 2 (the sequence's balance), got {d.samples}",
         )
     if d.second_order and d.kind != "sobol":
-        bad(loc + ("second_order",), "`second_order` is for Sobol designs")
+        found.add(loc + ("second_order",), "`second_order` is for Sobol designs")
     for name, p in d.parameters.items():
         ploc = loc + ("parameters", name)
         has_range = p.low is not None or p.high is not None
         if p.values is not None:
             if d.kind != "grid":
-                bad(ploc + ("values",), f"a `{d.kind}` design samples a range: give low and high")
+                found.add(
+                    ploc + ("values",), f"a `{d.kind}` design samples a range: give low and high"
+                )
             if has_range or p.levels is not None:
-                bad(ploc, "give either `values:` or `low`, `high` (and `levels` for a grid)")
+                found.add(ploc, "give either `values:` or `low`, `high` (and `levels` for a grid)")
             elif any(not math.isfinite(v) for v in p.values):
-                bad(ploc + ("values",), "expected finite numbers")
+                found.add(ploc + ("values",), "expected finite numbers")
             continue
         if p.low is None or p.high is None:
-            bad(ploc, "expected `low:` and `high:` (or `values:` for a grid)")
+            found.add(ploc, "expected `low:` and `high:` (or `values:` for a grid)")
             continue
         if not (math.isfinite(p.low) and math.isfinite(p.high) and p.low < p.high):
-            bad(ploc, f"expected finite low < high, got [{p.low:g}, {p.high:g}]")
+            found.add(ploc, f"expected finite low < high, got [{p.low:g}, {p.high:g}]")
         if d.kind == "grid" and p.levels is None:
-            bad(ploc, "a grid over a range needs `levels:` (how many values)")
+            found.add(ploc, "a grid over a range needs `levels:` (how many values)")
         if d.kind != "grid" and p.levels is not None:
-            bad(ploc + ("levels",), "`levels` is for grids")
+            found.add(ploc + ("levels",), "`levels` is for grids")
     for target, sources in d.complement.items():
         cloc = loc + ("complement", target)
         if target in d.parameters:
-            bad(cloc, f"{target} is a design parameter; a complement is derived from others")
+            found.add(cloc, f"{target} is a design parameter; a complement is derived from others")
         if not sources:
-            bad(cloc, "list the design parameters it complements to 1")
+            found.add(cloc, "list the design parameters it complements to 1")
         for k, s in enumerate(sources):
             if s not in d.parameters:
-                bad(
+                found.add(
                     cloc + (k,),
                     f"{s!r} is not a design parameter{did_you_mean(s, d.parameters)}; "
                     f"the parameters are: {', '.join(d.parameters) or '(none)'}",
                 )
-
-
-# ---- pydantic problems, as file:line: field: message -------------------------------------
-
-
-def _pydantic_problems(doc: _Doc, err: ValidationError) -> list[tuple[str, str]]:
-    out = []
-    seen = set()
-    for e in err.errors():
-        loc = tuple(
-            x
-            for x in e["loc"]
-            if not (isinstance(x, str) and ("[" in x or x in ("str", "ArmSpec")))
-            and x not in ("function-after", "function-before")
-        )
-        kind = e["type"]
-        if kind == "extra_forbidden":
-            allowed = _fields_at(loc[:-1], ExperimentSpec)
-            msg = f"unknown field {loc[-1]!r}{did_you_mean(loc[-1], allowed)}"
-            if allowed:
-                msg += f"; expected one of: {', '.join(allowed)}"
-        elif kind == "missing":
-            msg = "required field is missing"
-        else:
-            msg = e["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            got = e.get("input")
-            if kind != "value_error" and not isinstance(got, dict | list):
-                msg += f" (got {got!r})"
-        key = (loc, msg)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append((_where(doc, loc), f"field {_dotted(loc)}: {msg}"))
-    # `scenarios: {a: 1}` fails both union members; say it once, plainly
-    merged: dict[tuple, list[str]] = {}
-    for w, m in out:
-        merged.setdefault((w, m.split(":")[0]), []).append(m)
-    return [(w, " / ".join(ms) if len(ms) > 1 else ms[0]) for (w, _f), ms in merged.items()]
-
-
-def _format(problems: list[tuple[str, str]]) -> list[str]:
-    def key(p: tuple[str, str]):
-        f, _, line = p[0].rpartition(":")
-        return (f, int(line) if line.isdigit() else 0)
-
-    return [f"{w}: {m}" for w, m in sorted(problems, key=key)]

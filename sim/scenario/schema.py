@@ -1,0 +1,250 @@
+"""The typed schema of a scenario file: pydantic models, one per kind of mapping.
+
+:class:`ScenarioSpec` is the root. Every model is a :class:`StrictModel`: unknown fields,
+wrong types and coercions (``"1"`` for 1) are errors, and a validated spec is frozen.
+Cross-field rules (ids that must exist, ranges, sums, dates within the horizon) are in
+:mod:`sim.scenario.checks`; the field reference is ``scenarios/README.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class StrictModel(BaseModel):
+    """A frozen model that forbids unknown fields and coercion (base of every file schema)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Sourced(StrictModel):
+    """A number with its provenance: a published source, or a stated assumption."""
+
+    value: float
+    source: str | None = None
+    assumption: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_bare(cls, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, dict):
+            if isinstance(data, int | float) and not isinstance(data, bool):
+                raise ValueError(
+                    f"a bare number ({data}); every number needs its provenance: write "
+                    f"{{value: {data}, source: '...'}} or {{value: {data}, assumption: '...'}}"
+                )
+            raise ValueError("expected {value: NUMBER, source: TEXT} or {value, assumption}")
+        return data
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _int_ok(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"expected a finite number, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_provenance(self) -> Sourced:
+        has_s = bool(self.source and self.source.strip())
+        has_a = bool(self.assumption and self.assumption.strip())
+        if has_s == has_a:
+            raise ValueError(
+                "give exactly one of `source:` (who published the figure) or "
+                "`assumption:` (a one-line reason)"
+            )
+        return self
+
+
+class TimeSpec(StrictModel):
+    """The calendar: ``start``, then ``end`` (a date) or ``steps`` (a count) periods of
+    one ``step``, after ``burn_in`` unrecorded periods (see :mod:`sim.scenario.calendar`)."""
+
+    start: dt.date
+    end: dt.date | None = None
+    steps: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    step: Literal["quarter", "month", "year"] = "quarter"
+    burn_in: Annotated[int, Field(ge=0, le=10_000)] = 40
+
+    @model_validator(mode="after")
+    def _end_or_steps(self) -> TimeSpec:
+        if (self.end is None) == (self.steps is None):
+            raise ValueError(
+                "give exactly one of `end:` (a date) or `steps:` (a count); a file that "
+                "extends another replaces the parent's with `end: null` or `steps: null`"
+            )
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"`end` ({self.end}) must come after `start` ({self.start})")
+        return self
+
+
+class Weights(StrictModel):
+    """A state's three payoff weights (shares of concern, each in [0, 1], summing to 1)."""
+
+    energy: Sourced
+    security: Sourced
+    alignment: Sourced
+
+
+class StateSpec(StrictModel):
+    """One state: display name, capability, weights, autonomy and decision rule."""
+
+    name: str
+    power: Sourced
+    weights: Weights
+    autonomy: Sourced
+    cross_pressure: Sourced
+    rule: Literal["logit", "best_response", "fixed"] = "logit"
+    note: str | None = None
+
+
+class PairSpec(StrictModel):
+    """What partner j means to state i (`relations.i.j`); a missing field is 0."""
+
+    energy: Sourced | None = None
+    threat: Sourced | None = None
+    proximity: Sourced | None = None
+    protection: Sourced | None = None
+    arms: Sourced | None = None
+    affinity: Sourced | None = None
+    leverage: Sourced | None = None
+
+
+StatePair = Annotated[list[str], Field(min_length=2, max_length=2)]
+
+
+class Rivalry(StrictModel):
+    """A symmetric rivalry between two states, in [0, 1], with its provenance."""
+
+    pair: StatePair
+    value: float
+    source: str | None = None
+    assumption: str | None = None
+
+
+class Effect(StrictModel):
+    """One change to one parameter: ``param`` of ``state`` or of ``pair``, by ``op``."""
+
+    param: str
+    op: Literal["set", "add", "multiply"] = "set"
+    value: float
+    state: str | None = None
+    pair: StatePair | None = None
+    both_ways: bool = False
+    exogenous: bool = False
+    source: str | None = None
+    assumption: str | None = None
+
+
+class Window(StrictModel):
+    """A span of dates, both ends included."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end < self.start:
+            raise ValueError(f"the window ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class ShockSpec(StrictModel):
+    """A shock: dated (``date``) or probabilistic (``probability`` per step, in
+    ``window``), with the effects it applies for ``duration`` periods (or for good)."""
+
+    label: str
+    date: dt.date | None = None
+    probability: Sourced | None = None
+    window: Window | None = None
+    duration: Annotated[int, Field(ge=1)] | None = None
+    max_fires: Annotated[int, Field(ge=1)] = 1
+    source: str | None = None
+    assumption: str | None = None
+    note: str | None = None
+    effects: list[Effect]
+
+
+class ModelSpec(StrictModel):
+    """The global model constants (defaults and ranges in
+    :data:`~sim.scenario.vocabulary.MODEL_CONSTANTS`) and the update scheme."""
+
+    delta: Sourced | None = None
+    reciprocity_floor: Sourced | None = None
+    threat_reduction: Sourced | None = None
+    leverage_threshold: Sourced | None = None
+    tie_cost: Sourced | None = None
+    tie_noise: Sourced | None = None
+    move_cost: Sourced | None = None
+    update: Literal["simultaneous", "one_at_a_time"] = "simultaneous"
+    candidates: Literal["local", "grid"] = "local"
+
+
+class AlignmentAxis(StrictModel):
+    """The two poles whose difference is the alignment index."""
+
+    toward: str
+    away: str
+
+
+class Than(StrictModel):
+    """The other side of a `greater` fact: a tie (``partner``) or an ``index`` of ``state``."""
+
+    state: str
+    partner: str | None = None
+    index: Literal["alignment_index", "hedging_index"] | None = None
+
+
+class FactSpec(StrictModel):
+    """A stylised fact that ``multivector validate`` checks over many seeds."""
+
+    id: str
+    kind: Literal["tie_range", "strongest_tie", "mean_change", "greater", "paired_effect"]
+    description: str
+    source: str
+    state: str
+    partner: str | None = None
+    index: Literal["alignment_index", "hedging_index"] | None = None
+    bands: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] | None = None
+    window: Window | None = None
+    early: Window | None = None
+    late: Window | None = None
+    direction: Literal["up", "down"] = "up"
+    than: Than | None = None
+    counterfactual: str | None = None
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
+
+
+class ValidationSpec(StrictModel):
+    """The stylised facts to check and over how many seeds."""
+
+    seeds: Annotated[int, Field(ge=2, le=100_000)] = 200
+    facts: list[FactSpec] = []
+
+
+class ScenarioSpec(StrictModel):
+    """A whole scenario file (``extends`` already resolved): the root of the schema."""
+
+    name: str
+    description: str = ""
+    focus: str | None = None
+    time: TimeSpec
+    model: ModelSpec = ModelSpec()
+    poles: dict[str, list[str]] = {}
+    alignment_axis: AlignmentAxis | None = None
+    states: dict[str, StateSpec]
+    relations: dict[str, dict[str, PairSpec]] = {}
+    rivalries: list[Rivalry] = []
+    shocks: dict[str, ShockSpec] = {}
+    references: dict[str, str] = {}
+    validation: ValidationSpec | None = None
