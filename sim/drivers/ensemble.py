@@ -36,7 +36,7 @@ from sim.drivers.engine import (
     simulate,
 )
 from sim.errors import UserError
-from sim.scenario import Scenario, load_scenario, period_start, with_overrides
+from sim.scenario import Scenario, load_scenario, with_overrides
 from sim.world.compiled import World, check_shock_ids, compile_world, world_for
 from sim.world.sweep import Sweep, structure
 
@@ -371,17 +371,13 @@ def record_steps(world: World, dates) -> np.ndarray:
     """The steps to record: all, or those of the given dates (sorted, unique)."""
     if dates is None:
         return np.arange(world.n_periods + 1)
-    start = period_start(world.scenario.spec.time, 0)
-    last = world.date(world.n_periods)
     out = set()
     for d in dates:
         d = pd.Timestamp(d).date() if not isinstance(d, dt.date) else d
-        if d < start - dt.timedelta(days=1) or d > last:
-            raise UserError(
-                f"dates: {d} is outside the scenario's records "
-                f"({start - dt.timedelta(days=1)} to {last})"
-            )
-        out.add(0 if d < start else world.step_of(d))
+        try:
+            out.add(world.step_of(d))
+        except ValueError as exc:
+            raise UserError(f"dates: {exc}") from None
     return np.array(sorted(out), dtype=np.intp)
 
 

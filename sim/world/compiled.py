@@ -18,7 +18,8 @@ from sim.scenario import (
     did_you_mean,
     n_periods,
     period_end,
-    period_start,
+    record_date,
+    record_step,
 )
 from sim.world.shocks import CompiledShock, apply_effects, compile_shocks
 
@@ -64,16 +65,17 @@ class World:
         return self.ids.index(state_id)
 
     def date(self, step: int) -> dt.date:
-        """Date of a record: step 0 is the start, step t the end of period t - 1."""
-        if step == 0:
-            return period_start(self.scenario.spec.time, 0) - dt.timedelta(days=1)
+        """Date of a record (:func:`sim.scenario.record_date`): step 0 is the day before
+        the start, step t the last day of period t - 1, also past the horizon (a model
+        stepped beyond it)."""
+        if step <= self.n_periods:
+            return record_date(self.scenario.spec.time, step)
         return period_end(self.scenario.spec.time, step - 1)
 
     def step_of(self, date: dt.date) -> int:
-        """The step whose record is dated in the period containing ``date``."""
-        from sim.scenario import period_of
-
-        return period_of(self.scenario.spec.time, date) + 1
+        """The record that closes the period containing ``date``
+        (:func:`sim.scenario.record_step`; ValueError outside the records)."""
+        return record_step(self.scenario.spec.time, date)
 
     def dates(self) -> list[dt.date]:
         return [self.date(t) for t in range(self.n_periods + 1)]
