@@ -41,13 +41,26 @@ def model_generator(seed: Seed) -> np.random.Generator:
     return g
 
 
+#: Bytes one replicate of N states holds while a period is evaluated, per N^2: about 60
+#: float64 arrays of (N, N) (ties, candidates, gains, temporaries). Measured with
+#: ``/usr/bin/time -v`` on 400 and 800 states; memory grows as N^2 per replicate.
+BYTES_PER_TIE = 60 * 8
+
+#: The memory a chunk of replicates may take (on top of the tables it yields).
+CHUNK_MEMORY = 1 << 30
+
+
 def default_chunk_size(n: int) -> int:
     """Replicates per chunk: a period's arrays (a few hundred KB each) stay in the L2 cache.
 
     Much larger chunks spill the cache; below ~16 replicates, Python's overhead per numpy
     call dominates. (Measured with ``python -m sim.tools.bench ensemble --chunk-sizes``.)
+    In large worlds the chunk is also kept under :data:`CHUNK_MEMORY` (one replicate at
+    least); the results do not depend on the chunk size.
     """
-    return int(np.clip(20000 // (n * n), 16, 2048))
+    by_cache = int(np.clip(20000 // (n * n), 16, 2048))
+    by_memory = max(1, CHUNK_MEMORY // (BYTES_PER_TIE * n * n))
+    return min(by_cache, by_memory)
 
 
 @dataclass

@@ -99,9 +99,7 @@ class Params:
         rsum = self.rivalry.sum(axis=-1, keepdims=True)
         rnorm = np.divide(self.rivalry, rsum, out=np.zeros_like(self.rivalry), where=rsum > 0)
         aff_norm = np.abs(self.affinity).sum(axis=-1, keepdims=True)
-        eye = np.eye(n, dtype=bool)
-        r_not_i = np.where(eye[:, :, None] | eye[:, None, :], 0.0, self.rivalry[..., None, :, :])
-        denom = 0.5 * r_not_i.sum(axis=(-1, -2))  # (B..., N): rivalry among i's partners
+        denom = _rivalry_among_partners(self.rivalry)  # (B..., N)
         leverage_weight = self.leverage * q * _off_mask(n)
         same_group = self.groups @ self.groups.T  # (N, N): 1 where j and k share a group
         for f in fields(self):  # the cache is only valid while the inputs stay as they are
@@ -123,6 +121,25 @@ class Params:
 
     def copy(self) -> Params:
         return replace(self, **{f.name: np.array(getattr(self, f.name)) for f in fields(self)})
+
+
+def _rivalry_among_partners(rivalry: np.ndarray) -> np.ndarray:
+    """``(B..., N)``: half the total rivalry among i's partners (pairs j, k both != i).
+
+    Computed for a block of states i at a time, so memory stays O(N^2) however many
+    states there are (all i at once would be an ``(N, N, N)`` array: 60 GB at 2,000
+    states). Each i's sum is the same reduction, in the same order, whatever the block.
+    """
+    n = rivalry.shape[-1]
+    out = np.empty(rivalry.shape[:-1])
+    block = max(1, (1 << 22) // (n * n))  # about 32 MB of float64 per block
+    idx = np.arange(n)
+    for lo in range(0, n, block):
+        i = idx[lo : lo + block, None, None]
+        partner_is_i = (idx[None, :, None] == i) | (idx[None, None, :] == i)  # (b, N, N)
+        r_not_i = np.where(partner_is_i, 0.0, rivalry[..., None, :, :])
+        out[..., lo : lo + block] = 0.5 * r_not_i.sum(axis=(-1, -2))
+    return out
 
 
 @lru_cache(maxsize=32)
