@@ -7,7 +7,9 @@ arms share the design points and the seeds (common random numbers).
 
 A problem is reported like a scenario's: ``FILE:LINE: field PATH: what was expected``,
 all problems of one pass together, as a :class:`~sim.errors.ScenarioError` (exit 2).
-The field reference is ``scenarios/experiments/README.md``.
+The file is read with the same limits as a scenario file (:mod:`sim.scenario.limits`);
+besides, every date lies within the scenario date range and every design number within
+``MAX_MAGNITUDE``. The field reference is ``scenarios/experiments/README.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sim.errors import ScenarioError, UserError
 from sim.scenario import (
+    BoundedDate,
     Document,
     ProblemList,
     Scenario,
@@ -34,6 +37,7 @@ from sim.scenario import (
     file_and_line,
     format_problems,
     horizon,
+    int_as_float,
     load_scenario,
     override_path,
     pydantic_problems,
@@ -42,6 +46,10 @@ from sim.scenario import (
     record_step,
     with_overrides,
 )
+from sim.scenario.limits import MAX_FILE_NAME_CHARS, MAX_MAGNITUDE
+
+#: The range of a design number, as messages state it.
+_MAGNITUDES = f"[{-MAX_MAGNITUDE:g}, {MAX_MAGNITUDE:g}]"
 
 
 class ArmSpec(StrictModel):
@@ -78,14 +86,12 @@ class ParameterSpec(StrictModel):
     @field_validator("low", "high", mode="before")
     @classmethod
     def _int_ok(cls, v: Any) -> Any:
-        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        return int_as_float(v)
 
     @field_validator("values", mode="before")
     @classmethod
     def _ints_ok(cls, v: Any) -> Any:
-        if isinstance(v, list):
-            return [float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v]
-        return v
+        return [int_as_float(x) for x in v] if isinstance(v, list) else v
 
 
 class DesignSpec(StrictModel):
@@ -107,7 +113,7 @@ class ExperimentSpec(StrictModel):
     seed: Annotated[int, Field(ge=0, lt=2**63)]
     seeds: Literal["common", "per_point"] = "common"
     keep: Literal["indices", "ties"] = "indices"
-    dates: Annotated[list[dt.date], Field(min_length=1)] | None = None
+    dates: Annotated[list[BoundedDate], Field(min_length=1)] | None = None
 
     @field_validator("dates", mode="before")
     @classmethod
@@ -183,11 +189,11 @@ def load_experiment(path: str | Path) -> Experiment:
         ScenarioError: every problem found, each naming file, line and field.
     """
     path = Path(path)
-    if not path.is_file():
+    if not _is_file(path):
         hint = ""
-        if path.parent.is_dir():
+        if _is_dir(path.parent):
             hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")])
-        raise ScenarioError(f"{path}: no such experiment file{hint}")
+        raise ScenarioError(f"{_short(str(path))}: no such experiment file{hint}")
     shown = display_path(path.resolve(), Path.cwd().resolve())
     doc = read_yaml(path, shown)
     return _validate(doc, path)
@@ -252,10 +258,20 @@ def _load_arms(
         loc = ("scenarios", name, "scenario")
         if loc not in doc.where:
             loc = ("scenarios", name)  # given as a bare file name
-        file = (base_dir / arm.scenario).resolve()
-        if not file.is_file():
+        if len(arm.scenario) > MAX_FILE_NAME_CHARS:
+            found.add(
+                loc,
+                f"expected a file name of at most {MAX_FILE_NAME_CHARS:,} characters, "
+                f"got {len(arm.scenario):,} characters",
+            )
+            continue
+        try:
+            file = (base_dir / arm.scenario).resolve()
+        except (OSError, RuntimeError, ValueError):  # a name too long, a loop of links
+            file = base_dir / arm.scenario
+        if not _is_file(file):
             hint = ""
-            if file.parent.is_dir():
+            if _is_dir(file.parent):
                 others = [p.name for p in file.parent.glob("*.y*ml") if p != path_resolved]
                 hint = did_you_mean(file.name, others)
             found.add(loc, f"no such scenario file {arm.scenario!r}{hint} (looked for {file})")
@@ -271,6 +287,26 @@ def _load_arms(
                 )
         arms.append(Arm(name, scenario, tuple(arm.shocks_off)))
     return arms
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; ``False`` for a name the file system cannot hold."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL character
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a directory; ``False`` for a name the file system cannot hold."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_arms_agree(arms: list[Arm], found: ProblemList) -> None:
@@ -377,12 +413,16 @@ def _check_design(d: DesignSpec, found: ProblemList) -> None:
                 found.add(ploc, "give either `values:` or `low`, `high` (and `levels` for a grid)")
             elif any(not math.isfinite(v) for v in p.values):
                 found.add(ploc + ("values",), "expected finite numbers")
+            elif any(abs(v) > MAX_MAGNITUDE for v in p.values):
+                found.add(ploc + ("values",), f"expected numbers in {_MAGNITUDES}")
             continue
         if p.low is None or p.high is None:
             found.add(ploc, "expected `low:` and `high:` (or `values:` for a grid)")
             continue
         if not (math.isfinite(p.low) and math.isfinite(p.high) and p.low < p.high):
             found.add(ploc, f"expected finite low < high, got [{p.low:g}, {p.high:g}]")
+        elif max(abs(p.low), abs(p.high)) > MAX_MAGNITUDE:
+            found.add(ploc, f"expected low and high in {_MAGNITUDES}, got [{p.low:g}, {p.high:g}]")
         if d.kind == "grid" and p.levels is None:
             found.add(ploc, "a grid over a range needs `levels:` (how many values)")
         if d.kind != "grid" and p.levels is not None:

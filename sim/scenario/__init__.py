@@ -8,6 +8,8 @@ in ``scenarios/README.md``.
 
 Modules, one job each:
 
+- ``limits``: the input limits (file size, YAML nodes, aliases and depth, ``extends``
+  chain, dates, periods, states, shocks, magnitudes), named constants in one place.
 - ``vocabulary``: the parameters a scenario sets and shocks change, with their ranges.
 - ``schema``: the pydantic models of a scenario file (:class:`ScenarioSpec` is the root).
 - ``documents``: YAML read with the file and line of every field; places and field names.
@@ -55,6 +57,7 @@ from sim.scenario.problems import (
     pydantic_problems,
 )
 from sim.scenario.schema import (
+    BoundedDate,
     Effect,
     FactSpec,
     ScenarioSpec,
@@ -64,6 +67,8 @@ from sim.scenario.schema import (
     StrictModel,
     TimeSpec,
     Window,
+    date_in_range,
+    int_as_float,
 )
 from sim.scenario.vocabulary import (
     MODEL_CONSTANTS,
@@ -75,6 +80,7 @@ from sim.scenario.vocabulary import (
 )
 
 __all__ = [
+    "BoundedDate",
     "MODEL_CONSTANTS",
     "PAIR_PARAMS",
     "SHARE_PARAMS",
@@ -102,7 +108,9 @@ __all__ = [
     "fields_at",
     "file_and_line",
     "format_problems",
+    "date_in_range",
     "horizon",
+    "int_as_float",
     "load_scenario",
     "n_periods",
     "override_path",

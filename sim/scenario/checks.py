@@ -3,8 +3,10 @@
 Pydantic (:mod:`sim.scenario.schema`) checks each field's type; these checks look across
 fields: state ids that must exist, numbers within their ranges (from
 :mod:`sim.scenario.vocabulary`), weights and shares that must sum right, dates within the
-horizon, and the provenance of every number. :func:`check_scenario` runs one check per
-section of the file and returns every problem found.
+horizon, the provenance of every number, and the size limits of
+:mod:`sim.scenario.limits` (periods, states, shocks and how often they can fire, effect
+operands). :func:`check_scenario` runs one check per section of the file and returns
+every problem found.
 """
 
 from __future__ import annotations
@@ -12,10 +14,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sim.scenario.calendar import horizon
+from sim.scenario.calendar import horizon, n_periods, period_of
 from sim.scenario.documents import DocPath, Document
+from sim.scenario.limits import (
+    MAX_MAGNITUDE,
+    MAX_PERIODS,
+    MAX_SHOCK_FIRINGS,
+    MAX_SHOCKS,
+    MAX_STATES,
+)
 from sim.scenario.problems import Problem, ProblemList, did_you_mean
-from sim.scenario.schema import Effect, FactSpec, ScenarioSpec
+from sim.scenario.schema import Effect, FactSpec, ScenarioSpec, ShockSpec
 from sim.scenario.vocabulary import (
     MODEL_CONSTANTS,
     PAIR_PARAMS,
@@ -46,6 +55,7 @@ def check_scenario(spec: ScenarioSpec, doc: Document) -> list[Problem]:
         Every problem found, in the order found (empty if the scenario is valid).
     """
     found = ProblemList(doc)
+    check_time(spec, found)
     check_model(spec, found)
     check_states(spec, found)
     check_poles(spec, found)
@@ -56,6 +66,18 @@ def check_scenario(spec: ScenarioSpec, doc: Document) -> list[Problem]:
     check_facts(spec, found)
     check_shocks(spec, found)
     return found.items
+
+
+def check_time(spec: ScenarioSpec, found: ProblemList) -> None:
+    """`time`: the horizon holds at most :data:`MAX_PERIODS` periods (``steps`` is bounded
+    by the schema; this bounds the periods up to ``end``)."""
+    n = n_periods(spec.time)
+    if n > MAX_PERIODS:
+        found.add(
+            ("time", "end"),
+            f"the horizon holds {n:,} periods of one {spec.time.step}; a scenario runs at "
+            f"most {MAX_PERIODS:,} periods (choose an earlier `end` or a longer `step`)",
+        )
 
 
 def check_model(spec: ScenarioSpec, found: ProblemList) -> None:
@@ -71,6 +93,8 @@ def check_states(spec: ScenarioSpec, found: ProblemList) -> None:
     ids = list(spec.states)
     if len(ids) < 2:
         found.add(("states",), f"a world needs at least two states, got {len(ids)}")
+    if len(ids) > MAX_STATES:
+        found.add(("states",), f"a scenario has at most {MAX_STATES:,} states, got {len(ids):,}")
     for sid in ids:
         if sid == "*" or not sid.strip():
             found.add(
@@ -253,6 +277,41 @@ def check_shocks(spec: ScenarioSpec, found: ProblemList) -> None:
             found.add(loc + ("effects",), "a shock needs at least one effect")
         for k, eff in enumerate(shock.effects):
             _check_effect(spec, found, eff, loc + ("effects", k))
+    _check_shock_count(spec, found)
+
+
+def _check_shock_count(spec: ScenarioSpec, found: ProblemList) -> None:
+    """At most :data:`MAX_SHOCKS` shocks, able to fire at most :data:`MAX_SHOCK_FIRINGS`
+    times in one run (the figures list every shock and mark every firing)."""
+    if len(spec.shocks) > MAX_SHOCKS:
+        found.add(
+            ("shocks",),
+            f"a scenario has at most {MAX_SHOCKS} shocks, got {len(spec.shocks)} "
+            "(the figures list every shock)",
+        )
+        return
+    firings = sum(_most_firings(spec, shock) for shock in spec.shocks.values())
+    if firings > MAX_SHOCK_FIRINGS:
+        found.add(
+            ("shocks",),
+            f"these shocks can fire up to {firings} times in one run; at most "
+            f"{MAX_SHOCK_FIRINGS} firings are allowed (the run's figure marks each one): "
+            "lower `max_fires`, or narrow the windows of the probabilistic shocks",
+        )
+
+
+def _most_firings(spec: ScenarioSpec, shock: ShockSpec) -> int:
+    """How often ``shock`` can fire in one run: a dated shock once; a probabilistic one
+    at most ``max_fires`` times and once per period of its window (once if it lasts for
+    good)."""
+    if shock.probability is None or shock.duration is None:
+        return 1
+    if shock.window is None:
+        periods = n_periods(spec.time)
+    else:
+        periods = period_of(spec.time, shock.window.end) - period_of(spec.time, shock.window.start)
+        periods += 1
+    return max(1, min(shock.max_fires, periods))
 
 
 def _check_effect(spec: ScenarioSpec, found: ProblemList, eff: Effect, loc: DocPath) -> None:
@@ -289,6 +348,10 @@ def _check_effect(spec: ScenarioSpec, found: ProblemList, eff: Effect, loc: DocP
         _in_range(found, eff.value, lo, hi, loc + ("value",))
     elif eff.op == "multiply" and eff.value < 0:
         found.add(loc + ("value",), f"a multiplier must be >= 0, got {eff.value:g}")
+    elif eff.op == "multiply":
+        _in_range(found, eff.value, 0.0, MAX_MAGNITUDE, loc + ("value",))
+    elif eff.op == "add":
+        _in_range(found, eff.value, -MAX_MAGNITUDE, MAX_MAGNITUDE, loc + ("value",))
     if eff.param == "tie" and eff.op != "set":
         found.add(loc + ("op",), "a tie can only be `set` (to a value in (-1, 1))")
 

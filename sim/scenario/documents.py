@@ -5,6 +5,12 @@ corrections listed in :func:`read_yaml`) plus ``where``: the ``(file, line)`` of
 in it. Scenario files and experiment files are both read here, and every problem message
 names its place with :func:`where` and its field with :func:`dotted`.
 
+Reading is bounded (the limits are in :mod:`sim.scenario.limits`): the file's size, the
+number of YAML nodes after aliases are expanded, the number of aliases, the nesting depth
+and the size of every number are checked before or while the file is parsed, so a
+hostile file (a "billion laughs" of nested aliases, 100,000 nested lists, ``10**400``)
+ends with one message in well under a second.
+
 A path (:data:`DocPath`) is a tuple of mapping keys and list indices, e.g.
 ``("shocks", "pipeline", "effects", 0, "value")``; its dotted form is
 ``shocks.pipeline.effects[0].value``.
@@ -12,6 +18,7 @@ A path (:data:`DocPath`) is a tuple of mapping keys and list indices, e.g.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -19,13 +26,31 @@ from typing import Any
 import yaml
 
 from sim.errors import ScenarioError
+from sim.scenario.limits import (
+    MAX_FILE_BYTES,
+    MAX_INTEGER,
+    MAX_YAML_ALIASES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+)
 
 #: A path into a document: mapping keys and list indices.
 DocPath = tuple[Any, ...]
 
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_STR_TAG = "tag:yaml.org,2002:str"
+_YAML = "tag:yaml.org,2002:"
+_BOOL_TAG = _YAML + "bool"
+_STR_TAG = _YAML + "str"
+_INT_TAG = _YAML + "int"
+_MAP_TAG = _YAML + "map"
+_SEQ_TAG = _YAML + "seq"
+#: The tags a plain scalar may carry (``!!binary``, ``!!python/...``, ``!foo`` may not).
+_SCALAR_TAGS = {_YAML + t for t in ("null", "bool", "int", "float", "str", "timestamp")}
+#: Tags the resolver gives the plain words ``=`` and ``<<``: they stay words.
+_WORD_TAGS = {_YAML + "value", _YAML + "merge"}
 _FLOATISH = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+#: Longest whole number written in digits that can be within MAX_INTEGER (with a sign,
+#: underscores or a 0x/0o/0b prefix it may be longer; the value is checked after).
+_MAX_INT_CHARS = 80
 
 
 class Document:
@@ -46,27 +71,101 @@ def read_yaml(path: Path, shown: str) -> Document:
 
     Unlike plain ``yaml.safe_load``: mapping keys stay as written (``NO:`` is Norway, not
     False), ``yes``/``no``/``on``/``off`` values stay words, ``1e-3`` is a number, and
-    duplicate keys and merge keys (``<<``) are errors.
+    duplicate keys and merge keys (``<<``) are errors. Only YAML's standard tags are
+    accepted, every number must be finite and at most :data:`MAX_INTEGER` in size, and
+    the limits of :mod:`sim.scenario.limits` (size, nodes, aliases, depth) hold.
 
     Args:
         path: the file to read.
         shown: how messages name the file (see :func:`display_path`).
 
     Raises:
-        ScenarioError: the file cannot be read, is not UTF-8, is not valid YAML, is empty
-            or is not a mapping; the message names ``shown`` and the line.
+        ScenarioError: the file cannot be read, is too large, is not UTF-8, is not valid
+            YAML, breaks a limit, is empty or is not a mapping; the message names
+            ``shown`` and the line.
     """
+    raw = _read_bounded(path, shown)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{shown}: cannot read the file ({exc.strerror})") from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = text_line(path.read_bytes(), exc.start)
+        line = text_line(raw, exc.start)
         raise ScenarioError(
             f"{shown}:{line}: the file is not UTF-8 text (byte {exc.start}); save it as UTF-8"
         ) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as read_text() would
+    node, aliases = _compose(text, shown)
+    if node is None:
+        raise ScenarioError(f"{shown}: the file is empty; expected a scenario mapping")
+    if aliases:
+        _check_expansion(node, shown)
+    loader = yaml.SafeLoader("")
+    where: dict[DocPath, tuple[str, int]] = {}
+    data = _construct(node, (), where, loader, shown)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{shown}:1: expected a mapping of scenario fields at the top level")
+    return Document(data, where)
+
+
+def _read_bounded(path: Path, shown: str) -> bytes:
+    """The bytes of ``path``, refusing a file over :data:`MAX_FILE_BYTES` before reading it."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ScenarioError(f"{shown}: cannot read the file ({exc.strerror})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(
+            f"{shown}: the file is larger than {MAX_FILE_BYTES:,} bytes, the largest "
+            "scenario or experiment file Multivector reads"
+        )
+    return raw
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting nodes, aliases and nesting while it composes."""
+
+    def __init__(self, text: str, shown: str):
+        super().__init__(text)
+        self.shown = shown
+        self.nodes = 0
+        self.aliases = 0
+        self.depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        self.nodes += 1
+        if self.nodes > MAX_YAML_NODES:
+            raise ScenarioError(
+                f"{self.shown}:{line}: the file holds more than {MAX_YAML_NODES:,} YAML nodes "
+                "(keys, values and list items), the most a file may hold"
+            )
+        if isinstance(event, yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise ScenarioError(
+                    f"{self.shown}:{line}: the file uses more than {MAX_YAML_ALIASES:,} "
+                    "YAML aliases (*name), the most a file may use"
+                )
+            return super().compose_node(parent, index)
+        nested = isinstance(event, yaml.CollectionStartEvent)
+        self.depth += nested
+        if self.depth > MAX_YAML_DEPTH:
+            raise ScenarioError(
+                f"{self.shown}:{line}: mappings and lists are nested more than "
+                f"{MAX_YAML_DEPTH} levels deep, the most a file may nest"
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= nested
+
+
+def _compose(text: str, shown: str) -> tuple[Any, int]:
+    """The YAML node tree of ``text`` (``None`` if empty) and how many aliases it uses."""
+    loader = _BoundedLoader(text, shown)
+    try:
+        return loader.get_single_node(), loader.aliases
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
@@ -75,14 +174,61 @@ def read_yaml(path: Path, shown: str) -> Document:
         raise ScenarioError(f"{shown}{line}: YAML syntax error: {problem}{ctx}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{shown}: YAML error: {exc}") from None
-    if node is None:
-        raise ScenarioError(f"{shown}: the file is empty; expected a scenario mapping")
-    loader = yaml.SafeLoader("")
-    where: dict[DocPath, tuple[str, int]] = {}
-    data = _construct(node, (), where, loader, shown)
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{shown}:1: expected a mapping of scenario fields at the top level")
-    return Document(data, where)
+    finally:
+        loader.dispose()
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(root, shown: str) -> None:
+    """Refuse a node tree whose aliases make it too large, too deep or endless.
+
+    Aliases share their anchor's node, so the tree is a graph: each node is visited once
+    (without recursion) and its expanded size and depth are computed from its children's.
+
+    Raises:
+        ScenarioError: an alias inside the node it names (endless), or more than
+            :data:`MAX_YAML_NODES` nodes or :data:`MAX_YAML_DEPTH` levels once expanded.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finish = stack.pop()
+        key = id(node)
+        line = node.start_mark.line + 1
+        if finish:
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            nested = isinstance(node, yaml.CollectionNode)
+            depth[key] = nested + max((depth[id(k)] for k in kids), default=0)
+            if size[key] > MAX_YAML_NODES:
+                raise ScenarioError(
+                    f"{shown}:{line}: with its aliases (*name) expanded, this part of the file "
+                    f"holds more than {MAX_YAML_NODES:,} YAML nodes, the most a file may hold"
+                )
+            if depth[key] > MAX_YAML_DEPTH:
+                raise ScenarioError(
+                    f"{shown}:{line}: with its aliases (*name) expanded, mappings and lists are "
+                    f"nested more than {MAX_YAML_DEPTH} levels deep, the most a file may nest"
+                )
+            continue
+        if key in size:
+            continue
+        if key in depth:  # entered and not finished: the node contains itself
+            raise ScenarioError(
+                f"{shown}:{line}: a YAML alias (*name) refers to a node that contains it; "
+                "it would repeat without end"
+            )
+        depth[key] = -1  # entered
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node))
 
 
 def doc_from_dict(data: dict, name: str = "<dict>") -> Document:
@@ -146,40 +292,88 @@ def _construct(node, path: DocPath, where, loader, shown: str, line: int | None 
 
     A mapping value is located at its key's line (where a reader looks for the field).
     """
-    where[path] = (shown, line if line is not None else node.start_mark.line + 1)
+    line = line if line is not None else node.start_mark.line + 1
+    where[path] = (shown, line)
+    _check_tag(node, path, shown, line)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for k_node, v_node in node.value:
+            k_line = k_node.start_mark.line + 1
             if not isinstance(k_node, yaml.ScalarNode):
-                raise ScenarioError(
-                    f"{shown}:{k_node.start_mark.line + 1}: a mapping key must be a plain name"
-                )
+                raise ScenarioError(f"{shown}:{k_line}: a mapping key must be a plain name")
+            _check_tag(k_node, path + (k_node.value,), shown, k_line)
             key = k_node.value  # keys stay as written: `NO:` is Norway, not False
             if key == "<<":
                 raise ScenarioError(
-                    f"{shown}:{k_node.start_mark.line + 1}: YAML merge keys (<<) are not "
+                    f"{shown}:{k_line}: YAML merge keys (<<) are not "
                     "supported; use `extends:` to build on another scenario"
                 )
             if key in out:
                 raise ScenarioError(
-                    f"{shown}:{k_node.start_mark.line + 1}: field {dotted(path + (key,))} "
+                    f"{shown}:{k_line}: field {dotted(path + (key,))} "
                     "appears twice in the same mapping"
                 )
-            out[key] = _construct(
-                v_node, path + (key,), where, loader, shown, k_node.start_mark.line + 1
-            )
+            out[key] = _construct(v_node, path + (key,), where, loader, shown, k_line)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, path + (i,), where, loader, shown) for i, v in enumerate(node.value)]
+    return _scalar(node, path, loader, shown, line)
+
+
+def _scalar(node, path: DocPath, loader, shown: str, line: int) -> Any:
+    """The value of a scalar node: a word, a number (finite, bounded), a date, or null."""
+    if node.tag in _WORD_TAGS:
+        return node.value  # `=` and `<<` written as values are words
     if node.tag == _BOOL_TAG and node.value.lower() not in ("true", "false"):
         return node.value  # yes/no/on/off stay words (state ids such as NO)
     if node.tag == _STR_TAG and node.style is None and _FLOATISH.fullmatch(node.value):
-        return float(node.value)  # YAML 1.1 reads 1e-3 as a string; a number is meant
-    try:
-        return loader.construct_object(node, deep=True)
-    except (ValueError, yaml.YAMLError) as exc:  # 2021-02-30, unknown tags such as !!python/...
-        problem = getattr(exc, "problem", None) or str(exc)
+        value: Any = float(node.value)  # YAML 1.1 reads 1e-3 as a string; a number is meant
+    elif node.tag == _INT_TAG and len(node.value) > _MAX_INT_CHARS:
         raise ScenarioError(
-            f"{shown}:{node.start_mark.line + 1}: field {dotted(path)}: cannot read "
-            f"{node.value!r}: {problem}"
-        ) from None
+            f"{shown}:{line}: field {dotted(path)}: expected a number from "
+            f"{-MAX_INTEGER} to {MAX_INTEGER}, got a whole number of {len(node.value):,} "
+            "characters"
+        )
+    else:
+        try:
+            value = loader.construct_object(node, deep=True)
+        except (ValueError, yaml.YAMLError) as exc:  # 2021-02-30, 9999-99-99
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ScenarioError(
+                f"{shown}:{line}: field {dotted(path)}: cannot read "
+                f"{_short(node.value)!r}: {problem}"
+            ) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ScenarioError(
+            f"{shown}:{line}: field {dotted(path)}: expected a finite number, "
+            f"got {_short(node.value)}"
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+        raise ScenarioError(
+            f"{shown}:{line}: field {dotted(path)}: expected a number from "
+            f"{-MAX_INTEGER} to {MAX_INTEGER}, got a whole number of {len(str(abs(value)))} "
+            "digits"
+        )
+    return value
+
+
+def _check_tag(node, path: DocPath, shown: str, line: int) -> None:
+    """Refuse a node whose tag is not YAML's standard one for its kind (``!!python/...``,
+    ``!!binary``, ``!!set``, ``!foo``): the file is plain data."""
+    if isinstance(node, yaml.MappingNode):
+        ok = node.tag == _MAP_TAG
+    elif isinstance(node, yaml.SequenceNode):
+        ok = node.tag == _SEQ_TAG
+    else:
+        ok = node.tag in _SCALAR_TAGS or node.tag in _WORD_TAGS
+    if not ok:
+        tag = node.tag.replace(_YAML, "!!", 1) if node.tag.startswith(_YAML) else node.tag
+        raise ScenarioError(
+            f"{shown}:{line}: field {dotted(path)}: the YAML tag {_short(tag)} is not "
+            "allowed; scenario and experiment files are plain YAML, without tags"
+        )
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis (for messages)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, os_error_cause
 from sim.scenario.checks import check_scenario
 from sim.scenario.documents import DocPath, Document, doc_from_dict
 from sim.scenario.extends import read_with_parents
@@ -76,11 +76,18 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     root = Path.cwd().resolve()
-    if not path.is_file():
+    shown = str(path) if len(str(path)) <= 200 else str(path)[:197] + "..."
+    try:
+        exists = path.is_file()
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise ScenarioError(f"{shown}: cannot read the file ({os_error_cause(exc)})") from None
+    except ValueError:  # a NUL character
+        raise ScenarioError(f"{shown}: cannot read the file (a NUL in its name)") from None
+    if not exists:
         hint = ""
         if path.parent.is_dir():
             hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")])
-        raise ScenarioError(f"{path}: no such scenario file{hint}")
+        raise ScenarioError(f"{shown}: no such scenario file{hint}")
     doc = read_with_parents(path.resolve(), root)
     return scenario_from_document(doc, path)
 

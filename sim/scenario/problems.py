@@ -135,6 +135,14 @@ def pydantic_problems(doc: Document, err: ValidationError, root: type[BaseModel]
                 msg = msg[len("Value error, ") :]
             got = e.get("input")
             if kind != "value_error" and not isinstance(got, dict | list):
-                msg += f" (got {got!r})"
+                msg += f" (got {_short_repr(got)})"
         out.append((where(doc, loc), f"field {dotted(loc)}: {msg}"))
     return out
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a 400-digit number, a long text)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"a whole number of {len(str(abs(value))):,} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -3,7 +3,9 @@
 :class:`ScenarioSpec` is the root. Every model is a :class:`StrictModel`: unknown fields,
 wrong types and coercions (``"1"`` for 1) are errors, and a validated spec is frozen.
 Cross-field rules (ids that must exist, ranges, sums, dates within the horizon) are in
-:mod:`sim.scenario.checks`; the field reference is ``scenarios/README.md``.
+:mod:`sim.scenario.checks`; the field reference is ``scenarios/README.md``. Every date is
+a :data:`BoundedDate` (within :data:`~sim.scenario.limits.DATE_MIN` to
+:data:`~sim.scenario.limits.DATE_MAX`), so the calendar never leaves Python's dates.
 """
 
 from __future__ import annotations
@@ -12,7 +14,50 @@ import datetime as dt
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from sim.scenario.limits import DATE_MAX, DATE_MIN, MAX_PERIODS
+
+
+def date_in_range(d: dt.date) -> dt.date:
+    """``d`` if it lies within :data:`DATE_MIN` to :data:`DATE_MAX`.
+
+    Raises:
+        ValueError: it does not (pydantic reports it at the field's line).
+    """
+    if not DATE_MIN <= d <= DATE_MAX:
+        raise ValueError(
+            f"date {d} is outside the dates a scenario may use, {DATE_MIN} to {DATE_MAX}"
+        )
+    return d
+
+
+def int_as_float(v: Any) -> Any:
+    """A whole number as a float (other values unchanged), for number fields that accept
+    ``1`` for ``1.0``.
+
+    Raises:
+        ValueError: the number is too large for a float (``10**400``).
+    """
+    if isinstance(v, int) and not isinstance(v, bool):
+        try:
+            return float(v)
+        except OverflowError:
+            raise ValueError(
+                f"expected a finite number, got a whole number of {len(str(abs(v))):,} digits"
+            ) from None
+    return v
+
+
+#: A date within the supported range (every date of a scenario or experiment file).
+BoundedDate = Annotated[dt.date, AfterValidator(date_in_range)]
 
 
 class StrictModel(BaseModel):
@@ -43,9 +88,7 @@ class Sourced(StrictModel):
     @field_validator("value", mode="before")
     @classmethod
     def _int_ok(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool):
-            return float(v)
-        return v
+        return int_as_float(v)
 
     @field_validator("value")
     @classmethod
@@ -70,9 +113,9 @@ class TimeSpec(StrictModel):
     """The calendar: ``start``, then ``end`` (a date) or ``steps`` (a count) periods of
     one ``step``, after ``burn_in`` unrecorded periods (see :mod:`sim.scenario.calendar`)."""
 
-    start: dt.date
-    end: dt.date | None = None
-    steps: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    start: BoundedDate
+    end: BoundedDate | None = None
+    steps: Annotated[int, Field(ge=1, le=MAX_PERIODS)] | None = None
     step: Literal["quarter", "month", "year"] = "quarter"
     burn_in: Annotated[int, Field(ge=0, le=10_000)] = 40
 
@@ -149,8 +192,8 @@ class Effect(StrictModel):
 class Window(StrictModel):
     """A span of dates, both ends included."""
 
-    start: dt.date
-    end: dt.date
+    start: BoundedDate
+    end: BoundedDate
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -164,11 +207,11 @@ class ShockSpec(StrictModel):
     ``window``), with the effects it applies for ``duration`` periods (or for good)."""
 
     label: str
-    date: dt.date | None = None
+    date: BoundedDate | None = None
     probability: Sourced | None = None
     window: Window | None = None
-    duration: Annotated[int, Field(ge=1)] | None = None
-    max_fires: Annotated[int, Field(ge=1)] = 1
+    duration: Annotated[int, Field(ge=1, le=MAX_PERIODS)] | None = None
+    max_fires: Annotated[int, Field(ge=1, le=MAX_PERIODS)] = 1
     source: str | None = None
     assumption: str | None = None
     note: str | None = None

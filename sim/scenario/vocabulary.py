@@ -1,16 +1,18 @@
 """The vocabulary of a scenario: the parameters it sets and shocks change, with their ranges.
 
-Every range is inclusive, ``(low, high)``; the checks in :mod:`sim.scenario.checks` and the
-world compiler read them from here.
+Every range is inclusive, ``(low, high)``, and finite; the checks in
+:mod:`sim.scenario.checks` and the world compiler read them from here, and the world
+compiler clips a parameter to its range after each shock's effect.
 """
 
 from __future__ import annotations
 
-import math
+from sim.scenario.limits import MAX_POWER, MIN_POWER
 
-#: Per-state parameters: name -> (low, high).
+#: Per-state parameters: name -> (low, high). ``power`` is a capability (only ratios
+#: matter); its upper bound keeps sums and squares of powers finite.
 STATE_PARAMS: dict[str, tuple[float, float]] = {
-    "power": (1e-9, math.inf),
+    "power": (MIN_POWER, MAX_POWER),
     "autonomy": (0.0, 10.0),
     "cross_pressure": (0.0, 10.0),
 }
