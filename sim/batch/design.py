@@ -22,18 +22,70 @@ integer seed is that child's first 63 bits. The same replicate in every arm (and
 ``seeds: common``, at every design point) has the same seed: common random numbers.
 ``multivector run SCENARIO --seed S`` reproduces a run of a design-free experiment.
 The design's own random draws (LHS, scrambling) use ``SeedSequence(root, spawn_key=(2**32,))``.
+
+Size. An experiment asks for arms x design points x replicates runs, counted from the
+file before anything is built (:func:`run_count`); more than :data:`MAX_RUNS` is refused
+(:func:`check_size`, a :class:`~sim.errors.UserError`) before the design is built.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
 
 from sim.batch.experiment import DesignSpec, Experiment
+from sim.errors import UserError
 
 DESIGN_SPAWN_KEY = 2**32
+#: The most runs one experiment may ask for (arms x design points x replicates): its run
+#: table alone is about 100 bytes a run in memory and on disk, and at the batch's usual
+#: rates ten million runs are days of work. Split a bigger study into experiments.
+MAX_RUNS = 10_000_000
+
+
+def point_count(design: DesignSpec) -> int:
+    """How many design points ``design`` gives, counted without building them."""
+    if design.kind == "none":
+        return 1
+    if design.kind == "grid":
+        return math.prod(
+            len(p.values) if p.values is not None else (p.levels or 0)
+            for p in design.parameters.values()
+        )
+    samples = design.samples or 0
+    if design.kind == "sobol":
+        d = len(design.parameters)
+        return samples * (2 * d + 2 if design.second_order else d + 2)
+    return samples
+
+
+def run_count(experiment: Experiment) -> int:
+    """How many runs ``experiment`` asks for: arms x design points x replicates."""
+    spec = experiment.spec
+    return len(experiment.arms) * point_count(spec.design) * spec.replicates
+
+
+def check_size(experiment: Experiment) -> int:
+    """Refuse an experiment of more than :data:`MAX_RUNS` runs; returns its run count.
+
+    Raises:
+        UserError: it asks for too many (the message gives the product).
+    """
+    spec = experiment.spec
+    points = point_count(spec.design)
+    n = len(experiment.arms) * points * spec.replicates
+    if n > MAX_RUNS:
+        where = experiment.path or experiment.name
+        raise UserError(
+            f"{where}: the experiment asks for {n:,} runs ({len(experiment.arms)} arm(s) x "
+            f"{points:,} design point(s) x {spec.replicates:,} replicate(s)); at most "
+            f"{MAX_RUNS:,} runs per batch: use fewer replicates, samples or levels, or "
+            "split the study into several experiments"
+        )
+    return n
 
 
 def problem(design: DesignSpec) -> dict:
@@ -66,7 +118,12 @@ def _design_seed(root: int) -> int:
 
 
 def points(experiment: Experiment) -> pd.DataFrame:
-    """The design points: one row per point, one column per parameter (and complement)."""
+    """The design points: one row per point, one column per parameter (and complement).
+
+    Raises:
+        UserError: the experiment asks for more than :data:`MAX_RUNS` runs.
+    """
+    check_size(experiment)
     d = experiment.spec.design
     names = list(d.parameters)
     if d.kind == "none":
@@ -110,7 +167,11 @@ def run_table(experiment: Experiment) -> pd.DataFrame:
 
     Built column by column (no Python object per run), so the table of 100,000 runs is a
     few MB (texts as Arrow strings or categories, not Python objects).
+
+    Raises:
+        UserError: the experiment asks for more than :data:`MAX_RUNS` runs.
     """
+    check_size(experiment)
     spec = experiment.spec
     pts = points(experiment)
     n_pts, reps, n_arms = len(pts), spec.replicates, len(experiment.arms)

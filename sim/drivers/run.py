@@ -63,11 +63,15 @@ class RunResult:
 
         return run_manifest(self)
 
-    def save(self, out: str | Path) -> Path:
-        """Write the outputs into ``out`` atomically; returns the directory."""
+    def save(self, out: str | Path, *, force: bool = False) -> Path:
+        """Write the outputs into ``out`` atomically; returns the directory.
+
+        ``out`` may be new, empty or an earlier run's output (and nothing else);
+        anything else is refused (:class:`~sim.errors.UserError`) unless ``force``.
+        """
         from sim.outputs.run_files import write_outputs
 
-        return write_outputs(self, out)
+        return write_outputs(self, out, force=force)
 
 
 def run(

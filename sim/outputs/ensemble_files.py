@@ -4,10 +4,13 @@
 (:class:`_ParquetStreams`), keeps only the alignment and hedging indices in memory
 (:class:`_IndexArrays`) and, when every chunk is written, adds the shock table, the fan
 chart and the manifest. Its text summary is :func:`sim.outputs.summary.ensemble_summary`.
+The index arrays are estimated before they are allocated (:func:`check_memory`): an
+ensemble that would not fit in the memory available is refused with the estimate.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from sim.drivers.ensemble import Seed, check_seeds, check_shocks_off, iter_ensemble, record_steps
+from sim.errors import UserError
 from sim.outputs.files import MANIFEST, atomic_dir, write_figure, write_manifest
+from sim.outputs.kinds import ENSEMBLE
 from sim.outputs.manifest import ensemble_manifest
 from sim.scenario import Scenario, load_scenario
 from sim.world.compiled import World, world_for
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
 _TABLES = ("indices", "ties")
 _FIGURE = "alignment.png"
 _SHOCKS = "shocks.parquet"
+#: Memory kept free beside the index arrays (the interpreter, a chunk in flight, the figure).
+MEMORY_RESERVE = 512 * 2**20
 
 
 @dataclass
@@ -65,6 +72,7 @@ def save_ensemble(
     shocks_off: Sequence[str] = (),
     chunk_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> SavedEnsemble:
     """Run replicates and stream their tables to ``out`` (memory bounded by a chunk).
 
@@ -72,17 +80,23 @@ def save_ensemble(
     ``shocks.parquet``, ``manifest.json`` and ``alignment.png`` (median and 50%/90%
     bands over replicates) into a temporary directory that becomes ``out`` only when
     everything is written. Only the alignment and hedging indices (float32) are kept in
-    memory, for the figure: about 2 GB per million replicate-records of nine states.
+    memory, for the figure: about 2 GB per million replicate-records of nine states;
+    more than the memory available is refused before anything runs.
 
     Args:
         scenario: a loaded scenario or a path.
         seeds: one seed per replicate, or a count R for the seeds ``0 .. R - 1``.
-        out: the output directory (new, empty, or an earlier output).
+        out: the output directory (new, empty, or an earlier ensemble's that holds
+            nothing else; see :func:`sim.outputs.files.check_out_dir`).
         keep: ``"indices"``, or ``"ties"`` for the tie table too.
         dates: keep only the records of these dates (default: every step).
         shocks_off: shock ids switched off in every replicate.
         chunk_size: replicates per chunk (default: sized for the CPU cache).
         progress: called with (replicates done, total) after every chunk.
+        force: replace whatever ``out`` holds.
+
+    Raises:
+        UserError: ``out`` must not be written, or the arrays would not fit in memory.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -90,9 +104,10 @@ def save_ensemble(
     world = world_for(scenario)
     check_shocks_off(world, shocks_off)
     steps = record_steps(world, dates)
+    check_memory(len(seeds), len(steps), world.n)
     arrays = _IndexArrays.empty(len(seeds), len(steps), world.n)
     t0 = time.perf_counter()
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, ENSEMBLE, force=force) as tmp:
         chunks = iter_ensemble(
             scenario,
             seeds,
@@ -116,6 +131,51 @@ def save_ensemble(
         )
         _finish(saved, tmp, scenario, keep=keep, shocks_off=shocks_off)
     return saved
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still get: the system's available memory
+    (``MemAvailable``), or less under a cgroup limit; ``None`` where unknown."""
+    found = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text(encoding="ascii").strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text(encoding="ascii").strip()
+        if limit != "max":
+            found.append(max(int(limit) - int(used), 0))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def check_memory(replicates: int, steps: int, states: int) -> int:
+    """Refuse an ensemble whose two float32 index arrays (replicates x steps x states)
+    would not fit in the memory available, less :data:`MEMORY_RESERVE`; returns the
+    bytes they need.
+
+    Raises:
+        UserError: they would not fit (the message gives the estimate).
+    """
+    need = 2 * 4 * replicates * steps * states
+    have = available_memory()
+    if have is not None and need + MEMORY_RESERVE > have:
+        raise UserError(
+            f"{replicates:,} replicates x {steps} recorded steps x {states} states: the "
+            f"ensemble keeps two float32 arrays of that size for its figure, "
+            f"{need / 2**30:.2f} GB, and this machine has {have / 2**30:.2f} GB of memory "
+            f"available ({MEMORY_RESERVE // 2**20} MB of it kept for the rest): run fewer "
+            "replicates, or record fewer dates (--date)"
+        )
+    return need
 
 
 @dataclass

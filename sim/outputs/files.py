@@ -1,36 +1,80 @@
-"""Output directories and the files in them, written all or nothing.
+"""Output directories and the files in them, written all or nothing, never over work
+that the command did not make.
 
-A directory is checked before any work (:func:`check_out_dir`) and built in a temporary
-directory that replaces it only when complete (:func:`atomic_dir`). A single file is
-written under a temporary name and renamed into place (:func:`atomic_file`). Every
-writer saves its figures with :func:`write_figure` and its manifest with
-:func:`write_manifest`.
+A directory is checked before any work (:func:`check_out_dir`): it may be new, empty, or
+an earlier output of the same kind (:mod:`sim.outputs.kinds`) that holds nothing else;
+anything else is refused unless ``force`` says to replace it. It is built in a temporary
+directory that replaces it only when complete (:func:`atomic_dir`): on any failure the
+earlier output is left exactly as it was, and a failure to write (disk full, read-only,
+a file-size limit) is an :class:`~sim.errors.OutputError` naming the path and the cause.
+An ``--out`` that is a symbolic link is followed: the link's target is replaced and the
+link kept. A single file is written under a temporary name and renamed into place
+(:func:`atomic_file`). Every writer saves its figures with :func:`write_figure` and its
+manifest with :func:`write_manifest`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from sim.errors import UserError
+from sim.errors import OutputError, UserError, os_error_cause
+from sim.outputs.kinds import ANALYSIS, BATCH, ENSEMBLE, MANIFEST, RUN, inspect_dir, listing
 
-#: The file every output directory holds; it marks the directory as an output.
-MANIFEST = "manifest.json"
+__all__ = [
+    "MANIFEST",
+    "atomic_dir",
+    "atomic_file",
+    "check_out_dir",
+    "out_target",
+    "temporary_path",
+    "write_failed",
+    "write_figure",
+    "write_manifest",
+]
+
+#: The longest name the temporary and old names beside an output add to its own.
+_NAME_ROOM = 40
+#: How each kind names an earlier output of its own, for the messages.
+_EARLIER = {
+    RUN: "an earlier run",
+    ENSEMBLE: "an earlier run --replicates",
+    BATCH: "an earlier batch",
+    ANALYSIS: "an earlier plot, compare or sensitivity",
+}
+_COMMAND = {RUN: "`run`", ENSEMBLE: "`run --replicates`"}
+_FORCE = "add --force to replace it"
 
 
-def check_out_dir(out: str | Path, what: str = "run") -> Path:
+def out_target(out: str | Path) -> Path:
+    """Where ``out`` really is: symbolic links (of the directory and its parents)
+    followed, even when the directory itself does not exist yet."""
+    return Path(os.path.realpath(out))
+
+
+def check_out_dir(
+    out: str | Path, what: str = RUN, *, force: bool = False, inputs: Iterable = ()
+) -> Path:
     """Validate an output directory argument before any work is done.
 
     Args:
-        out: the directory; it may be new, empty, or an earlier output (it holds a
-            ``manifest.json``).
-        what: what writes there ("run", "batch"), for the messages.
+        out: the directory; it may be new, empty, or an earlier output of ``what``
+            (for a run or an ensemble, one that holds nothing else).
+        what: the kind that writes there (``run``, ``ensemble``, ``batch``,
+            ``analysis``), for the checks and the messages. A batch accepts any batch
+            store (resuming it or not is the store's decision); the analysis commands
+            accept any analysis directory (which file they may replace is theirs).
+        force: replace what is there whatever it is (never the current directory or
+            one of its parents, the home directory, or an input of the command).
+        inputs: files or directories the command reads: ``out`` must not hold them.
 
     Returns:
         ``out`` as a path.
@@ -39,58 +83,158 @@ def check_out_dir(out: str | Path, what: str = "run") -> Path:
         UserError: the directory cannot or must not be written.
     """
     out = Path(out)
-    parent = out.resolve().parent
+    real = _check_path(out, what, inputs)
+    found = inspect_dir(real)
+    if found.empty or force:
+        return out
+    if what in (BATCH, ANALYSIS) and found.kind == what:
+        return out
+    if found.kind == what:
+        extras = found.extras(what)
+        if not extras:
+            return out
+        names, command = listing(extras), _COMMAND[what]
+        raise UserError(
+            f"--out {out}: holds the output of an earlier {command} and also {names}, "
+            f"which {command} does not write; refusing to replace it ({names} would be "
+            f"lost): move {'it' if len(extras) == 1 else 'them'} away, name a new "
+            f"directory, or add --force to replace everything in {out}"
+        )
+    if found.kind is None and not found.has_manifest:
+        raise UserError(
+            f"--out {out}: exists and is not the output of {_EARLIER[what]} (no {MANIFEST}; "
+            f"it holds {listing(found.entries)}); refusing to write into it: name a new "
+            f"directory, or {_FORCE}"
+        )
+    raise UserError(
+        f"--out {out}: holds {found.describe()}, not the output of {_EARLIER[what]}; "
+        f"refusing to replace it: name a new directory, or {_FORCE}"
+    )
+
+
+def _check_path(out: Path, what: str, inputs: Iterable) -> Path:
+    """The checks of ``out`` as a path (not of what it holds); returns its target."""
+    if out.is_symlink() and Path(os.path.realpath(out)).is_symlink():
+        raise UserError(f"--out {out}: a symbolic link that leads nowhere (a loop)")
+    real = out_target(out)
+    parent = real.parent
     if not parent.is_dir():
         raise UserError(
             f"--out {out}: the parent directory {parent} does not exist; create it first"
         )
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a directory")
+    if real.exists() and not real.is_dir():
+        link = f" (a symbolic link to {real})" if out.is_symlink() else ""
+        raise UserError(f"--out {out}: exists and is not a directory{link}")
     here = Path.cwd().resolve()
-    if out.resolve() == here or out.resolve() in here.parents:
+    if real == here or real in here.parents:
         raise UserError(
             f"--out {out}: is the current directory or one of its parents; "
             f"name a new directory for the {what}"
         )
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise UserError(
-            f"--out {out}: exists and is not the output of an earlier {what} "
-            f"(no {MANIFEST}); refusing to write into it: name a new directory"
-        )
+    with contextlib.suppress(RuntimeError, KeyError):
+        if real == Path.home().resolve():
+            raise UserError(f"--out {out}: is the home directory; name a new directory")
+    for path in inputs:
+        inp = out_target(path)
+        if inp == real or real in inp.parents:
+            raise UserError(
+                f"--out {out}: is or holds {path}, which this command reads; name another directory"
+            )
+    with contextlib.suppress(OSError, ValueError):
+        most = os.pathconf(parent, "PC_NAME_MAX") - _NAME_ROOM
+        if len(os.fsencode(real.name)) > most:
+            raise UserError(
+                f"--out {out}: the name is {len(os.fsencode(real.name))} bytes long; "
+                f"here at most {most} (the file system allows {most + _NAME_ROOM}, and the "
+                "temporary name written beside it is longer)"
+            )
     if not os.access(parent, os.W_OK):
-        raise UserError(f"--out {out}: cannot write in {parent}")
-    return out
+        raise UserError(f"--out {out}: cannot write in {parent}: {_unwritable(parent)}")
+    return real
+
+
+def _unwritable(path: Path) -> str:
+    """Why a directory that ``os.access`` says is not writable is not."""
+    with contextlib.suppress(OSError, AttributeError):
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return os_error_cause(OSError(errno.EROFS, "read-only file system"))
+    return os_error_cause(OSError(errno.EACCES, "permission denied"))
 
 
 @contextlib.contextmanager
-def atomic_dir(out: str | Path, what: str = "run") -> Iterator[Path]:
+def atomic_dir(
+    out: str | Path, what: str = RUN, *, force: bool = False, inputs: Iterable = ()
+) -> Iterator[Path]:
     """Yield a temporary directory beside ``out``; on success it becomes ``out``.
 
-    On any error (or an interrupt) the temporary directory is removed and ``out`` is left
-    as it was, so no reader ever sees a half-written output.
+    ``out`` is checked with :func:`check_out_dir` before and again just before the
+    swap (so an output that appeared there meanwhile is not replaced either). On any
+    error (or an interrupt) the temporary directory is removed and ``out`` is left as
+    it was; an ``OSError`` (disk full, read-only, ...) becomes an
+    :class:`~sim.errors.OutputError` that names ``out`` and the cause. A symbolic link
+    ``out`` is followed: its target is replaced, the link kept.
 
     Args:
-        out: the output directory, checked with :func:`check_out_dir`.
-        what: what writes there ("run", "batch"), for the messages.
+        out: the output directory.
+        what: the kind that writes there (``run``, ``ensemble``, ``batch``, ``analysis``).
+        force: replace whatever ``out`` holds (see :func:`check_out_dir`).
+        inputs: what the command reads, which ``out`` must not hold.
     """
-    out = check_out_dir(out, what)
-    parent = out.resolve().parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; an output directory is not
+    out = check_out_dir(out, what, force=force, inputs=inputs)
+    real = out_target(out)
+    existed = real.exists()
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.tmp-", dir=real.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; an output is not
+    except OSError as exc:
+        raise OutputError(write_failed(out, exc, existed)) from None
     try:
         yield tmp
-        if out.exists():
-            old = parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        check_out_dir(out, what, force=force)
+        _swap_in(tmp, real)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(write_failed(out, exc, existed, tmp)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_failed(out: Path, exc: OSError, existed: bool, tmp: Path | None = None) -> str:
+    """The message of an output that could not be written: the path, the cause, the
+    file it failed at (as it would have been named in ``out``) and what is left."""
+    at = ""
+    if exc.filename is not None:
+        name = str(exc.filename)
+        if tmp is not None and name.startswith(str(tmp)):
+            name = str(Path(out) / os.path.relpath(name, tmp))
+        at = f" (at {name})"
+    left = "the earlier output there is unchanged" if existed else "nothing was written"
+    return f"{out}: could not write it: {os_error_cause(exc)}{at}; {left}"
+
+
+def _swap_in(tmp: Path, real: Path) -> None:
+    """Rename the finished ``tmp`` to ``real``; an earlier ``real`` is renamed aside
+    first (and back if the second rename fails), then removed."""
+    if not real.exists():
+        os.rename(tmp, real)
+        return
+    old = real.with_name(f".{real.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    os.rename(real, old)
+    try:
+        os.rename(tmp, real)
+    except BaseException:
+        os.rename(old, real)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if os.path.lexists(old):
+        print(
+            f"warning: {real} is written, but the output it replaced could not be removed "
+            f"completely; delete {old}",
+            file=sys.stderr,
+        )
 
 
 def temporary_path(path: Path) -> Path:
@@ -123,8 +267,11 @@ def write_manifest(directory: Path, manifest: dict) -> None:
 
 
 def write_figure(fig, path: Path, dpi: int = 120) -> None:
-    """Save a matplotlib figure as ``path`` (a PNG) and close it."""
+    """Save a matplotlib figure as ``path`` (a PNG, whatever the name ends in: it may be
+    a temporary name) and close it (also when saving fails)."""
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)

@@ -1,7 +1,8 @@
 """What every output records about how it was made.
 
-Each manifest is its own fields inside one common stamp (:func:`stamped`): the scenario
-first; package versions, git commit, wall time, creation time and the command last.
+Each manifest is its own fields inside one common stamp (:func:`stamped`): the kind of
+output (:mod:`sim.outputs.kinds`) and the scenario first; package versions, git commit,
+wall time, creation time and the command last.
 :func:`run_manifest` and :func:`ensemble_manifest` build the manifests of a run and of an
 ensemble; the batch store builds its own (:func:`sim.batch.store.new_manifest`) on the
 same stamp.
@@ -18,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sim.outputs.kinds import BATCH, BATCH_FORMAT, ENSEMBLE, RUN
 from sim.world.compiled import resolved_parameters
 
 if TYPE_CHECKING:
@@ -85,21 +87,33 @@ def utc_now() -> str:
 
 
 def stamped(
-    fields: dict, *, scenario: Scenario | None = None, wall_time_s: float | None = None
+    fields: dict,
+    *,
+    kind: str | None = None,
+    scenario: Scenario | None = None,
+    wall_time_s: float | None = None,
 ) -> dict:
     """``fields`` inside the stamp every manifest carries.
 
     Args:
         fields: what is particular to the output.
-        scenario: the scenario it ran; recorded first, as ``scenario`` (its reference:
-            name, path, content hash).
+        kind: the kind of output (:mod:`sim.outputs.kinds`: ``run``, ``ensemble``,
+            ``batch``, ``analysis``), recorded first; a batch store's manifest (its
+            ``format`` says so) is stamped ``batch`` without being told.
+        scenario: the scenario it ran; recorded after the kind, as ``scenario`` (its
+            reference: name, path, content hash).
         wall_time_s: the seconds it took (rounded as it should be shown).
 
     Returns:
-        ``scenario``, then ``fields``, then ``versions``, ``wall_time_s``, ``created``
-        and ``command`` (``scenario`` and ``wall_time_s`` only when given).
+        ``kind``, ``scenario``, then ``fields``, then ``versions``, ``wall_time_s``,
+        ``created`` and ``command`` (``kind``, ``scenario`` and ``wall_time_s`` only
+        when given or known).
     """
-    manifest = {} if scenario is None else {"scenario": scenario.reference()}
+    if kind is None and str(fields.get("format", "")).startswith(BATCH_FORMAT):
+        kind = BATCH
+    manifest = {} if kind is None else {"kind": kind}
+    if scenario is not None:
+        manifest["scenario"] = scenario.reference()
     manifest.update(fields)
     manifest["versions"] = versions()
     if wall_time_s is not None:
@@ -118,6 +132,7 @@ def run_manifest(result: RunResult) -> dict:
             "shocks_fired": result.shocks,
             "resolved_parameters": resolved_parameters(result.world),
         },
+        kind=RUN,
         scenario=result.scenario,
         wall_time_s=round(result.wall_time, 4),
     )
@@ -154,6 +169,7 @@ def ensemble_manifest(
             "steps_recorded": [int(x) for x in steps],
             "shocks_off": list(shocks_off),
         },
+        kind=ENSEMBLE,
         scenario=scenario,
         wall_time_s=round(wall_time, 3),
     )

@@ -1,7 +1,18 @@
 """The ``multivector`` command line (also ``python -m sim``).
 
 Bad input (a scenario, an argument, an output path) ends with one clear message on
-stderr and exit code 2; nothing is left half-written.
+stderr and exit code 2; nothing is left half-written. So does any ``OSError`` (a full
+disk, a read-only or busy directory, a file-size limit): the message names the path and
+the cause.
+
+Outputs never destroy work: ``--out`` replaces only an earlier output of the same kind
+that holds nothing else (:func:`sim.outputs.files.check_out_dir`); anything else needs
+``--force``. Every numeric option has limits, stated in ``--help`` and checked when the
+command line is read (exit 2): ``--seed`` 0 to 2**63 - 1, ``--replicates`` up to
+:data:`MAX_REPLICATES`, ``--seeds`` :data:`MIN_SEEDS` to :data:`MAX_SEEDS`, ``--workers``
+and ``--dask-local`` up to :data:`WORKERS_PER_CORE` per core, ``--chunk-size`` up to
+:data:`MAX_CHUNK_SIZE`, ``--scheduler-timeout`` up to :data:`MAX_SCHEDULER_TIMEOUT`
+seconds, ``--port`` 1 to 65535.
 """
 
 from __future__ import annotations
@@ -13,24 +24,63 @@ import sys
 import time
 from pathlib import Path
 
-from sim.errors import UserError
+from sim.errors import OutputError, UserError, os_error_cause, os_error_text
+
+#: The most replicates of one ``run --replicates`` (their index arrays are also checked
+#: against the memory available before anything runs).
+MAX_REPLICATES = 1_000_000
+#: ``validate --seeds``: the range of ``validation.seeds`` in a scenario file.
+MIN_SEEDS, MAX_SEEDS = 2, 100_000
+#: ``batch --chunk-size``: the cap of the automatic chunk size.
+MAX_CHUNK_SIZE = 20_000
+#: ``batch --scheduler-timeout``, seconds.
+MAX_SCHEDULER_TIMEOUT = 3600
+#: Worker processes per core, at most (``batch --workers``, ``--dask-local``).
+WORKERS_PER_CORE = 4
+#: Digits beyond which a number is not even parsed (a clear message, not a long echo).
+_MAX_DIGITS = 24
 
 
-def _seed(text: str) -> int:
+def cores() -> int:
+    """The cores this process may use."""
     try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if not 0 <= v < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2**63 - 1, got {v}")
-    return v
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
-def _positive(text: str) -> int:
-    v = _seed(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {v}")
-    return v
+def max_workers() -> int:
+    """The most local worker processes a batch may ask for: 4 per core."""
+    return WORKERS_PER_CORE * cores()
+
+
+def whole_number(lo: int, hi: int, hi_text: str | None = None):
+    """An argparse ``type``: a whole number from ``lo`` to ``hi``; anything else (a
+    fraction, ``1e400``, a number of hundreds of digits) is an argument error (exit 2)."""
+    span = f"from {lo:,} to {hi_text or format(hi, ',')}"
+
+    def parse(text: str) -> int:
+        digits = text.strip().lstrip("+-")
+        if digits.isdigit() and len(digits) > _MAX_DIGITS:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number {span}, got a number of {len(digits)} digits"
+            )
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number {span}, got {text!r}"
+            ) from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}, got {v:,}")
+        return v
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+_seed = whole_number(0, 2**63 - 1, "2**63 - 1")
+_port = whole_number(1, 65535)
 
 
 def _date(text: str) -> dt.date:
@@ -38,6 +88,22 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+_FORCE_RUN = (
+    "replace what --out holds even if it is not an earlier output of this command "
+    "(another kind of output, a batch store, files of your own): without it such an --out "
+    "is refused. Never the current directory, its parents, the home directory or an input"
+)
+_FORCE_ANALYSIS = (
+    "replace files in --out that were made with other arguments (or not by these "
+    "commands); an --out that is not a directory of figures and tables (another kind of "
+    "output, files of your own) is replaced as a whole. Without it both are refused"
+)
+
+
+def _force(parser, text: str = _FORCE_RUN) -> None:
+    parser.add_argument("--force", action="store_true", help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,8 +125,14 @@ def _add_run_command(sub) -> None:
     """``run``: one run, or replicates with ``--replicates``."""
     r = sub.add_parser("run", help="run a scenario once and write its tables and plot")
     r.add_argument("scenario", help="scenario file (YAML)")
-    r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    r.add_argument("--out", required=True, help="output directory (its parent must exist)")
+    r.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**63 - 1 (default 0)")
+    r.add_argument(
+        "--out",
+        required=True,
+        help="output directory (its parent must exist): new, empty, or an earlier output "
+        "of the same command, which is replaced",
+    )
+    _force(r)
     r.add_argument(
         "--shock-off",
         action="append",
@@ -70,11 +142,13 @@ def _add_run_command(sub) -> None:
     )
     r.add_argument(
         "--replicates",
-        type=_positive,
+        type=whole_number(1, MAX_REPLICATES),
         default=None,
         metavar="R",
         help="run R replicates with seeds SEED .. SEED+R-1 in one vectorized pass "
-        "(replicate k equals `run --seed SEED+k`); writes indices, shocks, a fan chart",
+        "(replicate k equals `run --seed SEED+k`); writes indices, shocks, a fan chart. "
+        f"R from 1 to {MAX_REPLICATES:,}, and its index arrays (2 x R x dates x states "
+        "float32) must fit in the memory available",
     )
     r.add_argument(
         "--keep",
@@ -97,7 +171,7 @@ def _add_scenario_commands(sub) -> None:
     """``explain``, ``validate`` and ``check``: questions about one scenario."""
     e = sub.add_parser("explain", help="why a state moved: its candidates and their payoffs")
     e.add_argument("scenario")
-    e.add_argument("--seed", type=_seed, default=0)
+    e.add_argument("--seed", type=_seed, default=0, help="0 to 2**63 - 1 (default 0)")
     e.add_argument("--state", required=True, help="state id, e.g. AZ")
     e.add_argument(
         "--date", type=_date, required=True, help="a date in the period to explain (YYYY-MM-DD)"
@@ -109,9 +183,10 @@ def _add_scenario_commands(sub) -> None:
     v.add_argument("scenario")
     v.add_argument(
         "--seeds",
-        type=_positive,
+        type=whole_number(MIN_SEEDS, MAX_SEEDS),
         default=None,
-        help="number of seeds (default: the scenario's validation.seeds)",
+        help=f"number of seeds, {MIN_SEEDS} to {MAX_SEEDS:,} as in a scenario file "
+        "(default: the scenario's validation.seeds)",
     )
     v.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -131,33 +206,52 @@ def _add_batch_command(sub) -> None:
         "batch",
         help="run an experiment (designs, seeds, arms) into a resumable result store",
         description="Run an experiment file into --out. Rerunning the same command on the "
-        "same --out resumes: finished chunks are kept. Exit code 1 if some runs failed "
-        "(they are recorded as data), 2 for bad input.",
+        "same --out resumes: finished chunks are kept. An --out that holds anything else "
+        "is refused unless --force. Exit code 1 if some runs failed (they are recorded as "
+        "data), 2 for bad input or a file that cannot be written.",
     )
     b.add_argument("experiment", help="experiment file (YAML)")
-    b.add_argument("--out", required=True, help="batch directory (created, or resumed)")
+    b.add_argument(
+        "--out",
+        required=True,
+        help="batch directory: created, or resumed when it holds a batch of this experiment",
+    )
+    b.add_argument(
+        "--force",
+        action="store_true",
+        help="replace what --out holds when it is not a batch of this experiment (another "
+        "experiment's batch, another kind of output, files of your own) with a new batch; "
+        "a batch of this same experiment is still resumed, never discarded",
+    )
+    most = max_workers()
     b.add_argument(
         "--workers",
-        type=_positive,
+        type=whole_number(1, most, f"{most} ({WORKERS_PER_CORE} per core here)"),
         default=None,
-        help="local worker processes (default: all cores; 1 runs in this process)",
+        help="local worker processes (default: all cores; 1 runs in this process); "
+        f"at most {WORKERS_PER_CORE} per core ({most} here)",
     )
     b.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask scheduler")
     b.add_argument(
-        "--dask-local", type=_positive, metavar="N", help="start a Dask LocalCluster of N workers"
+        "--dask-local",
+        type=whole_number(1, most, f"{most} ({WORKERS_PER_CORE} per core here)"),
+        metavar="N",
+        help=f"start a Dask LocalCluster of N workers (at most {most} here: "
+        f"{WORKERS_PER_CORE} per core)",
     )
     b.add_argument(
         "--scheduler-timeout",
-        type=_positive,
+        type=whole_number(1, MAX_SCHEDULER_TIMEOUT),
         default=10,
         metavar="S",
-        help="seconds to wait for the Dask scheduler (default 10)",
+        help=f"seconds to wait for the Dask scheduler, 1 to {MAX_SCHEDULER_TIMEOUT} (default 10)",
     )
     b.add_argument(
         "--chunk-size",
-        type=_positive,
+        type=whole_number(1, MAX_CHUNK_SIZE),
         default=None,
-        help="runs per task (default: about 1 s of work, 2 s with --workers 1; timed at the start)",
+        help="runs per task, 1 to 20,000 (default: about 1 s of work, 2 s with --workers 1; "
+        "timed at the start)",
     )
     b.add_argument("--quiet", action="store_true", help="no progress, no summary")
 
@@ -167,6 +261,7 @@ def _add_analysis_commands(sub) -> None:
     pl = sub.add_parser("plot", help="fan charts and distributions of a batch")
     pl.add_argument("batch", help="a batch directory (multivector batch --out)")
     pl.add_argument("--out", help="directory for the figures (default: BATCH/plots)")
+    _force(pl, _FORCE_ANALYSIS)
     pl.add_argument("--state", action="append", default=[], help="states to show (repeatable)")
     pl.add_argument(
         "--date",
@@ -186,12 +281,14 @@ def _add_analysis_commands(sub) -> None:
         "--date", type=_date, action="append", default=[], help="effect dates (repeatable)"
     )
     cm.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
+    _force(cm, _FORCE_ANALYSIS)
 
     se = sub.add_parser("sensitivity", help="Sobol indices of an outcome (Sobol designs)")
     se.add_argument("batch")
     se.add_argument("--outcome", required=True, help='e.g. "AZ alignment_index at 2030-12-31"')
     se.add_argument("--arm", help="arm (default: the first)")
     se.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
+    _force(se, _FORCE_ANALYSIS)
 
 
 def _add_app_command(sub) -> None:
@@ -205,7 +302,7 @@ def _add_app_command(sub) -> None:
     a.add_argument(
         "scenario", nargs="?", default=None, help="scenario to start with (default: the baseline)"
     )
-    a.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+    a.add_argument("--port", type=_port, default=8765, help="port, 1 to 65535 (default: 8765)")
     a.add_argument(
         "--host",
         default="127.0.0.1",
@@ -215,16 +312,10 @@ def _add_app_command(sub) -> None:
     a.add_argument("--open", action="store_true", help="open a browser tab too")
 
 
-def _port(text: str) -> int:
-    v = _seed(text)
-    if not 1 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {v}")
-    return v
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command in ``argv`` (default: ``sys.argv``); returns the exit code: 0 ok,
-    1 failed runs or checks (or a bug), 2 bad input, 130 interrupted."""
+    1 failed runs or checks (or a bug), 2 bad input or a file that cannot be written,
+    130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -237,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the disk, not the code: a full disk, read-only, busy, ...
+        if os.environ.get("MULTIVECTOR_DEBUG"):
+            raise
+        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug, not bad input: say so plainly
         if os.environ.get("MULTIVECTOR_DEBUG"):
             raise
@@ -285,18 +381,21 @@ def _cmd_app(args) -> int:
 def _cmd_run(args) -> int:
     from sim.drivers.run import run
     from sim.outputs.files import check_out_dir
+    from sim.outputs.kinds import ENSEMBLE, RUN
     from sim.outputs.summary import run_summary
     from sim.scenario import load_scenario
 
-    check_out_dir(args.out)
+    kind = RUN if args.replicates is None else ENSEMBLE
+    check_out_dir(args.out, kind, force=args.force, inputs=[args.scenario])
     if args.replicates is None and (args.keep or args.date):
         raise UserError("--keep and --date go with --replicates R (a single run keeps all)")
     scenario = load_scenario(args.scenario)
+    _refuse_if_batch_running(args.out, args.force)
     if args.replicates is not None:
         return _run_replicates(args, scenario)
     t0 = time.perf_counter()
     result = run(scenario, seed=args.seed, shocks_off=args.shock_off)
-    out = result.save(args.out)
+    out = result.save(args.out, force=args.force)
     if not args.quiet:
         print(run_summary(result))
         print(
@@ -310,9 +409,9 @@ def _run_replicates(args, scenario) -> int:
     from sim.outputs.ensemble_files import save_ensemble
     from sim.outputs.summary import ensemble_summary
 
-    seeds = list(range(args.seed, args.seed + args.replicates))
-    if seeds[-1] >= 2**63:
+    if args.seed + args.replicates - 1 >= 2**63:
         raise UserError(f"--seed {args.seed} --replicates {args.replicates}: seeds pass 2**63 - 1")
+    seeds = list(range(args.seed, args.seed + args.replicates))
     saved = save_ensemble(
         scenario,
         seeds,
@@ -321,11 +420,26 @@ def _run_replicates(args, scenario) -> int:
         dates=args.date,
         shocks_off=args.shock_off,
         progress=None if args.quiet else _progress_bar(args.replicates),
+        force=args.force,
     )
     if not args.quiet:
         print(ensemble_summary(saved))
         print(f"wrote {saved.out}/ ({', '.join(saved.files)})")
     return 0
+
+
+def _refuse_if_batch_running(out: str | Path, force: bool) -> None:
+    """With ``--force`` over a batch store: refuse while a batch is writing it (its
+    lock is held), naming that batch."""
+    from sim.outputs.files import out_target
+    from sim.outputs.kinds import BATCH, inspect_dir
+
+    if not force or inspect_dir(out_target(out)).kind != BATCH:
+        return
+    from sim.batch.lock import StoreLock
+
+    with StoreLock(Path(out)):
+        pass
 
 
 def _progress_bar(total: int):
@@ -392,72 +506,190 @@ def _cmd_check(args) -> int:
 
 def _cmd_batch(args) -> int:
     from sim.batch import load_experiment, run
+    from sim.batch.design import check_size
     from sim.outputs.files import check_out_dir
+    from sim.outputs.kinds import BATCH
 
-    check_out_dir(args.out, "batch")
+    check_out_dir(args.out, BATCH, force=args.force, inputs=[args.experiment])
     experiment = load_experiment(args.experiment)
-    summary = run(
-        experiment,
-        args.out,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        dask_local=args.dask_local,
-        scheduler_timeout=args.scheduler_timeout,
-        chunk_size=args.chunk_size,
-        progress=not args.quiet,
-    )
+    check_size(experiment)  # before any worker starts or any table is built
+    aside = _clear_for_batch(Path(args.out), experiment, args.force)
+    try:
+        summary = run(
+            experiment,
+            args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            dask_local=args.dask_local,
+            scheduler_timeout=args.scheduler_timeout,
+            chunk_size=args.chunk_size,
+            progress=not args.quiet,
+        )
+    except OSError as exc:
+        at = f" (at {exc.filename})" if exc.filename else ""
+        raise OutputError(
+            f"--out {args.out}: {os_error_cause(exc)}{at}; the chunks finished so far are "
+            "kept: fix the cause and rerun the same command to resume"
+        ) from None
+    finally:
+        if aside is not None:
+            _settle_aside(aside, Path(args.out))
     if not args.quiet:
         print(summary.text())
     return 1 if summary.failed else 0
 
 
-def _cmd_analyse(args) -> int:
-    import pandas as pd
+def _clear_for_batch(out: Path, experiment, force: bool) -> Path | None:
+    """Make way for a new batch in ``out``: nothing to do when it is new, empty or a
+    batch of this experiment (resumed); another experiment's batch is refused without
+    ``--force``; with it, whatever is there is renamed aside (``.NAME.replaced-PID``)
+    until the new store exists (:func:`_settle_aside`). Returns the aside path."""
+    from sim.batch.lock import StoreLock
+    from sim.outputs.files import out_target
+    from sim.outputs.kinds import BATCH, inspect_dir
 
-    from sim.batch import analysis, load, plots
-    from sim.outputs.files import write_figure
+    real = out_target(out)
+    found = inspect_dir(real)
+    if found.empty:
+        return None
+    exp = (found.manifest or {}).get("experiment")
+    have = exp.get("content_hash") if isinstance(exp, dict) else None
+    if found.kind == BATCH and have == experiment.content_hash:
+        return None  # resumed (also with --force: finished runs are never discarded)
+    if not force:
+        if found.kind == BATCH and have is not None:
+            raise UserError(
+                f"--out {out}: holds a batch of a different experiment ({exp.get('name')!r}, "
+                f"{exp.get('path')}, hash {have[:12]}); this one ({experiment.name!r}, hash "
+                f"{experiment.content_hash[:12]}) differs in the experiment file or in a "
+                "scenario it names. Name a new --out, or add --force to replace it with a "
+                "new batch"
+            )
+        return None  # check_out_dir has let it through: a batch store the store checks
+    aside = real.with_name(f".{real.name}.replaced-{os.getpid()}")
+    with StoreLock(out):  # not while another batch writes it
+        os.rename(real, aside)
+    return aside
+
+
+def _settle_aside(aside: Path, out: Path) -> None:
+    """After a ``batch --force``: the output set aside is deleted once the new store
+    exists, and put back otherwise (the batch failed before it began)."""
+    import shutil
+
+    from sim.outputs.files import MANIFEST, out_target
+
+    real = out_target(out)
+    if (real / MANIFEST).is_file():
+        shutil.rmtree(aside, ignore_errors=True)
+        if os.path.lexists(aside):
+            print(f"warning: could not remove all of the replaced {aside}", file=sys.stderr)
+    elif not os.path.lexists(real):
+        os.rename(aside, real)
+    else:
+        print(f"warning: what --out held before is kept in {aside}", file=sys.stderr)
+
+
+def _cmd_analyse(args) -> int:
+    from sim.batch import load
+    from sim.outputs.analysis_files import open_analysis_dir
 
     result = load(args.batch, ties=False)
     out = Path(args.out) if args.out else Path(args.batch) / "plots"
-    if not out.resolve().parent.is_dir():
-        raise UserError(f"--out {out}: the parent directory does not exist")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a directory")
-    figures: dict[str, object] = {}
     if args.command == "plot":
-        states = analysis.check_states(result, args.state)
-        for index in ("alignment_index", "hedging_index"):
-            figures[f"fan_{index}.png"] = plots.fan_chart(result, index, states)
-        for state in states if args.state else states[:1]:
-            figures[f"distributions_{state}.png"] = plots.distributions(
-                result, args.date, "alignment_index", state
-            )
+        products, text, arguments = _plot_products(args, result)
     elif args.command == "compare":
-        states = analysis.check_states(result, args.state)
-        table = analysis.effects(result, args.baseline, args.variant, args.date, args.index, states)
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            print(f"{args.variant} minus {args.baseline}: {args.index}, paired by seed")
-            signed = {c: "{:+.4f}".format for c in ("mean", "ci_low", "ci_high", "median")}
-            shares = {"sd": "{:.4f}".format, "share_higher": "{:.1%}".format}
-            print(table.to_string(index=False, formatters={**signed, **shares}))
-        name = f"compare_{args.baseline}_vs_{args.variant}"
-        figures[f"{name}.png"] = plots.compare_figure(
-            result, args.baseline, args.variant, args.index, states
-        )
-        out.mkdir(exist_ok=True)
-        table.to_csv(out / f"{name}.csv", index=False)
+        products, text, arguments = _compare_products(args, result)
     else:
-        table = analysis.sobol_indices(result, args.outcome, args.arm)
-        print(f"Sobol indices of {args.outcome} (95% intervals, half-widths)")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        figures["sensitivity.png"] = plots.sensitivity_figure(table, args.outcome)
-        out.mkdir(exist_ok=True)
-        table.to_csv(out / "sensitivity.csv", index=False)
-    out.mkdir(exist_ok=True)
-    for name, fig in figures.items():
-        write_figure(fig, out / name, dpi=110)
-    print(f"wrote {', '.join(figures)} to {out}/")
+        products, text, arguments = _sensitivity_products(args, result)
+    exp = result.manifest.get("experiment") or {}
+    record = {
+        "command": args.command,
+        "arguments": arguments,
+        "batch": {"experiment": exp.get("name"), "content_hash": exp.get("content_hash")},
+    }
+    target = open_analysis_dir(out, list(products), record, force=args.force, inputs=[args.batch])
+    _refuse_if_batch_running(out, args.force)
+    if text:
+        print(text)
+    names = target.write(products)
+    print(f"wrote {', '.join(names)} to {out}/")
     return 0
+
+
+def _figure(make):
+    """A product that makes a figure (only when it is written: a refused command makes
+    none) and saves it."""
+    from sim.outputs.files import write_figure
+
+    return lambda path: write_figure(make(), path, dpi=110)
+
+
+def _table(table):
+    """A product that writes ``table`` as CSV."""
+    return lambda path: table.to_csv(path, index=False)
+
+
+def _plot_products(args, result):
+    from sim.batch import analysis, plots
+
+    states = analysis.check_states(result, args.state)
+    products = {}
+    for index in ("alignment_index", "hedging_index"):
+        products[f"fan_{index}.png"] = _figure(
+            lambda index=index: plots.fan_chart(result, index, states)
+        )
+    for state in states if args.state else states[:1]:
+        products[f"distributions_{state}.png"] = _figure(
+            lambda state=state: plots.distributions(result, args.date, "alignment_index", state)
+        )
+    dates = [d.isoformat() for d in args.date]
+    return products, "", {"state": list(args.state), "date": dates}
+
+
+def _compare_products(args, result):
+    import pandas as pd
+
+    from sim.batch import analysis, plots
+
+    states = analysis.check_states(result, args.state)
+    table = analysis.effects(result, args.baseline, args.variant, args.date, args.index, states)
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        signed = {c: "{:+.4f}".format for c in ("mean", "ci_low", "ci_high", "median")}
+        shares = {"sd": "{:.4f}".format, "share_higher": "{:.1%}".format}
+        text = (
+            f"{args.variant} minus {args.baseline}: {args.index}, paired by seed\n"
+            + table.to_string(index=False, formatters={**signed, **shares})
+        )
+    name = f"compare_{args.baseline}_vs_{args.variant}"
+    products = {
+        f"{name}.png": _figure(
+            lambda: plots.compare_figure(result, args.baseline, args.variant, args.index, states)
+        ),
+        f"{name}.csv": _table(table),
+    }
+    arguments = {
+        "baseline": args.baseline,
+        "variant": args.variant,
+        "index": args.index,
+        "state": list(args.state),
+        "date": [d.isoformat() for d in args.date],
+    }
+    return products, text, arguments
+
+
+def _sensitivity_products(args, result):
+    from sim.batch import analysis, plots
+
+    table = analysis.sobol_indices(result, args.outcome, args.arm)
+    text = f"Sobol indices of {args.outcome} (95% intervals, half-widths)\n" + table.to_string(
+        index=False, float_format=lambda v: f"{v:.3f}"
+    )
+    products = {
+        "sensitivity.png": _figure(lambda: plots.sensitivity_figure(table, args.outcome)),
+        "sensitivity.csv": _table(table),
+    }
+    return products, text, {"outcome": args.outcome, "arm": args.arm}
 
 
 if __name__ == "__main__":
