@@ -576,3 +576,36 @@ def test_a_design_of_too_many_runs_is_refused_before_it_is_built(main, tmp_path)
 
     with pytest.raises(UserError, match="at most 10,000,000 runs"):
         run_table(sim.batch.load_experiment(exp))
+
+
+def test_figures_grow_with_many_shocks_instead_of_failing():
+    """At the scenario limits (60 firings a run) both figures draw; the page grows."""
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    import sim
+
+    result = sim.run("scenarios/teaching.yaml", seed=1)
+    many = dataclasses.replace(result, shocks=[result.shocks[0]] * 60)
+    fig = many.figure()
+    assert fig.get_figheight() > 8.5
+    plt.close(fig)
+    ens = sim.run_ensemble("scenarios/teaching.yaml", 3)
+    ids = [f"shock_{k}" for k in range(40)]  # 40 distinct shocks: 20 dated, 20 drawn
+    ens.shocks = pd.DataFrame(
+        {
+            "replicate": 0,
+            "id": ids,
+            "label": [f"event {k}" for k in range(40)],
+            "kind": ["dated"] * 20 + ["probabilistic"] * 20,
+            "date": "2021-06-30",
+        }
+    )
+    fig = ens.figure()
+    assert fig.get_figheight() > 8.5
+    plt.close(fig)
+    normal = result.figure()
+    assert normal.get_figheight() == 8.5  # the usual page is unchanged
+    plt.close(normal)

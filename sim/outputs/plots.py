@@ -84,7 +84,7 @@ def alignment_figure(result) -> Figure:
     ties = result.ties
     axis = spec.alignment_axis
     bottom = 0.1 + 0.018 * legend_lines(result.shocks)
-    fig, ax1, ax2, colour = _two_panels(w, [1, 1.25], top=0.9, bottom=bottom)
+    fig, ax1, ax2, colour, scale = _two_panels(w, [1, 1.25], top=0.9, bottom=bottom)
 
     if axis is not None:
         for sid in w.ids:
@@ -128,7 +128,7 @@ def alignment_figure(result) -> Figure:
     ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax2.set_xlabel("date (records at period ends)")
     mark_shocks([ax1, ax2], result.shocks, label_ax=ax1)
-    shock_legend(fig, result.shocks)
+    shock_legend(fig, result.shocks, y=0.02 * scale)
     start = pd.Timestamp(w.date(0))
     ax2.set_xlim(start, pd.Timestamp(w.date(w.n_periods)) + pd.Timedelta(days=10))
     return fig
@@ -175,7 +175,7 @@ def ensemble_figure(world, steps, alignment, hedging, shocks: pd.DataFrame) -> F
     ]
     extra = 0.016 * len(drawn)
     bottom = 0.1 + 0.018 * legend_lines(marks) + extra
-    fig, ax1, ax2, colour = _two_panels(w, [1.25, 1], top=0.86, bottom=bottom)
+    fig, ax1, ax2, colour, scale = _two_panels(w, [1.25, 1], top=0.86, bottom=bottom)
     axis = spec.alignment_axis
     if axis is not None:
         for k, sid in enumerate(w.ids):
@@ -197,20 +197,36 @@ def ensemble_figure(world, steps, alignment, hedging, shocks: pd.DataFrame) -> F
     ax2.set_ylabel(f"{w.names[fi]}'s hedging index\n(1 = ties spread evenly)")
     ax2.set_xlabel("date (records at period ends)")
     mark_shocks([ax1, ax2], marks, label_ax=ax1)
-    shock_legend(fig, marks, y=0.025 + extra)
+    shock_legend(fig, marks, y=(0.025 + extra) * scale)
     if drawn:
-        fig.text(0.04, 0.02, "\n".join(drawn), fontsize=7.5, family="monospace", color="0.15")
+        fig.text(
+            0.04, 0.02 * scale, "\n".join(drawn), fontsize=7.5, family="monospace", color="0.15"
+        )
     ax2.set_xlim(x[0], x[-1] + pd.Timedelta(days=10))
     return fig
 
 
 def _two_panels(world, heights: list[float], top: float, bottom: float):
-    """A page-sized figure with two panels sharing the time axis, and a colour per state."""
-    fig = plt.figure(figsize=(11, 8.5))
+    """A page-sized figure with two panels sharing the time axis, and a colour per state.
+
+    ``top`` and ``bottom`` are fractions of an 8.5-inch page; ``bottom`` leaves room for
+    the legends below the axes. When the legends would leave the axes less than a third
+    of the page (a scenario with many shocks), the figure grows instead, keeping the
+    axes and the legends their size. Returns the figure, the two axes, the colours and
+    ``scale``: multiply a y position meant for the 8.5-inch page by it.
+    """
+    page = 8.5
+    height = page
+    if bottom > top - 0.35:  # grow: legend as asked, axes a third of a page at least
+        legend_in, axes_in, margin_in = bottom * page, 0.35 * page, (1 - top) * page
+        height = legend_in + axes_in + margin_in
+        bottom, top = legend_in / height, 1 - margin_in / height
+    fig = plt.figure(figsize=(11, height))
     gs = fig.add_gridspec(
         2, 1, height_ratios=heights, hspace=0.28, top=top, bottom=bottom, left=0.08, right=0.8
     )
     ax1 = fig.add_subplot(gs[0])
     ax2 = fig.add_subplot(gs[1], sharex=ax1)
     cmap = plt.get_cmap("tab10")
-    return fig, ax1, ax2, {sid: cmap(k % 10) for k, sid in enumerate(world.ids)}
+    colours = {sid: cmap(k % 10) for k, sid in enumerate(world.ids)}
+    return fig, ax1, ax2, colours, page / height
