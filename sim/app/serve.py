@@ -1,8 +1,10 @@
 """Start the dashboard: Solara's server on Mesa's page, offline, telemetry off.
 
-The page's JavaScript and styles come from the ``solara-assets`` package (installed with
-a matching ``ipyvuetify<3``), so a classroom machine needs no internet; Solara's usage
-telemetry is switched off before its settings load.
+The checks run here, in the ``multivector app`` process (a missing package or a busy port
+is a plain error, exit 2); then the process replaces itself with :mod:`sim.app.server`,
+which serves the page under uvicorn with nothing fetched from the internet: no version
+check, no usage telemetry, and the page's JavaScript and styles read (never written) from
+the ``solara-assets`` package, installed with a matching ``ipyvuetify<3``.
 """
 
 from __future__ import annotations
@@ -14,14 +16,6 @@ import sys
 from pathlib import Path
 
 from sim.errors import UserError
-
-#: Solara settings for a classroom: no telemetry, no banner, and the assets proxy on (the
-#: proxy serves the page's files from solara-assets; off, the browser asks the CDN).
-OFFLINE_ENV = {
-    "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
-    "SOLARA_ASSETS_PROXY": "True",
-    "SOLARA_THEME_SHOW_BANNER": "False",
-}
 
 
 def check_offline_assets() -> None:
@@ -64,14 +58,16 @@ def check_port(host: str, port: int) -> None:
 
 
 def serve(scenario: Path, host: str, port: int, open_browser: bool = False) -> None:
-    """Replace this process with Solara's server for the page (does not return)."""
+    """Replace this process with the dashboard's server (does not return)."""
     check_offline_assets()
+    from sim.app.server import packaged_assets
+
+    packaged_assets()  # its files, not only its module, are there
     check_port(host, port)
-    env = dict(os.environ, **OFFLINE_ENV, MULTIVECTOR_APP_SCENARIO=str(scenario.resolve()))
+    env = dict(os.environ, MULTIVECTOR_APP_SCENARIO=str(scenario.resolve()))
     argv = [
-        sys.executable, "-m", "solara", "run", "sim.app.page:Page",
-        "--host", host, "--port", str(port), "--production",
-        "--open" if open_browser else "--no-open",
+        sys.executable, "-m", "sim.app.server", "--host", host, "--port", str(port),
+        *(["--open"] if open_browser else []),
     ]  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
     print(f"Multivector dashboard: http://{shown}:{port}/  (Ctrl-C stops it)", flush=True)
