@@ -1,9 +1,11 @@
 """Running a batch: plan the runs, cut them into chunks, feed an executor, store the parts.
 
-``run(experiment, out)`` is what ``multivector batch`` calls. It resumes an interrupted
-batch in the same ``out`` (the finished chunks are kept and skipped), keeps a bounded
-number of chunks in flight (so memory does not grow with the batch), records a failing
-run as data, and reruns the chunks of a worker that died.
+``run(experiment, out)`` is what ``multivector batch`` calls. It holds the store's lock
+for as long as it runs (a second batch on the same ``out`` is refused, naming the
+holder), resumes an interrupted batch in the same ``out`` (the finished chunks are
+checked against their ledgers, kept and skipped; damaged ones are rerun), keeps a
+bounded number of chunks in flight (so memory does not grow with the batch), records a
+failing run as data, and reruns the chunks of a worker that died.
 """
 
 from __future__ import annotations
@@ -23,9 +25,17 @@ import pandas as pd
 from sim.batch.design import overrides_of, run_table
 from sim.batch.executors import CONNECT_TIMEOUT_S, Backend, backend_for
 from sim.batch.experiment import Experiment, load_experiment
+from sim.batch.lock import StoreLock
 from sim.batch.runner import Chunk, ChunkResult, empty_indices, empty_shocks, run_chunk
-from sim.batch.store import EXECUTOR_FAILURE, Store, Stored, new_manifest, run_and_store
-from sim.outputs.files import MANIFEST, check_out_dir
+from sim.batch.store import (
+    EXECUTOR_FAILURE,
+    Store,
+    Stored,
+    check_batch_out,
+    new_manifest,
+    run_and_store,
+)
+from sim.outputs.files import MANIFEST
 from sim.outputs.manifest import utc_now, versions
 
 #: Target wall time of one chunk: long enough that scheduling costs little (Dask spends
@@ -51,6 +61,7 @@ class Summary:
     chunk_size: int
     reruns: int  # chunks rerun after a worker died
     errors: list[tuple[str, int]] = field(default_factory=list)  # the commonest, with counts
+    repaired: list[str] = field(default_factory=list)  # damaged parts found and rerun
 
     @property
     def rate(self) -> float:
@@ -71,6 +82,11 @@ class Summary:
                 else ""
             ),
         ]
+        if self.repaired:
+            lines.append(
+                f"  repaired: {len(self.repaired)} damaged or missing part(s) found on "
+                "resuming and run again (listed on stderr and in the manifest's sessions)"
+            )
         if self.failed:
             lines.append(
                 f"  {self.failed} run(s) failed: their arm, seed, design point, error and how "
@@ -200,15 +216,16 @@ def run(
     t_start = time.perf_counter()
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
-    out = check_out_dir(out, "batch")
-    own_backend = backend is None
-    if own_backend:
-        backend = backend_for(workers, scheduler, dask_local, scheduler_timeout)
-    try:
-        return _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start)
-    finally:
+    out = check_batch_out(out)
+    with StoreLock(out):  # released when this process ends, however it ends
+        own_backend = backend is None
         if own_backend:
-            backend.close()
+            backend = backend_for(workers, scheduler, dask_local, scheduler_timeout)
+        try:
+            return _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start)
+        finally:
+            if own_backend:
+                backend.close()
 
 
 def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> Summary:
@@ -253,6 +270,7 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
             "runs_before": already,
             "wall_s": round(time.perf_counter() - t_start, 3),
             "reruns": reruns,
+            "repaired": store.repairs,
             "command": sys.argv,
         }
         counts = store.finish(session)
@@ -272,6 +290,7 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
         errors=[
             (str(k), int(v)) for k, v in store.runs["error"].dropna().value_counts().head(3).items()
         ],
+        repaired=store.repairs,
     )
 
 

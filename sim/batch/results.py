@@ -1,15 +1,34 @@
-"""Reading a batch back: ``sim.batch.load(DIR)`` gives tidy pandas DataFrames."""
+"""Reading a batch back: ``sim.batch.load(DIR)`` gives tidy pandas DataFrames.
+
+The store is verified as it is read (:mod:`sim.batch.ledger`): a damaged one is refused
+with a :class:`~sim.errors.UserError` naming its damaged files, never read in part.
+"""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 
-from sim.batch.store import FORMAT, part_dirs, read_manifest
+from sim.batch.ledger import (
+    DESIGN,
+    INDICES,
+    RUNS,
+    SHOCKS,
+    TIES,
+    CheckedPart,
+    Scan,
+    cannot_repair,
+    check_manifest,
+    part_name,
+    read_design,
+    resume_command,
+    scan_parts,
+)
+from sim.batch.store import FORMAT, read_manifest
 from sim.errors import UserError
 from sim.outputs.files import MANIFEST
 
@@ -75,23 +94,43 @@ class BatchResult:
 
 
 def load(path: str | Path, ties: bool = True) -> BatchResult:
-    """Read a batch directory (finished or not: the finished chunks are read).
+    """Read a batch directory (finished or not: the finished chunks are read), verified.
+
+    Every part read is checked against its ledger (checksums, row counts) and the design
+    (its run ids) first; a damaged store is refused rather than read in part.
 
     Args:
         path: the ``--out`` directory of ``multivector batch``.
         ties: also read the tie table when the batch kept it (it is the big one).
+
+    Raises:
+        UserError: not a batch directory; its manifest or design is damaged (it cannot
+            be repaired); or some of its parts are damaged or missing (the message names
+            them: rerunning the batch repairs them).
     """
     path = Path(path)
-    if not (path / MANIFEST).is_file():
-        raise UserError(f"{path}: not a batch directory (no {MANIFEST})")
-    manifest = read_manifest(path)
-    if manifest.get("format") != FORMAT:
-        raise UserError(f"{path}: not a batch directory (the output of `multivector run`?)")
-    design = pd.read_parquet(path / "design.parquet").drop(
-        columns=["status", "error"], errors="ignore"
-    )
-    parts = part_dirs(path / "parts")
-    status = _read(parts, "runs.parquet")
+    manifest = _manifest(path)
+    design, _ = read_design(path, manifest)
+    if not (path / "parts").is_dir():
+        raise UserError(
+            f"{path / 'parts'}: missing: the store holds no results; rerun the batch to "
+            f"run its chunks again: {resume_command(path, manifest)}"
+        )
+    keep_ties = ties and manifest.get("keep") == "ties"
+    read = (RUNS, INDICES, SHOCKS) + ((TIES,) if keep_ties else ())
+    scan = scan_parts(path, design, manifest, read=read, hash_all=False)
+    if not scan.clean:
+        raise UserError(damage_report(path, manifest, scan))
+    parts = [scan.sound[c] for c in sorted(scan.sound)]
+    if "ledger" not in manifest or any(p.ledger is None for p in parts):
+        warnings.warn(
+            f"{path}: written by an earlier version without checksums: its row counts and "
+            "run ids were checked, its bytes cannot be; rerun the batch command to verify "
+            f"it and add them ({resume_command(path, manifest)})",
+            stacklevel=2,
+        )
+    design = design.drop(columns=["status", "error"], errors="ignore")
+    status = _concat(parts, RUNS)
     if status is None:
         status = pd.DataFrame(columns=["run_id", "status", "error", "wall_s"])
     runs = design.merge(status, on="run_id", how="left")
@@ -114,24 +153,58 @@ def load(path: str | Path, ties: bool = True) -> BatchResult:
         df["arm"] = pd.Categorical(df["arm"], categories=list(manifest["arms"]))
         return df.sort_values(sort, ignore_index=True)
 
-    indices = tidy(_read(parts, "indices.parquet"), ["run_id", "step", "state"])
+    indices = tidy(_concat(parts, INDICES), ["run_id", "step", "state"])
     if indices is None:
         indices = keys.iloc[:0]
     tie_table = None
-    if ties and manifest.get("keep") == "ties":
-        tie_table = tidy(_read(parts, "ties.parquet"), ["run_id", "step", "state", "partner"])
-    shocks = tidy(_read(parts, "shocks.parquet"), ["run_id", "period", "id"])
+    if keep_ties:
+        tie_table = tidy(_concat(parts, TIES), ["run_id", "step", "state", "partner"])
+    shocks = tidy(_concat(parts, SHOCKS), ["run_id", "period", "id"])
     if shocks is None:
         shocks = keys.iloc[:0].assign(id=[], label=[], kind=[], period=[], date=[])
     return BatchResult(path, manifest, runs, indices, tie_table, shocks)
 
 
-def _read(parts: list[Path], name: str) -> pd.DataFrame | None:
-    files = [str(p / name) for p in parts if (p / name).is_file()]
-    if not files:
+def _manifest(path: Path) -> dict:
+    """The manifest of the batch in ``path``, checked."""
+    if not (path / MANIFEST).is_file():
+        if (path / DESIGN).is_file() or (path / "parts").is_dir():
+            raise UserError(f"{path / MANIFEST}: missing; " + cannot_repair(path, None))
+        raise UserError(f"{path}: not a batch directory (no {MANIFEST})")
+    manifest = read_manifest(path)
+    if manifest.get("format") != FORMAT:
+        raise UserError(f"{path}: not a batch directory (the output of `multivector run`?)")
+    check_manifest(path, manifest)
+    return manifest
+
+
+def damage_report(path: Path, manifest: dict, scan: Scan, limit: int = 20) -> str:
+    """Why a damaged store is not loaded: each damaged or missing file, and the command
+    that repairs it."""
+    lines = [f"{d / damage.file}: {damage.why}" for _, d, damage in scan.damaged]
+    lines += [f"{d}: not a chunk of this batch ({why})" for d, why in scan.foreign]
+    lines += [
+        f"{path / 'parts' / part_name(c)}: missing (design.parquet records it finished)"
+        for c in scan.missing
+    ]
+    more = f"\n  ... and {len(lines) - limit} more" if len(lines) > limit else ""
+    return (
+        f"{path}: the batch store is damaged ({len(lines)} problem(s)); refusing to load it, "
+        "as its tables would miss or repeat runs:\n  "
+        + "\n  ".join(lines[:limit])
+        + more
+        + "\nResume the batch to repair it (it checks every part and reruns the damaged "
+        f"chunks): {resume_command(path, manifest)}"
+    )
+
+
+def _concat(parts: list[CheckedPart], name: str) -> pd.DataFrame | None:
+    """One table of every part, as a DataFrame (``None`` if no part has it)."""
+    tables = [p.tables[name] for p in parts if name in p.tables]
+    if not tables:
         return None
     try:
-        return ds.dataset(files, format="parquet").to_table().to_pandas()
+        # an all-missing column is typed null in one part, string in another: promoted
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        # parts whose column types differ (an all-missing column is typed null): one by one
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        return pd.concat([t.to_pandas() for t in tables], ignore_index=True)

@@ -1,41 +1,68 @@
-"""The result store of a batch: a directory that survives crashes and resumes.
+"""The result store of a batch: a directory that survives crashes, resumes, and proves
+its contents.
 
 Layout of ``OUT/``::
 
     manifest.json          experiment (name, path, document, content hash), arms, what is
                            kept, chunking, package and dependency versions, git commit,
-                           platform, start and end times, the command, the run counts
+                           platform, start and end times, the command, the run counts, and
+                           ``ledger``: design.parquet's SHA-256, size and row count
     design.parquet         one row per run: run_id, arm, point, replicate, seed,
                            seed_entropy, seed_spawn_key, the design parameters, chunk,
                            status (ok / failed / pending), error
     parts/chunk-000012/    one directory per finished chunk: runs.parquet (status, error,
                            wall time per run), indices.parquet, shocks.parquet and, when
-                           ties are kept, ties.parquet
+                           ties are kept, ties.parquet; and ledger.json, the SHA-256, size
+                           and row count of each (:mod:`sim.batch.ledger`)
 
 A new store is built in a temporary directory beside ``OUT`` and renamed into place; a
-chunk's part is written under a temporary name inside ``parts/`` and renamed when
-complete. A chunk is finished exactly when its directory exists, so a batch killed at
-any moment resumes without losing or duplicating a run. ``design.parquet``'s status
-column and the manifest's counts are refreshed when a batch ends; the parts are the
-truth in between.
+chunk's part, its ledger included, is written under a temporary name inside ``parts/``
+and renamed when complete. One batch at a time writes a store (:mod:`sim.batch.lock`).
+A chunk is finished exactly when its directory exists, so a batch killed at any moment
+resumes without losing or duplicating a run. ``design.parquet``'s status column and the
+manifest's counts are refreshed when a batch ends; the parts are the truth in between.
+
+Resuming checks the store before it runs anything. The manifest and the design cannot
+be rebuilt, so a damaged one is refused (naming the file). Every part is checked against
+its ledger and the design (:func:`sim.batch.ledger.scan_parts`): a damaged or missing
+file, a directory holding another chunk's runs, a chunk the design records as finished
+but that has no part, are each said on stderr, removed, and the chunk is run again. A
+store written before ledgers existed is checked for row counts and run ids, and gets its
+ledgers.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from sim.batch.experiment import Experiment
+from sim.batch.ledger import (
+    DESIGN,
+    LEDGER_FORMAT,
+    PART,
+    RUNS,
+    cannot_repair,
+    check_manifest,
+    design_bytes,
+    design_entry,
+    file_entry,
+    part_dirs,
+    part_name,
+    read_design,
+    scan_parts,
+    write_ledger,
+)
 from sim.batch.runner import ChunkResult
 from sim.errors import UserError
 from sim.outputs.files import (
@@ -54,7 +81,8 @@ FORMAT = "multivector-batch/1"
 COMPRESSION = "lz4"
 #: How the error of a run starts when its chunk failed on the executor, not in the model.
 EXECUTOR_FAILURE = "its chunk failed"
-_PART = re.compile(r"chunk-(\d{6,})")
+#: The process id in a temporary name made by :func:`sim.outputs.files.temporary_path`.
+_TEMPORARY = re.compile(r"\.tmp-(\d+)-[0-9a-f]+$")
 
 
 def release_arrow_memory() -> None:
@@ -68,17 +96,55 @@ def read_manifest(out: Path) -> dict:
     """The manifest of the batch in ``out``.
 
     Raises:
-        UserError: it is missing or not JSON.
+        UserError: it is missing, not JSON, or not a JSON object.
     """
     try:
-        return json.loads((out / MANIFEST).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{out}/{MANIFEST}: cannot read the batch manifest ({exc})") from None
+        manifest = json.loads((out / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{out / MANIFEST}: missing; " + cannot_repair(out, None)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(
+            f"{out / MANIFEST}: cannot read the batch manifest ({exc}); " + cannot_repair(out, None)
+        ) from None
+    if not isinstance(manifest, dict):
+        raise UserError(
+            f"{out / MANIFEST}: damaged (not a JSON object); {cannot_repair(out, None)}"
+        )
+    return manifest
 
 
-def part_dirs(parts: Path) -> list[Path]:
-    """The directories of the finished chunks in ``parts`` (``chunk-NNNNNN``), in order."""
-    return sorted(p for p in parts.iterdir() if _PART.fullmatch(p.name) and p.is_dir())
+def check_batch_out(out: str | Path) -> Path:
+    """Check ``--out`` for a batch (:func:`sim.outputs.files.check_out_dir`), after
+    refusing a batch store whose manifest is missing or unreadable with a message that
+    names it (such a store cannot be resumed).
+
+    Raises:
+        UserError: as the two checks say.
+    """
+    out = Path(out)
+    if (out / DESIGN).is_file() or (out / "parts").is_dir():
+        read_manifest(out)
+    return check_out_dir(out, "batch")
+
+
+def store_ledger(design: dict) -> dict:
+    """The manifest's ``ledger``: where the parts' ledgers are, and the design's line."""
+    return {
+        "format": LEDGER_FORMAT,
+        "parts": "parts/chunk-NNNNNN/ledger.json (SHA-256, bytes and rows of each file)",
+        "design": design,
+    }
+
+
+def pid_alive(pid: int) -> bool:
+    """A process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -88,6 +154,7 @@ class Store:
     out: Path
     manifest: dict
     runs: pd.DataFrame  # the design table (run_id order), with `chunk`
+    repairs: list[str] = field(default_factory=list)  # what resuming found damaged
 
     @property
     def parts(self) -> Path:
@@ -100,68 +167,120 @@ class Store:
     def open(
         cls, out: str | Path, experiment: Experiment, runs: pd.DataFrame, manifest: dict
     ) -> tuple[Store, bool]:
-        """Create the store, or reopen it to resume. Returns (store, resumed).
+        """Create the store, or reopen, check and repair it to resume. Returns (store,
+        resumed). The caller holds the store's lock (:class:`sim.batch.lock.StoreLock`).
 
         ``runs`` must already carry the ``chunk`` column (used for a new store only: a
         resumed batch keeps the chunking it started with).
         """
         out = check_out_dir(out, "batch")
         if (out / MANIFEST).is_file():
-            old = read_manifest(out)
-            if old.get("format") != FORMAT:
-                raise UserError(
-                    f"--out {out}: holds a {old.get('format', 'single run')!r} output, not a "
-                    "batch; name a new directory"
-                )
-            have = old["experiment"]["content_hash"]
-            if have != experiment.content_hash:
-                raise UserError(
-                    f"--out {out}: holds a batch of a different experiment "
-                    f"({old['experiment'].get('name')!r}, {old['experiment'].get('path')}, "
-                    f"hash {have[:12]}); this one ({experiment.name!r}, hash "
-                    f"{experiment.content_hash[:12]}) differs in the experiment file or in a "
-                    "scenario it names. Name a new --out, or delete the old batch to start over"
-                )
-            design = pd.read_parquet(out / "design.parquet")
-            store = cls(out, old, design)
-            store._clean_temporaries()
-            store.forget_executor_failures()
-            return store, True
+            return cls.reopen(out, experiment), True
         with atomic_dir(out, "batch") as tmp:
             (tmp / "parts").mkdir()
             design = runs  # the caller's table, completed in place (no copy)
             design["status"] = "pending"
             design["error"] = pd.Series([None] * len(design), dtype=object)
-            design.to_parquet(tmp / "design.parquet", index=False)
+            data = design_bytes(design)
+            (tmp / DESIGN).write_bytes(data)
+            manifest["ledger"] = store_ledger(design_entry(data, len(design)))
             write_manifest(tmp, manifest)
             release_arrow_memory()
         return cls(out, manifest, design), False
 
-    def forget_executor_failures(self) -> int:
-        """Drop the parts of chunks that failed on the executor (a worker that kept
-        dying, a lost cluster), so a resumed batch runs them again; returns how many.
-        Runs that raised on their own stay recorded: they would raise again."""
-        dropped = 0
-        for p in part_dirs(self.parts):
-            runs = pd.read_parquet(p / "runs.parquet", columns=["status", "error"])
+    @classmethod
+    def reopen(cls, out: Path, experiment: Experiment) -> Store:
+        """Open an existing store of ``experiment``, check it, and repair its parts.
+
+        Raises:
+            UserError: it holds something else, or its manifest or design is damaged.
+        """
+        old = read_manifest(out)
+        if old.get("format") != FORMAT:
+            raise UserError(
+                f"--out {out}: holds a {old.get('format', 'single run')!r} output, not a "
+                "batch; name a new directory"
+            )
+        check_manifest(out, old)
+        have = old["experiment"]["content_hash"]
+        if have != experiment.content_hash:
+            raise UserError(
+                f"--out {out}: holds a batch of a different experiment "
+                f"({old['experiment'].get('name')!r}, {old['experiment'].get('path')}, "
+                f"hash {have[:12]}); this one ({experiment.name!r}, hash "
+                f"{experiment.content_hash[:12]}) differs in the experiment file or in a "
+                "scenario it names. Name a new --out, or delete the old batch to start over"
+            )
+        design, entry = read_design(out, old)
+        store = cls(out, old, design)
+        store.clean_temporaries()
+        store.repair(entry)
+        return store
+
+    def repair(self, design: dict) -> None:
+        """Check every part; remove the damaged ones (saying so) and the parts of chunks
+        that failed on the executor, so that the batch runs them again. A store without
+        a ledger gets one (``design``: the design's ledger line)."""
+        if not self.parts.is_dir():
+            if self.parts.exists():
+                raise UserError(f"{self.parts}: is not a directory; move it away and rerun")
+            self.parts.mkdir()
+            self.say(f"{self.parts}: missing, running every chunk again")
+        scan = scan_parts(self.out, self.runs, self.manifest)
+        for cid, path, damage in scan.damaged:
+            self.say(f"chunk {cid}: {damage}, rerunning")
+            remove_part(path)
+        for path, why in scan.foreign:
+            self.say(f"{path}: not a chunk of this batch ({why}), removed")
+            remove_part(path)
+        for cid in scan.missing:
+            self.say(f"chunk {cid}: missing (design.parquet records it finished), rerunning")
+        for cid, part in list(scan.sound.items()):
+            runs = part.tables[RUNS].to_pandas()
             if (runs["status"] == "failed").all() and (
                 runs["error"].fillna("").str.startswith(EXECUTOR_FAILURE).all()
-            ):
-                shutil.rmtree(p)
-                dropped += 1
-        return dropped
+            ):  # rerun a chunk that failed on the executor; runs that raised stay failed
+                remove_part(self.parts / part_name(cid))
+                del scan.sound[cid]
+        if "ledger" not in self.manifest:
+            self._add_ledgers(scan.sound, design)
 
-    def _clean_temporaries(self) -> None:
-        for p in self.parts.glob(".*"):
+    def _add_ledgers(self, sound: dict, design: dict) -> None:
+        """Give the parts of a store written before ledgers existed their ledgers (they
+        passed every check but the checksums), then the manifest the design's."""
+        old = [cid for cid, part in sound.items() if part.ledger is None]
+        for cid in old:
+            part = sound[cid]
+            n = part.tables[RUNS].num_rows
+            write_ledger(self.parts / part_name(cid), cid, n, part.files, atomic=True)
+        self.manifest["ledger"] = store_ledger(design)
+        write_manifest(self.out, self.manifest)
+        print(
+            f"note: {self.out} was written by an earlier version without checksums: "
+            f"checked the row counts and run ids of its {len(old)} finished chunk(s) "
+            "and added their checksums (ledger.json) and the design's",
+            file=sys.stderr,
+        )
+
+    def say(self, message: str) -> None:
+        """Report a repair on stderr, and keep it for the session's record."""
+        print(message, file=sys.stderr)
+        self.repairs.append(message)
+
+    def clean_temporaries(self) -> None:
+        """Remove what dead writers left half-written; another live process's temporary
+        files (a worker of a killed batch still finishing its chunk) are left alone."""
+        for p in [*self.parts.glob(".*"), *self.out.glob(".*.tmp-*")]:
+            m = _TEMPORARY.search(p.name)
+            if m and int(m.group(1)) != os.getpid() and pid_alive(int(m.group(1))):
+                continue
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        for p in self.out.glob(".*.tmp-*"):
-            p.unlink(missing_ok=True)
 
     # ---- chunks -------------------------------------------------------------------------
 
     def done_chunks(self) -> set[int]:
         """The ids of the finished chunks."""
-        return {int(_PART.fullmatch(p.name).group(1)) for p in part_dirs(self.parts)}
+        return {int(PART.fullmatch(p.name).group(1)) for p in part_dirs(self.parts)}
 
     def write_chunk(self, result: ChunkResult) -> bool:
         """Write a finished chunk atomically; False if it was already there (a duplicate)."""
@@ -170,25 +289,26 @@ class Store:
     # ---- finishing ----------------------------------------------------------------------
 
     def finish(self, extra: dict) -> dict:
-        """Refresh design.parquet's status column and the manifest's counts."""
+        """Refresh design.parquet's status column (and its checksum) and the manifest's
+        counts."""
         design = self.runs.drop(columns=["status", "error"], errors="ignore")
         code = np.zeros(len(design), dtype=np.int8)  # 0 pending, 1 ok, 2 failed
         error = np.full(len(design), None, dtype=object)
-        files = [str(p / "runs.parquet") for p in part_dirs(self.parts)]
-        if files:
-            t = ds.dataset(files, format="parquet").to_table(columns=["run_id", "status", "error"])
+        scan = scan_parts(self.out, self.runs, self.manifest, hash_all=False)
+        for cid, _, damage in scan.damaged:  # damaged while this batch ran
+            print(f"chunk {cid}: {damage}; rerun the batch to repair it", file=sys.stderr)
+        tables = [p.tables[RUNS].select(["run_id", "status", "error"]) for p in scan.sound.values()]
+        if tables:
+            t = pa.concat_tables(tables, promote_options="permissive")
             pos = t["run_id"].to_numpy()  # run_id is the row of the design table
-            ok = pc.equal(t["status"], "ok").to_numpy(zero_copy_only=False)
+            ok = t["status"].to_numpy(zero_copy_only=False) == "ok"
             code[pos] = np.where(ok, 1, 2)
             bad = np.flatnonzero(~ok)
             if len(bad):
                 error[pos[bad]] = t["error"].take(bad).to_pylist()
         design["status"] = pd.Categorical.from_codes(code, categories=["pending", "ok", "failed"])
         design["error"] = error
-        with atomic_file(self.out / "design.parquet") as tmp:
-            design.to_parquet(tmp, index=False)
-        release_arrow_memory()
-        self.runs = design
+        self._replace_design(design)
         counts = dict(zip(["pending", "ok", "failed"], np.bincount(code, minlength=3), strict=True))
         self.manifest["status"] = {k: int(counts.get(k, 0)) for k in ("ok", "failed", "pending")}
         self.manifest["updated"] = utc_now()
@@ -196,22 +316,58 @@ class Store:
         write_manifest(self.out, self.manifest)
         return self.manifest["status"]
 
+    def _replace_design(self, design: pd.DataFrame) -> None:
+        """Write design.parquet anew. The manifest first accepts both checksums, the old
+        and the new, so that a crash between the two files leaves a store that verifies."""
+        data = design_bytes(design)
+        ledger = self.manifest["ledger"]
+        ledger["design"] = design_entry(data, len(design), previous=ledger["design"]["sha256"])
+        write_manifest(self.out, self.manifest)
+        with atomic_file(self.out / DESIGN) as tmp:
+            tmp.write_bytes(data)
+        ledger["design"] = design_entry(data, len(design))
+        release_arrow_memory()
+        self.runs = design
+
+
+def remove_part(path: Path) -> None:
+    """Remove a part: renamed to a temporary name first, so that a crash halfway leaves
+    no half part under a chunk's name (the next resume removes the rest)."""
+    tmp = temporary_path(path)
+    try:
+        os.rename(path, tmp)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def parquet_file(path: Path, df: pd.DataFrame) -> dict:
+    """Write ``df`` as the Parquet file ``path``; its ledger line (checksummed from the
+    very bytes written)."""
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False, compression=COMPRESSION)
+    data = buf.getbuffer()
+    path.write_bytes(data)
+    return file_entry(data, len(df))
+
 
 def write_part(parts: Path, result: ChunkResult) -> bool:
-    """Write a chunk's part under a temporary name in ``parts`` and rename it into place;
-    False if the chunk was already there (a rerun whose first try had finished)."""
-    final = parts / f"chunk-{result.chunk:06d}"
+    """Write a chunk's part and its ledger under a temporary name in ``parts`` and rename
+    it into place; False if the chunk was already there (a rerun whose first try had
+    finished)."""
+    final = parts / part_name(result.chunk)
     if final.exists():
         return False
     tmp = temporary_path(final)
     tmp.mkdir()
     try:
         runs = result.runs.astype({"status": "string", "error": "string", "wall_s": float})
-        runs.to_parquet(tmp / "runs.parquet", index=False, compression=COMPRESSION)
+        files = {RUNS: parquet_file(tmp / RUNS, runs)}
         for name in ("indices", "ties", "shocks"):
             df = getattr(result, name)
             if df is not None and len(df):
-                df.to_parquet(tmp / f"{name}.parquet", index=False, compression=COMPRESSION)
+                files[f"{name}.parquet"] = parquet_file(tmp / f"{name}.parquet", df)
+        write_ledger(tmp, result.chunk, len(runs), files)
         os.rename(tmp, final)
         release_arrow_memory()
     except FileExistsError:
@@ -281,7 +437,7 @@ def new_manifest(experiment: Experiment, n_runs: int, n_chunks: int, chunk_size:
         "keep": experiment.spec.keep,
         "dates": [d.isoformat() for d in experiment.dates] if experiment.dates else None,
         "design_table": "design.parquet (one row per run: ids, seeds, parameters, status)",
-        "parts": "parts/chunk-NNNNNN/ (one directory per finished chunk)",
+        "parts": "parts/chunk-NNNNNN/ (one directory per finished chunk, with its ledger)",
         "runs": n_runs,
         "chunks": n_chunks,
         "chunk_size": chunk_size,
