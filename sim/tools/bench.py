@@ -31,7 +31,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml"
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.yaml"
 
 
 def _median(xs: list[float]) -> str:
