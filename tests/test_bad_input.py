@@ -9,13 +9,12 @@ the actual line of the broken field.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_run
 
 from sim.errors import ScenarioError, UserError
 from sim.scenario import load_scenario
@@ -34,20 +33,6 @@ SM_POWER = (
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
-
-
-def cli_run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``python -m sim ARGS`` from the repository root."""
-    env = {k: v for k, v in os.environ.items() if k != "MULTIVECTOR_DEBUG"}
-    env["MPLBACKEND"] = "Agg"
-    return subprocess.run(
-        [sys.executable, "-m", "sim", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 def assert_clean_user_error(res: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_run
 
 import sim.scenario.documents
 from sim.batch.experiment import load_experiment
@@ -111,16 +110,7 @@ def dated_shocks(n: int) -> dict:
 
 def cli_check(*files: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     """``python -m sim check FILES`` from the repository root."""
-    env = {k: v for k, v in os.environ.items() if k != "MULTIVECTOR_DEBUG"}
-    env["MPLBACKEND"] = "Agg"
-    return subprocess.run(
-        [sys.executable, "-m", "sim", "check", *map(str, files)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return cli_run("check", *map(str, files), timeout=timeout)
 
 
 def assert_one_clear_message(res: subprocess.CompletedProcess, *fragments: str) -> None:
