@@ -331,6 +331,23 @@ def test_batch_of_another_experiment_is_replaced_only_with_force(main, store, tm
     assert hidden(tmp_path) == []
 
 
+def test_python_batch_run_honours_force_as_the_command_does(store, tmp_path):
+    """``sim.batch.run(..., force=True)`` replaces another experiment's batch, as
+    ``multivector batch --force`` does; without it the same refusal."""
+    import sim.batch
+
+    out, _ = store
+    other = tmp_path / "other.yaml"
+    other.write_text(EXPERIMENT.replace("seed: 7", "seed: 8"))
+    before = snapshot(out)
+    with pytest.raises(UserError, match="different experiment"):
+        sim.batch.run(other, out, workers=1, progress=False)
+    assert snapshot(out) == before
+    sim.batch.run(other, out, workers=1, progress=False, force=True)
+    assert json.loads((out / "manifest.json").read_text())["root_seed"] == 8
+    assert hidden(tmp_path) == []
+
+
 def test_batch_force_resumes_the_same_experiment(main, store):
     out, exp = store
     parts = {p.name: p.stat().st_mtime_ns for p in (out / "parts").iterdir()}

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.batch.design import overrides_of, run_table
+from sim.batch.design import check_size, overrides_of, run_table
 from sim.batch.executors import CONNECT_TIMEOUT_S, Backend, backend_for
 from sim.batch.experiment import Experiment, load_experiment
 from sim.batch.lock import StoreLock
@@ -32,10 +32,13 @@ from sim.batch.store import (
     Store,
     Stored,
     check_batch_out,
+    make_way,
     new_manifest,
     run_and_store,
+    settle_replaced,
 )
-from sim.outputs.files import MANIFEST
+from sim.outputs.files import MANIFEST, check_out_dir
+from sim.outputs.kinds import BATCH
 from sim.outputs.manifest import utc_now, versions
 
 #: Target wall time of one chunk: long enough that scheduling costs little (Dask spends
@@ -194,6 +197,7 @@ def run(
     scheduler_timeout: float = CONNECT_TIMEOUT_S,
     backend: Backend | None = None,
     on_chunk=None,
+    force: bool = False,
 ) -> Summary:
     """Run (or resume) a batch into ``out``.
 
@@ -212,20 +216,31 @@ def run(
         backend: an already open :class:`~sim.batch.executors.Backend` (overrides the
             three options above; the caller closes it).
         on_chunk: called with (chunk_id, backend) after each chunk is stored (tests).
+        force: replace what ``out`` holds when it is not a batch of this experiment (a
+            batch of this experiment is still resumed); it is set aside until the new
+            store exists, and put back if the batch fails before that.
     """
     t_start = time.perf_counter()
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
-    out = check_batch_out(out)
-    with StoreLock(out):  # released when this process ends, however it ends
-        own_backend = backend is None
-        if own_backend:
-            backend = backend_for(workers, scheduler, dask_local, scheduler_timeout)
-        try:
-            return _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start)
-        finally:
+    inputs = [experiment.path] if experiment.path is not None else []
+    check_out_dir(out, BATCH, force=force, inputs=inputs)
+    check_size(experiment)  # before any worker starts or any table is built
+    aside = make_way(Path(out), experiment, force)
+    try:
+        out = check_batch_out(out)
+        with StoreLock(out):  # released when this process ends, however it ends
+            own_backend = backend is None
             if own_backend:
-                backend.close()
+                backend = backend_for(workers, scheduler, dask_local, scheduler_timeout)
+            try:
+                return _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start)
+            finally:
+                if own_backend:
+                    backend.close()
+    finally:
+        if aside is not None:
+            settle_replaced(aside, Path(out))
 
 
 def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> Summary:

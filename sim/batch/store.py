@@ -63,6 +63,7 @@ from sim.batch.ledger import (
     scan_parts,
     write_ledger,
 )
+from sim.batch.lock import StoreLock
 from sim.batch.runner import ChunkResult
 from sim.errors import UserError
 from sim.outputs.files import (
@@ -70,9 +71,11 @@ from sim.outputs.files import (
     atomic_dir,
     atomic_file,
     check_out_dir,
+    out_target,
     temporary_path,
     write_manifest,
 )
+from sim.outputs.kinds import BATCH, inspect_dir
 from sim.outputs.manifest import stamped, utc_now
 
 FORMAT = "multivector-batch/1"
@@ -125,6 +128,49 @@ def check_batch_out(out: str | Path) -> Path:
     if (out / DESIGN).is_file() or (out / "parts").is_dir():
         read_manifest(out)
     return check_out_dir(out, "batch")
+
+
+def make_way(out: Path, experiment: Experiment, force: bool) -> Path | None:
+    """Make way for a new batch in ``out``: nothing to do when it is new, empty or a
+    batch of this experiment (resumed); another experiment's batch is refused without
+    ``--force``; with it, whatever is there is renamed aside (``.NAME.replaced-PID``)
+    until the new store exists (:func:`settle_replaced`). Returns the aside path."""
+    real = out_target(out)
+    found = inspect_dir(real)
+    if found.empty:
+        return None
+    exp = (found.manifest or {}).get("experiment")
+    have = exp.get("content_hash") if isinstance(exp, dict) else None
+    if found.kind == BATCH and have == experiment.content_hash:
+        return None  # resumed (also with --force: finished runs are never discarded)
+    if not force:
+        if found.kind == BATCH and have is not None:
+            raise UserError(
+                f"--out {out}: holds a batch of a different experiment ({exp.get('name')!r}, "
+                f"{exp.get('path')}, hash {have[:12]}); this one ({experiment.name!r}, hash "
+                f"{experiment.content_hash[:12]}) differs in the experiment file or in a "
+                "scenario it names. Name a new --out, or add --force to replace it with a "
+                "new batch"
+            )
+        return None  # check_out_dir has let it through: a batch store the store checks
+    aside = real.with_name(f".{real.name}.replaced-{os.getpid()}")
+    with StoreLock(out):  # not while another batch writes it
+        os.rename(real, aside)
+    return aside
+
+
+def settle_replaced(aside: Path, out: Path) -> None:
+    """After a ``batch --force``: the output set aside is deleted once the new store
+    exists, and put back otherwise (the batch failed before it began)."""
+    real = out_target(out)
+    if (real / MANIFEST).is_file():
+        shutil.rmtree(aside, ignore_errors=True)
+        if os.path.lexists(aside):
+            print(f"warning: could not remove all of the replaced {aside}", file=sys.stderr)
+    elif not os.path.lexists(real):
+        os.rename(aside, real)
+    else:
+        print(f"warning: what --out held before is kept in {aside}", file=sys.stderr)
 
 
 def store_ledger(design: dict) -> dict:

@@ -506,14 +506,12 @@ def _cmd_check(args) -> int:
 
 def _cmd_batch(args) -> int:
     from sim.batch import load_experiment, run
-    from sim.batch.design import check_size
     from sim.outputs.files import check_out_dir
     from sim.outputs.kinds import BATCH
 
+    # the arguments first, before the experiment file is read (run checks them again)
     check_out_dir(args.out, BATCH, force=args.force, inputs=[args.experiment])
     experiment = load_experiment(args.experiment)
-    check_size(experiment)  # before any worker starts or any table is built
-    aside = _clear_for_batch(Path(args.out), experiment, args.force)
     try:
         summary = run(
             experiment,
@@ -524,6 +522,7 @@ def _cmd_batch(args) -> int:
             scheduler_timeout=args.scheduler_timeout,
             chunk_size=args.chunk_size,
             progress=not args.quiet,
+            force=args.force,
         )
     except OSError as exc:
         at = f" (at {exc.filename})" if exc.filename else ""
@@ -531,63 +530,9 @@ def _cmd_batch(args) -> int:
             f"--out {args.out}: {os_error_cause(exc)}{at}; the chunks finished so far are "
             "kept: fix the cause and rerun the same command to resume"
         ) from None
-    finally:
-        if aside is not None:
-            _settle_aside(aside, Path(args.out))
     if not args.quiet:
         print(summary.text())
     return 1 if summary.failed else 0
-
-
-def _clear_for_batch(out: Path, experiment, force: bool) -> Path | None:
-    """Make way for a new batch in ``out``: nothing to do when it is new, empty or a
-    batch of this experiment (resumed); another experiment's batch is refused without
-    ``--force``; with it, whatever is there is renamed aside (``.NAME.replaced-PID``)
-    until the new store exists (:func:`_settle_aside`). Returns the aside path."""
-    from sim.batch.lock import StoreLock
-    from sim.outputs.files import out_target
-    from sim.outputs.kinds import BATCH, inspect_dir
-
-    real = out_target(out)
-    found = inspect_dir(real)
-    if found.empty:
-        return None
-    exp = (found.manifest or {}).get("experiment")
-    have = exp.get("content_hash") if isinstance(exp, dict) else None
-    if found.kind == BATCH and have == experiment.content_hash:
-        return None  # resumed (also with --force: finished runs are never discarded)
-    if not force:
-        if found.kind == BATCH and have is not None:
-            raise UserError(
-                f"--out {out}: holds a batch of a different experiment ({exp.get('name')!r}, "
-                f"{exp.get('path')}, hash {have[:12]}); this one ({experiment.name!r}, hash "
-                f"{experiment.content_hash[:12]}) differs in the experiment file or in a "
-                "scenario it names. Name a new --out, or add --force to replace it with a "
-                "new batch"
-            )
-        return None  # check_out_dir has let it through: a batch store the store checks
-    aside = real.with_name(f".{real.name}.replaced-{os.getpid()}")
-    with StoreLock(out):  # not while another batch writes it
-        os.rename(real, aside)
-    return aside
-
-
-def _settle_aside(aside: Path, out: Path) -> None:
-    """After a ``batch --force``: the output set aside is deleted once the new store
-    exists, and put back otherwise (the batch failed before it began)."""
-    import shutil
-
-    from sim.outputs.files import MANIFEST, out_target
-
-    real = out_target(out)
-    if (real / MANIFEST).is_file():
-        shutil.rmtree(aside, ignore_errors=True)
-        if os.path.lexists(aside):
-            print(f"warning: could not remove all of the replaced {aside}", file=sys.stderr)
-    elif not os.path.lexists(real):
-        os.rename(aside, real)
-    else:
-        print(f"warning: what --out held before is kept in {aside}", file=sys.stderr)
 
 
 def _cmd_analyse(args) -> int:
