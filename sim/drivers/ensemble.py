@@ -11,6 +11,13 @@ overrides of the scenario); replicates that share a point share its compiled wor
 points that differ only in parameter values run together as one
 :class:`~sim.world.sweep.Sweep`.
 
+With ``inputs="prior"`` every replicate also draws the scenario's uncertain inputs (the
+numbers with a ``range``, :mod:`sim.scenario.priors`) from their priors, from a stream
+made from its seed alone (:func:`sim.scenario.input_rng`): the replicate then differs in
+its inputs as well as in its random choices, and its drawn values are override columns
+of the ``replicates`` table, so replicate k equals ``run_ensemble(scenario, [seed_k],
+overrides=[its drawn dict])``.
+
 Replicates run in chunks small enough for the arrays of a period to stay in the CPU
 cache, reduced on the fly to the tables and dates asked for.
 """
@@ -36,13 +43,20 @@ from sim.drivers.engine import (
     simulate,
 )
 from sim.errors import UserError
-from sim.scenario import Scenario, load_scenario, with_overrides
+from sim.scenario import (
+    Scenario,
+    draw_inputs,
+    input_rng,
+    load_scenario,
+    uncertain_inputs,
+    with_overrides,
+)
 from sim.world.compiled import World, check_shock_ids, compile_world, world_for
 from sim.world.sweep import Sweep, structure
 
 KEEP = ("indices", "ties")
-
-KEEP = ("indices", "ties")
+#: What the inputs of a replicate are: the file's point values, or draws from the priors.
+INPUTS = ("fixed", "prior")
 
 
 @dataclass
@@ -56,7 +70,8 @@ class EnsembleResult:
         ties: replicate, seed, step, date, state, partner, tie (``keep="ties"`` only).
         shocks: replicate, seed, id, label, kind, period, date: every shock that fired.
         replicates: replicate, seed, entropy, spawn_key, point (the sweep point's index),
-            and a column per overridden parameter.
+            and a column per overridden parameter (explicit or, with
+            ``inputs="prior"``, drawn; NaN where a replicate leaves it as in the file).
         ``replicate`` numbers the seeds in the order given; ``seed`` is the int seed or
         -1 for a ``SeedSequence`` (its entropy and spawn key are in ``replicates``).
     """
@@ -103,6 +118,7 @@ def run_ensemble(
     dates: Sequence[Any] | None = None,
     chunk_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    inputs: str = "fixed",
 ) -> EnsembleResult:
     """Run replicates of a scenario in one numpy pass; all results in memory.
 
@@ -118,9 +134,15 @@ def run_ensemble(
             period containing it; the start date gives step 0); default: every step.
         chunk_size: replicates per chunk (default: sized for the CPU cache).
         progress: called with (replicates done, total) after every chunk.
+        inputs: ``"fixed"`` (the file's values) or ``"prior"``: each replicate draws
+            every uncertain input from its prior (:func:`sim.scenario.draw_inputs` with
+            :func:`sim.scenario.input_rng` of its seed), under its explicit
+            ``overrides`` (an explicit value wins; drawn weights and shares adjust
+            around it). The drawn values are columns of ``replicates``.
 
     Replicate k equals ``BalancingModel(with_overrides(scenario, overrides[k]),
-    rng=seeds[k], shocks_off=shocks_off)`` run over the horizon.
+    rng=seeds[k], shocks_off=shocks_off)`` run over the horizon (with ``overrides[k]``
+    the drawn values merged under the explicit ones when ``inputs="prior"``).
     """
     t0 = time.perf_counter()
     parts = list(
@@ -133,6 +155,7 @@ def run_ensemble(
             dates=dates,
             chunk_size=chunk_size,
             progress=progress,
+            inputs=inputs,
         )
     )
     first = parts[0]
@@ -168,6 +191,7 @@ def iter_ensemble(
     dates: Sequence[Any] | None = None,
     chunk_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    inputs: str = "fixed",
 ) -> Iterator[EnsembleResult]:
     """:func:`run_ensemble` one chunk at a time (bounded memory: stream it to disk).
 
@@ -181,11 +205,16 @@ def iter_ensemble(
     seeds = check_seeds(seeds)
     if keep not in KEEP:
         raise UserError(f"keep: expected one of {', '.join(KEEP)}, got {keep!r}")
+    if inputs not in INPUTS:
+        raise UserError(f"inputs: expected one of {', '.join(INPUTS)}, got {inputs!r}")
     base = world_for(scenario)
     check_shocks_off(base, shocks_off)
     steps = record_steps(base, dates)
     reuse_freed_memory()
-    points = SweepPoints.of(scenario, base, _check_overrides(overrides, len(seeds)))
+    overrides = _check_overrides(overrides, len(seeds))
+    if inputs == "prior":
+        overrides = prior_overrides(scenario, seeds, overrides)
+    points = SweepPoints.of(scenario, base, overrides)
     size = chunk_size or default_chunk_size(base.n)
     done = 0
     for members, rows in points.sweeps():
@@ -351,6 +380,29 @@ def check_seeds(seeds) -> list[Seed]:
     return out
 
 
+def prior_overrides(
+    scenario: Scenario, seeds: Sequence[Seed], overrides: Sequence[Mapping | None]
+) -> list[dict]:
+    """Each replicate's overrides with its uncertain inputs drawn from the priors: the
+    draw from :func:`~sim.scenario.input_rng` of its seed, under its explicit overrides.
+
+    Raises:
+        UserError: the scenario has no uncertain inputs (no number with a ``range``).
+    """
+    uncertain = uncertain_inputs(scenario)
+    if not uncertain:
+        raise UserError(
+            f'inputs="prior": {scenario.path or scenario.name} has no uncertain inputs; '
+            "give numbers a `range: [low, high]` (scenarios/README.md, Uncertain inputs)"
+        )
+    out = []
+    for seed, explicit in zip(seeds, overrides, strict=True):
+        explicit = dict(explicit or {})
+        (drawn,) = draw_inputs(scenario, input_rng(seed), 1, uncertain, fixed=explicit)
+        out.append({**drawn, **explicit})
+    return out
+
+
 def _check_overrides(overrides, r: int) -> list[Mapping | None]:
     if overrides is None:
         return [None] * r
@@ -401,6 +453,7 @@ def _replicate_table(replicates, seeds, seed_col, points, point_overrides) -> pd
         }
     )
     names = sorted({k for ov in point_overrides for k in ov})
-    for name in names:
-        out[name] = [point_overrides[p].get(name, np.nan) for p in points]
-    return out
+    if not names:
+        return out
+    columns = {name: [point_overrides[p].get(name, np.nan) for p in points] for name in names}
+    return pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)

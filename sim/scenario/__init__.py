@@ -19,6 +19,7 @@ Modules, one job each:
 - ``calendar``: periods, the horizon, and the dates of the records.
 - ``loader``: :func:`load_scenario` and the :class:`Scenario` it returns.
 - ``overrides``: :func:`with_overrides`, a scenario with values replaced by dotted path.
+- ``priors``: the uncertain inputs (numbers with a ``range``) and draws from them.
 """
 
 from sim.scenario.calendar import (
@@ -48,6 +49,14 @@ from sim.scenario.loader import (
     scenario_from_document,
 )
 from sim.scenario.overrides import override_path, with_overrides
+from sim.scenario.priors import (
+    UncertainInput,
+    calibrated_inputs,
+    draw_inputs,
+    input_rng,
+    prior_table,
+    uncertain_inputs,
+)
 from sim.scenario.problems import (
     Problem,
     ProblemList,
@@ -58,14 +67,17 @@ from sim.scenario.problems import (
 )
 from sim.scenario.schema import (
     BoundedDate,
+    CalibrationSpec,
     Effect,
     FactSpec,
+    ObservedSpec,
     ScenarioSpec,
     ShockSpec,
     Sourced,
     StateSpec,
     StrictModel,
     TimeSpec,
+    ValidationSpec,
     Window,
     date_in_range,
     int_as_float,
@@ -81,6 +93,7 @@ from sim.scenario.vocabulary import (
 
 __all__ = [
     "BoundedDate",
+    "CalibrationSpec",
     "MODEL_CONSTANTS",
     "PAIR_PARAMS",
     "SHARE_PARAMS",
@@ -91,6 +104,7 @@ __all__ = [
     "Document",
     "Effect",
     "FactSpec",
+    "ObservedSpec",
     "Problem",
     "ProblemList",
     "Scenario",
@@ -100,6 +114,8 @@ __all__ = [
     "StateSpec",
     "StrictModel",
     "TimeSpec",
+    "UncertainInput",
+    "ValidationSpec",
     "Window",
     "did_you_mean",
     "display_path",
@@ -108,7 +124,10 @@ __all__ = [
     "fields_at",
     "file_and_line",
     "format_problems",
+    "calibrated_inputs",
     "date_in_range",
+    "draw_inputs",
+    "input_rng",
     "horizon",
     "int_as_float",
     "load_scenario",
@@ -117,6 +136,7 @@ __all__ = [
     "period_end",
     "period_of",
     "period_start",
+    "prior_table",
     "pydantic_problems",
     "read_yaml",
     "record_date",
@@ -124,6 +144,7 @@ __all__ = [
     "scenario_from_dict",
     "scenario_from_document",
     "text_line",
+    "uncertain_inputs",
     "where",
     "with_overrides",
 ]

@@ -3,15 +3,22 @@
 Pydantic (:mod:`sim.scenario.schema`) checks each field's type; these checks look across
 fields: state ids that must exist, numbers within their ranges (from
 :mod:`sim.scenario.vocabulary`), weights and shares that must sum right, dates within the
-horizon, the provenance of every number, and the size limits of
-:mod:`sim.scenario.limits` (periods, states, shocks and how often they can fire, effect
-operands). :func:`check_scenario` runs one check per section of the file and returns
-every problem found.
+horizon, the provenance of every number, the ranges of uncertain numbers, and the size
+limits of :mod:`sim.scenario.limits` (periods, states, shocks and how often they can
+fire, effect operands). :func:`check_scenario` runs one check per section of the file and
+returns every problem found.
+
+:func:`numbers` lists every number of a scenario that carries a provenance, with its
+place, its override path and its bounds: the checks of ``range:`` and
+:mod:`sim.scenario.priors` both read it.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sim.scenario.calendar import horizon, n_periods, period_of
@@ -65,7 +72,200 @@ def check_scenario(spec: ScenarioSpec, doc: Document) -> list[Problem]:
         _known(spec, found, spec.focus, ("focus",))
     check_facts(spec, found)
     check_shocks(spec, found)
+    check_ranges(spec, found)
+    check_validation_seeds(spec, found)
+    check_observed(spec, found)
+    check_calibration(spec, found)
     return found.items
+
+
+@dataclass(frozen=True)
+class Number:
+    """One number of a scenario that carries a provenance (and may carry a ``range``).
+
+    Attributes:
+        loc: the document path of its node (``("states", "AZ", "weights", "energy")``).
+        path: its override path (:func:`sim.scenario.with_overrides`):
+            ``states.AZ.weights.energy``, ``rivalries.0.value``,
+            ``shocks.tap_start.effects.0.value``.
+        node: the schema object holding ``value``, the provenance, ``range`` and ``dist``.
+        bounds: ``(low, high)``, the values the field allows (a range must lie inside).
+    """
+
+    loc: DocPath
+    path: str
+    node: Any
+    bounds: tuple[float, float]
+
+
+def numbers(spec: ScenarioSpec) -> Iterator[Number]:
+    """Every number with a provenance, section by section in the schema's order (model,
+    states, relations, rivalries, shocks: the order of the shipped files).
+
+    A shock effect with an unknown parameter is left out (the effect check reports it).
+    """
+    for name, (bounds, _default) in MODEL_CONSTANTS.items():
+        s = getattr(spec.model, name)
+        if s is not None:
+            yield Number(("model", name), f"model.{name}", s, bounds)
+    for sid, st in spec.states.items():
+        yield Number(
+            ("states", sid, "power"), f"states.{sid}.power", st.power, STATE_PARAMS["power"]
+        )
+        for w in WEIGHT_NAMES:
+            loc = ("states", sid, "weights", w)
+            yield Number(loc, f"states.{sid}.weights.{w}", getattr(st.weights, w), (0.0, 1.0))
+        for name in ("autonomy", "cross_pressure"):
+            yield Number(
+                ("states", sid, name), f"states.{sid}.{name}", getattr(st, name), STATE_PARAMS[name]
+            )
+    for i, row in spec.relations.items():
+        for j, pair in row.items():
+            for name, bounds in PAIR_PARAMS.items():
+                s = getattr(pair, name)
+                if s is not None:
+                    yield Number(("relations", i, j, name), f"relations.{i}.{j}.{name}", s, bounds)
+    for k, r in enumerate(spec.rivalries):
+        yield Number(("rivalries", k), f"rivalries.{k}.value", r, (0.0, 1.0))
+    effect_params = {**STATE_PARAMS, **PAIR_PARAMS, **SYMMETRIC_PARAMS, "tie": (-0.999, 0.999)}
+    for sid_, shock in spec.shocks.items():
+        if shock.probability is not None:
+            loc = ("shocks", sid_, "probability")
+            yield Number(loc, f"shocks.{sid_}.probability", shock.probability, (0.0, 1.0))
+        for k, eff in enumerate(shock.effects):
+            if eff.param not in effect_params:
+                continue
+            if eff.op == "set":
+                bounds = effect_params[eff.param]
+            elif eff.op == "multiply":
+                bounds = (0.0, MAX_MAGNITUDE)
+            else:
+                bounds = (-MAX_MAGNITUDE, MAX_MAGNITUDE)
+            loc = ("shocks", sid_, "effects", k)
+            yield Number(loc, f"shocks.{sid_}.effects.{k}.value", eff, bounds)
+
+
+def check_ranges(spec: ScenarioSpec, found: ProblemList) -> None:
+    """Every ``range: [low, high]``: finite, ``low < high``, ``value`` inside it (unless an
+    override set the value: :func:`value_overridden`), and inside the field's own bounds
+    (so no draw from it can make the scenario invalid); ``dist`` only beside a ``range``."""
+    for num in numbers(spec):
+        node, loc = num.node, num.loc
+        if node.range is None:
+            if "dist" in node.model_fields_set:
+                found.add(loc + ("dist",), "`dist` describes a `range`: give `range: [low, high]`")
+            continue
+        low, high = node.range
+        rloc = loc + ("range",)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            found.add(rloc, f"expected two finite numbers [low, high], got [{low}, {high}]")
+            continue
+        if not low < high:
+            found.add(rloc, f"a range is [low, high] with low < high, got [{low:g}, {high:g}]")
+            continue
+        if not low <= node.value <= high and not value_overridden(found.doc.where, num):
+            found.add(
+                rloc,
+                f"the value {node.value:g} lies outside its range [{low:g}, {high:g}]; "
+                "a range holds the value",
+            )
+        lo, hi = num.bounds
+        if low < lo or high > hi:
+            hi_s = "infinity" if hi == math.inf else f"{hi:g}"
+            found.add(
+                rloc,
+                f"expected a range inside this field's bounds [{lo:g}, {hi_s}], "
+                f"got [{low:g}, {high:g}]",
+            )
+
+
+def value_overridden(where: dict, num: Number) -> bool:
+    """Whether an override replaced the ``value`` of ``num`` but left its ``range`` (a
+    rivalry's or an effect's ``value``, set through ``rivalries.0.value``): the value is
+    placed in another file (the override's origin) than the range. Such a number is
+    fixed, not uncertain, and may lie outside the range (a sweep beyond the prior)."""
+    v, r = where.get(num.loc + ("value",)), where.get(num.loc + ("range",))
+    return v is not None and r is not None and v[0] != r[0]
+
+
+def check_validation_seeds(spec: ScenarioSpec, found: ProblemList) -> None:
+    """`validation`: ``tuning_seeds`` is ``[first, last]`` with first <= last, and the
+    validation seeds ``seed_start .. seed_start + seeds - 1`` do not overlap it."""
+    v = spec.validation
+    if v is None or v.tuning_seeds is None:
+        return
+    first, last = v.tuning_seeds
+    if first > last:
+        found.add(
+            ("validation", "tuning_seeds"),
+            f"expected [first, last] with first <= last, got [{first}, {last}]",
+        )
+        return
+    vlast = v.seed_start + v.seeds - 1
+    if v.seed_start <= last and first <= vlast:
+        found.add(
+            ("validation", "seed_start"),
+            f"the validation seeds {v.seed_start}..{vlast} (seed_start {v.seed_start}, "
+            f"seeds {v.seeds}) overlap the tuning seeds {first}..{last}; validate on seeds "
+            "that tuned nothing (move `seed_start` past them)",
+        )
+
+
+#: An observed-data code: an ISO3 code or a group name (3+ upper-case letters or digits).
+_CODE = re.compile(r"[A-Z0-9]{3,}")
+
+
+def check_observed(spec: ScenarioSpec, found: ProblemList) -> None:
+    """`observed.codes`: known state ids, each with a code or a non-empty list of codes."""
+    if spec.observed is None:
+        return
+    for sid, codes in spec.observed.codes.items():
+        loc = ("observed", "codes", sid)
+        if not _known(spec, found, sid, loc):
+            continue
+        if isinstance(codes, list) and not codes:
+            found.add(loc, "expected a code or a non-empty list of codes, got []")
+        for k, code in enumerate(codes if isinstance(codes, list) else [codes]):
+            if not _CODE.fullmatch(code):
+                place = loc + (k,) if isinstance(codes, list) else loc
+                found.add(
+                    place,
+                    f"expected an ISO3 code or a group name (3 or more upper-case letters or "
+                    f"digits, e.g. AZE, EU27), got {code!r}",
+                )
+
+
+def check_calibration(spec: ScenarioSpec, found: ProblemList) -> None:
+    """`calibration`: every input names a number with a ``range``, once; ``until`` lies
+    within the horizon. A number that an override set (:func:`sim.scenario.with_overrides`
+    replaces its node, range and all) needs no range: the override fixed it."""
+    cal = spec.calibration
+    if cal is None:
+        return
+    by_path = {num.path: num for num in numbers(spec)}
+    uncertain = [p for p, num in by_path.items() if num.node.range is not None]
+    seen: dict[str, int] = {}
+    for k, path in enumerate(cal.inputs):
+        loc = ("calibration", "inputs", k)
+        num = by_path.get(path)
+        if path in seen:
+            found.add(loc, f"{path} is already listed at calibration.inputs.{seen[path]}")
+        seen.setdefault(path, k)
+        if num is None:
+            found.add(
+                loc,
+                f"no number at {path!r}{did_you_mean(path, uncertain)}; expected the "
+                "override path of a number with a range (e.g. states.AZ.weights.energy, "
+                "relations.AZ.RU.threat, model.tie_cost, shocks.ID.effects.0.value)",
+            )
+        elif num.node.range is None and not _set_by_override(found.doc, num):
+            found.add(loc, f"{path} is not uncertain: give it a range (`range: [low, high]`)")
+    start, end = horizon(spec.time)
+    if not start.year <= cal.until <= end.year:
+        found.add(
+            ("calibration", "until"),
+            f"expected a year within the horizon, {start.year} to {end.year}, got {cal.until}",
+        )
 
 
 def check_time(spec: ScenarioSpec, found: ProblemList) -> None:
@@ -382,6 +582,16 @@ def _effect_target_ok(spec: ScenarioSpec, found: ProblemList, eff: Effect, loc: 
     for m, sid in enumerate(eff.pair):
         _known(spec, found, sid, loc + ("pair", m), wildcard=True)
     return True
+
+
+def _set_by_override(doc: Document, num: Number) -> bool:
+    """Whether ``num`` was set by :func:`sim.scenario.with_overrides`: its provenance is
+    ``set by ORIGIN`` and it is placed at ORIGIN (not in a scenario file)."""
+    text = getattr(num.node, "assumption", None) or ""
+    if not text.startswith("set by "):
+        return False
+    place = doc.where.get(num.loc)
+    return place is not None and place[0] == text[len("set by ") :]
 
 
 def _known(

@@ -46,6 +46,7 @@ def with_overrides(
         return scenario
     data = copy.deepcopy(scenario.content)
     where = dict(scenario.where)
+    below = _below(where)
     for path_text, value in overrides.items():
         path = override_path(data, str(path_text), origin, line)
         parent = data
@@ -67,7 +68,7 @@ def with_overrides(
         else:
             new = value
         parent[last] = new
-        _place(where, path, new, (origin, line))
+        _place(where, below, path, new, (origin, line))
     try:
         return scenario_from_document(Document(data, where), scenario.path)
     except ScenarioError as err:
@@ -76,17 +77,35 @@ def with_overrides(
         raise ScenarioError([lead, *(f"  {p}" for p in err.problems)]) from None
 
 
-def _place(where: dict, path: DocPath, new: Any, place: tuple[str, int]) -> None:
+def _below(where: dict) -> dict[DocPath, set[DocPath]]:
+    """Each path of the line map ``where`` -> the paths at or under it (built once per
+    :func:`with_overrides`, so placing a value does not scan the whole map)."""
+    out: dict[DocPath, set[DocPath]] = {}
+    for k in where:
+        for m in range(1, len(k) + 1):
+            out.setdefault(k[:m], set()).add(k)
+    return out
+
+
+def _place(
+    where: dict, below: dict[DocPath, set[DocPath]], path: DocPath, new: Any, place: tuple[str, int]
+) -> None:
     """Point ``path`` (and what it now holds) at ``place`` in the line map ``where``; its
-    ancestors keep their own place, or get ``place`` if they are new."""
+    ancestors keep their own place, or get ``place`` if they are new. ``below`` (from
+    :func:`_below`) is kept up to date."""
     n = len(path)
-    for k in [k for k in where if k[:n] == path]:
-        del where[k]
-    for k in range(1, n + 1):
-        where.setdefault(path[:k], place)
+    for k in below.get(path, set()):
+        where.pop(k, None)
+    added = [path[:k] for k in range(1, n + 1)]
+    for k in added:
+        where.setdefault(k, place)
     where[path] = place
     if isinstance(new, dict):
+        added += [path + ("value",), path + ("assumption",)]
         where[path + ("value",)] = where[path + ("assumption",)] = place
+    for k in added:
+        for m in range(1, len(k) + 1):
+            below.setdefault(k[:m], set()).add(k)
 
 
 def _keys(node: Any) -> list:

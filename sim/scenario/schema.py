@@ -66,12 +66,24 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+#: ``range: [low, high]`` of an uncertain number (the order, finiteness and bounds are
+#: checked in :mod:`sim.scenario.checks`, where each field's bounds are known).
+Range = Annotated[list[float], Field(min_length=2, max_length=2)]
+#: The prior distribution over a ``range``: ``uniform``, or ``triangular`` with the
+#: number's ``value`` as its mode (see :mod:`sim.scenario.priors`).
+Dist = Literal["uniform", "triangular"]
+
+
 class Sourced(StrictModel):
-    """A number with its provenance: a published source, or a stated assumption."""
+    """A number with its provenance: a published source, or a stated assumption; and,
+    optionally, its uncertainty: ``range: [low, high]`` around ``value`` with a ``dist``
+    (:mod:`sim.scenario.priors` draws from it)."""
 
     value: float
     source: str | None = None
     assumption: str | None = None
+    range: Range | None = None
+    dist: Dist = "uniform"
 
     @model_validator(mode="before")
     @classmethod
@@ -173,6 +185,8 @@ class Rivalry(StrictModel):
     value: float
     source: str | None = None
     assumption: str | None = None
+    range: Range | None = None
+    dist: Dist = "uniform"
 
 
 class Effect(StrictModel):
@@ -187,6 +201,8 @@ class Effect(StrictModel):
     exogenous: bool = False
     source: str | None = None
     assumption: str | None = None
+    range: Range | None = None
+    dist: Dist = "uniform"
 
 
 class Window(StrictModel):
@@ -268,11 +284,44 @@ class FactSpec(StrictModel):
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
 
 
+#: The first validation seed when the file does not say (far from the seeds 0, 1, ...
+#: that tuning and everyday runs use).
+DEFAULT_SEED_START = 100_000
+
+
 class ValidationSpec(StrictModel):
-    """The stylised facts to check and over how many seeds."""
+    """The stylised facts to check, over which seeds, and which seeds tuned the values.
+
+    The validation seeds are ``seed_start .. seed_start + seeds - 1``; they must not
+    overlap ``tuning_seeds`` (``[first, last]``, inclusive), the seeds on which values
+    were tuned (checked in :mod:`sim.scenario.checks`).
+    """
 
     seeds: Annotated[int, Field(ge=2, le=100_000)] = 200
+    seed_start: Annotated[int, Field(ge=0, le=2**62)] = DEFAULT_SEED_START
+    tuning_seeds: (
+        Annotated[list[Annotated[int, Field(ge=0, le=2**62)]], Field(min_length=2, max_length=2)]
+        | None
+    ) = None
     facts: list[FactSpec] = []
+
+
+class ObservedSpec(StrictModel):
+    """How the scenario's states are named in observed data: ``codes`` maps a state id
+    to an ISO3 code, a list of them (a group of countries summed) or a group name such
+    as ``EU27``. Which codes exist is checked by the data layer, not here."""
+
+    codes: dict[str, str | list[str]] = {}
+
+
+class CalibrationSpec(StrictModel):
+    """What calibration fits: ``inputs`` (override paths of uncertain numbers, each with
+    a ``range``), against observations ``until`` a year; ``fixed_note`` says what the
+    sources fix."""
+
+    inputs: Annotated[list[str], Field(min_length=1)]
+    until: Annotated[int, Field(ge=DATE_MIN.year, le=DATE_MAX.year)] = 2021
+    fixed_note: str | None = None
 
 
 class ScenarioSpec(StrictModel):
@@ -291,3 +340,5 @@ class ScenarioSpec(StrictModel):
     shocks: dict[str, ShockSpec] = {}
     references: dict[str, str] = {}
     validation: ValidationSpec | None = None
+    observed: ObservedSpec | None = None
+    calibration: CalibrationSpec | None = None
