@@ -27,7 +27,18 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sim.errors import OutputError, UserError, os_error_cause
-from sim.outputs.kinds import ANALYSIS, BATCH, ENSEMBLE, MANIFEST, RUN, inspect_dir, listing
+from sim.outputs.kinds import (
+    ANALYSIS,
+    BATCH,
+    CALIBRATION,
+    ENSEMBLE,
+    FORECAST,
+    MANIFEST,
+    RUN,
+    SCORE,
+    inspect_dir,
+    listing,
+)
 
 __all__ = [
     "MANIFEST",
@@ -49,8 +60,16 @@ _EARLIER = {
     ENSEMBLE: "an earlier run --replicates",
     BATCH: "an earlier batch",
     ANALYSIS: "an earlier plot, compare or sensitivity",
+    CALIBRATION: "an earlier calibrate",
+    FORECAST: "an earlier forecast",
+    SCORE: "an earlier score",
 }
-_COMMAND = {RUN: "`run`", ENSEMBLE: "`run --replicates`"}
+_COMMAND = {
+    RUN: "`run`",
+    ENSEMBLE: "`run --replicates`",
+    FORECAST: "`forecast`",
+    SCORE: "`score`",
+}
 _FORCE = "add --force to replace it"
 
 
@@ -69,8 +88,9 @@ def check_out_dir(
         out: the directory; it may be new, empty, or an earlier output of ``what``
             (for a run or an ensemble, one that holds nothing else).
         what: the kind that writes there (``run``, ``ensemble``, ``batch``,
-            ``analysis``), for the checks and the messages. A batch accepts any batch
-            store (resuming it or not is the store's decision); the analysis commands
+            ``analysis``, ``calibration``, ``forecast``, ``score``), for the checks and
+            the messages. A batch accepts any batch store and a calibration any
+            calibration (resuming it or not is theirs to decide); the analysis commands
             accept any analysis directory (which file they may replace is theirs).
         force: replace what is there whatever it is (never the current directory or
             one of its parents, the home directory, or an input of the command).
@@ -87,7 +107,7 @@ def check_out_dir(
     found = inspect_dir(real)
     if found.empty or force:
         return out
-    if what in (BATCH, ANALYSIS) and found.kind == what:
+    if what in (BATCH, ANALYSIS, CALIBRATION) and found.kind == what:
         return out
     if found.kind == what:
         extras = found.extras(what)

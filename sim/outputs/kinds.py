@@ -9,7 +9,13 @@ Every manifest records its kind in ``"kind"``:
 - ``batch``: ``multivector batch`` (the result store: ``manifest.json``,
   ``design.parquet``, ``parts/``, and ``plots/`` when analysed there);
 - ``analysis``: ``multivector plot``, ``compare`` and ``sensitivity`` (figures and
-  tables, and a manifest that records the command and arguments of each file).
+  tables, and a manifest that records the command and arguments of each file);
+- ``calibration``: ``multivector calibrate`` (the ABC history ``abc.db``, the posterior,
+  diagnostics and figures; resumable, like a batch store);
+- ``forecast``: ``multivector forecast`` (``forecast.parquet``, ``forecast.csv``,
+  ``forecast.png``, ``manifest.json``);
+- ``score``: ``multivector score`` (``scorecard.csv``, ``backtest.csv``, ``fits.csv``,
+  ``scorecard.png``, ``manifest.json``).
 
 Outputs of earlier versions have no ``kind``; :func:`infer_kind` recognises them by
 their manifest's fields (a batch by its ``format``, an ensemble by ``replicates`` and
@@ -33,7 +39,10 @@ RUN = "run"
 ENSEMBLE = "ensemble"
 BATCH = "batch"
 ANALYSIS = "analysis"
-KINDS = (RUN, ENSEMBLE, BATCH, ANALYSIS)
+CALIBRATION = "calibration"
+FORECAST = "forecast"
+SCORE = "score"
+KINDS = (RUN, ENSEMBLE, BATCH, ANALYSIS, CALIBRATION, FORECAST, SCORE)
 
 MANIFEST = "manifest.json"
 #: The entries a run and an ensemble write at the top of their directory: an earlier
@@ -42,6 +51,18 @@ WRITES = {
     RUN: frozenset({"ties.parquet", "indices.parquet", "alignment.png", MANIFEST}),
     ENSEMBLE: frozenset(
         {"indices.parquet", "ties.parquet", "shocks.parquet", "alignment.png", MANIFEST}
+    ),
+    FORECAST: frozenset({"forecast.parquet", "forecast.csv", "forecast.png", "fits.csv", MANIFEST}),
+    SCORE: frozenset(
+        {
+            "scorecard.csv",
+            "backtest.csv",
+            "backtest_summary.csv",
+            "fits.csv",
+            "scorecard.png",
+            "scorecard.txt",
+            MANIFEST,
+        }
     ),
 }
 #: How a batch store's ``format`` starts.
@@ -56,6 +77,9 @@ LABELS = {
     ENSEMBLE: "an ensemble (`multivector run --replicates`)",
     BATCH: "a batch store (`multivector batch`)",
     ANALYSIS: "figures and tables of a batch (`multivector plot`, `compare`, `sensitivity`)",
+    CALIBRATION: "a calibration (`multivector calibrate`)",
+    FORECAST: "a forecast (`multivector forecast`)",
+    SCORE: "a scorecard (`multivector score`)",
 }
 
 

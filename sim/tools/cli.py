@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from sim.errors import OutputError, UserError, os_error_cause, os_error_text
+from sim.tools import cli_calibration, cli_data
 
 #: The most replicates of one ``run --replicates`` (their index arrays are also checked
 #: against the memory available before anything runs).
@@ -117,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_commands(sub)
     _add_batch_command(sub)
     _add_analysis_commands(sub)
+    cli_calibration.add_commands(sub)
+    cli_data.add_commands(sub)
     _add_app_command(sub)
     return p
 
@@ -363,6 +366,10 @@ def _dispatch(args) -> int:
         return _cmd_analyse(args)
     if args.command == "app":
         return _cmd_app(args)
+    for module in (cli_calibration, cli_data):
+        code = module.dispatch(args)
+        if code is not None:
+            return code
     raise AssertionError(args.command)
 
 

@@ -1,0 +1,1 @@
+"""Holding the model against observed data: measurement model, calibration, forecasts, scorecard."""

@@ -1,0 +1,306 @@
+"""Forecasts and the scorecard: what the model predicts for data it has not seen, and how
+well it predicts the data it has.
+
+``forecast`` writes predictive quantiles (5, 25, 50, 75 and 95%) of every observable and
+dyad the measurement model covers, for each year after the training years (2022-2025 by
+default), from a posterior (or the prior, or the point values) to ``forecast.parquet``:
+the file the withheld years will score. ``score`` compares a model with the observed
+series on the training years (coverage, CRPS, skill against persistence and a linear
+trend) and in a rolling-origin backtest inside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.calibration.predictive import (
+    CALIBRATION_SEED_START,
+    observed_for,
+    predictive,
+    quantiles,
+    simulate,
+)
+from sim.errors import UserError
+from sim.outputs.files import atomic_dir, write_figure, write_manifest
+from sim.outputs.kinds import FORECAST, SCORE
+from sim.scenario import Scenario, load_scenario
+
+#: Seeds of forecasts and scorecards (disjoint from tuning, validation and calibration).
+FORECAST_SEED_START = CALIBRATION_SEED_START + 100_000
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Which input values a forecast or scorecard runs: ``point`` (the file's values),
+    ``prior`` (draws from the ranges) or ``posterior`` (a calibration's particles)."""
+
+    kind: str
+    draws: list[dict]
+    posterior: str | None = None
+    posterior_manifest: dict | None = None
+
+    def record(self) -> dict:
+        rec = {"inputs": self.kind, "input_draws": len(self.draws)}
+        if self.posterior is not None:
+            m = self.posterior_manifest or {}
+            rec["posterior"] = {
+                "path": self.posterior,
+                "created": m.get("created"),
+                "final_epsilon": m.get("final_epsilon"),
+            }
+        return rec
+
+
+def choose_inputs(
+    scenario: Scenario, posterior: str | Path | None, prior: bool, draws: int, seed: int
+) -> Inputs:
+    """The input draws: a posterior's (resampled by weight), the prior's, or the point
+    values (one draw)."""
+    from sim.calibration.calibrate import load_posterior, resample
+    from sim.scenario.priors import draw_inputs
+
+    if not 1 <= draws <= 100_000:
+        raise UserError(f"--draws: expected 1 to 100000, got {draws}")
+    rng = np.random.default_rng([seed, 7])
+    if posterior is not None and prior:
+        raise UserError("give --posterior DIR or --prior, not both")
+    if posterior is not None:
+        table, manifest = load_posterior(posterior)
+        ref = (manifest.get("scenario") or {}).get("content_hash")
+        if ref != scenario.content_hash:
+            raise UserError(
+                f"--posterior {posterior}: calibrated another version of the scenario "
+                f"(content hash {str(ref)[:12]}, this file {scenario.content_hash[:12]})"
+            )
+        return Inputs("posterior", resample(scenario, table, draws, rng), str(posterior), manifest)
+    if prior:
+        return Inputs("prior", draw_inputs(scenario, rng, draws))
+    return Inputs("point", [{}])
+
+
+def _seeds(n: int) -> list[int]:
+    if not 1 <= n <= 1000:
+        raise UserError(f"--seeds: expected 1 to 1000, got {n}")
+    return list(range(FORECAST_SEED_START, FORECAST_SEED_START + n))
+
+
+def forecast(
+    scenario: Scenario | str | Path,
+    out: str | Path,
+    *,
+    posterior: str | Path | None = None,
+    prior: bool = False,
+    draws: int = 100,
+    seeds: int = 4,
+    years: Sequence[int] = (2022, 2023, 2024, 2025),
+    until: int = 2021,
+    data: str | Path | None = None,
+    seed: int = 0,
+    force: bool = False,
+) -> pd.DataFrame:
+    """Write ``forecast.parquet`` (and a CSV, a figure, the fitted links and a manifest)
+    into ``out``; returns the quantile table."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    years = sorted(int(y) for y in years)
+    if years[0] <= until:
+        raise UserError(f"--years: forecasts are for years after --until {until}")
+    observed = observed_for(scenario, data, until=until)
+    chosen = choose_inputs(scenario, posterior, prior, draws, seed)
+    rng = np.random.default_rng([seed, 11])
+    train = sorted(int(y) for y in observed["year"].unique())
+    pred = predictive(
+        scenario,
+        observed,
+        seeds=_seeds(seeds),
+        input_draws=chosen.draws,
+        fit_until=until,
+        years=[*train, *years],
+        rng=rng,
+    )
+    samples = pred.samples
+    table = quantiles(samples[samples["year"].isin(years)])
+    fields = {
+        **chosen.record(),
+        "seeds": {"first": FORECAST_SEED_START, "count": seeds},
+        "years": years,
+        "trained_until": until,
+        "data": observed.attrs.get("provenance", {}),
+        "rows": len(table),
+    }
+    with atomic_dir(out, FORECAST, force=force, inputs=_inputs(scenario, posterior)) as tmp:
+        table.to_parquet(tmp / "forecast.parquet", index=False)
+        table.to_csv(tmp / "forecast.csv", index=False)
+        pred.fits.to_csv(tmp / "fits.csv", index=False)
+        write_figure(_forecast_figure(samples, observed, until), tmp / "forecast.png")
+        write_manifest(tmp, _stamp(fields, FORECAST, scenario))
+    return table
+
+
+def _forecast_figure(samples: pd.DataFrame, observed: pd.DataFrame, until: int):
+    from sim.calibration.score import score_figure
+
+    obs = "bsv_agreement" if (samples["observable"] == "bsv_agreement").any() else None
+    obs = obs or str(samples["observable"].iloc[0])
+    return score_figure(
+        samples[samples["observable"] == obs],
+        observed[observed["observable"] == obs],
+        observable=obs,
+        origin=until,
+    )
+
+
+def _inputs(scenario: Scenario, posterior) -> list:
+    return [p for p in (scenario.path, posterior) if p is not None]
+
+
+def _stamp(fields: dict, kind: str, scenario: Scenario) -> dict:
+    from sim.outputs.manifest import stamped
+
+    return stamped(fields, kind=kind, scenario=scenario)
+
+
+@dataclass
+class Scorecard:
+    """A scorecard: the training-years table, the backtest and the fitted links."""
+
+    table: pd.DataFrame
+    backtest: pd.DataFrame
+    backtest_summary: pd.DataFrame
+    fits: pd.DataFrame
+
+
+def score(
+    scenario: Scenario | str | Path,
+    out: str | Path | None = None,
+    *,
+    posterior: str | Path | None = None,
+    prior: bool = False,
+    draws: int = 50,
+    seeds: int = 4,
+    until: int = 2021,
+    horizon: int = 3,
+    data: str | Path | None = None,
+    seed: int = 0,
+    force: bool = False,
+) -> Scorecard:
+    """Score a model (point values, prior or posterior) against the observed series.
+
+    On the training years: coverage of the 50% and 90% predictive bands, CRPS and skill
+    against persistence and a linear trend. Rolling origin: for each training year t but
+    the last, the links are refitted on years up to t and years t+1 .. t+horizon are
+    predicted (the simulation itself never sees data; only the links and, for a
+    posterior, the calibration do, so a posterior's backtest is not out of sample).
+    """
+    from sim.calibration import score as metrics
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    observed = observed_for(scenario, data, until=until)
+    chosen = choose_inputs(scenario, posterior, prior, draws, seed)
+    seed_list = _seeds(seeds)
+    sim = simulate(scenario, seed_list, chosen.draws, _simulated_years(scenario, observed))
+    train = sorted(int(y) for y in sim["year"].unique() if y <= until)
+    train = [y for y in train if (observed["year"] == y).any()]
+    rng = np.random.default_rng([seed, 13])
+
+    def by_origin(origin: int, years: Sequence[int]) -> pd.DataFrame:
+        return predictive(
+            scenario,
+            observed,
+            seeds=seed_list,
+            input_draws=chosen.draws,
+            fit_until=origin,
+            years=years,
+            rng=rng,
+            sim=sim,
+        ).samples
+
+    pred = predictive(
+        scenario,
+        observed,
+        seeds=seed_list,
+        input_draws=chosen.draws,
+        fit_until=until,
+        years=train,
+        rng=rng,
+        sim=sim,
+    )
+    table = metrics.scorecard(pred.samples, observed, years=train)
+    origins = train[:-1]
+    back = metrics.backtest(
+        lambda t: by_origin(t, [y for y in train if t < y <= t + horizon]),
+        observed,
+        origins,
+        horizon=horizon,
+    )
+    card = Scorecard(table, back, metrics.backtest_summary(back), pred.fits)
+    if out is not None:
+        _write_scorecard(
+            out,
+            card,
+            pred.samples,
+            observed,
+            scenario,
+            chosen,
+            force,
+            {
+                "seeds": {"first": FORECAST_SEED_START, "count": seeds},
+                "training_years": train,
+                "origins": origins,
+                "horizon": horizon,
+                "data": observed.attrs.get("provenance", {}),
+            },
+        )
+    return card
+
+
+def _simulated_years(scenario: Scenario, observed: pd.DataFrame) -> list[int]:
+    from sim.world.compiled import world_for
+
+    have = {d.year for d in world_for(scenario).dates()[1:]}
+    years = sorted(have & set(int(y) for y in observed["year"].unique()))
+    if not years:
+        raise UserError(
+            f"{scenario.path or scenario.name}: its horizon ({min(have)}-{max(have)}) has no "
+            "year with observed data; nothing to score"
+        )
+    return years
+
+
+def _write_scorecard(out, card: Scorecard, samples, observed, scenario, chosen, force, extra):
+    from sim.calibration import score as metrics
+
+    fields = {**chosen.record(), **extra}
+    with atomic_dir(out, SCORE, force=force, inputs=_inputs(scenario, chosen.posterior)) as tmp:
+        card.table.to_csv(tmp / "scorecard.csv", index=False)
+        card.backtest.to_csv(tmp / "backtest.csv", index=False)
+        card.backtest_summary.to_csv(tmp / "backtest_summary.csv", index=False)
+        card.fits.to_csv(tmp / "fits.csv", index=False)
+        (tmp / "scorecard.txt").write_text(metrics.format_scorecard(card.table) + "\n")
+        obs = "bsv_agreement" if (samples["observable"] == "bsv_agreement").any() else None
+        obs = obs or str(samples["observable"].iloc[0])
+        picked = samples[samples["observable"] == obs]
+        seen = observed[observed["observable"] == obs]
+        fig = metrics.score_figure(picked, seen, observable=obs)
+        write_figure(fig, tmp / "scorecard.png")
+        write_manifest(tmp, _stamp(fields, SCORE, scenario))
+
+
+def fits_summary(fits: pd.DataFrame) -> pd.DataFrame:
+    """The links over input draws: median slope, share of draws with the expected sign."""
+    g = fits.groupby("observable")
+    return pd.DataFrame(
+        {
+            "slope_median": g["slope"].median(),
+            "r2_median": g["r2"].median(),
+            "sigma_median": g["sigma"].median(),
+            "sign_as_expected": g["sign_as_expected"].mean(),
+            "n": g["n"].max(),
+        }
+    ).reset_index()
