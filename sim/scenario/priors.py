@@ -77,13 +77,13 @@ class UncertainInput:
         """
         u = np.asarray(u, dtype=float)
         a, b, c = self.low, self.high, self.value
-        if self.dist == "uniform":
-            return a + u * (b - a)
+        if self.dist == "uniform":  # clipped: a + 1.0 * (b - a) may round past b
+            return np.clip(a + u * (b - a), a, b)
         if self.dist == "triangular":
             split = (c - a) / (b - a)
             left = a + np.sqrt(np.clip(u, 0.0, 1.0) * (b - a) * (c - a))
             right = b - np.sqrt(np.clip(1.0 - u, 0.0, 1.0) * (b - a) * (b - c))
-            return np.where(u < split, left, right)
+            return np.clip(np.where(u < split, left, right), a, b)
         raise ValueError(f"dist: expected one of {', '.join(DISTS)}, got {self.dist!r}")
 
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from sim.errors import OutputError, UserError, os_error_cause, os_error_text
-from sim.tools import cli_calibration, cli_data
+from sim.tools import cli_calibration, cli_data, cli_validate
 
 #: The most replicates of one ``run --replicates`` (their index arrays are also checked
 #: against the memory available before anything runs).
@@ -182,16 +182,8 @@ def _add_scenario_commands(sub) -> None:
     e.add_argument("--shock-off", action="append", default=[], metavar="ID")
     e.add_argument("--all", action="store_true", help="list every candidate, not a summary")
 
-    v = sub.add_parser("validate", help="check the scenario's stylised facts over many seeds")
-    v.add_argument("scenario")
-    v.add_argument(
-        "--seeds",
-        type=whole_number(MIN_SEEDS, MAX_SEEDS),
-        default=None,
-        help=f"number of seeds, {MIN_SEEDS} to {MAX_SEEDS:,} as in a scenario file "
-        "(default: the scenario's validation.seeds)",
-    )
-    v.add_argument("--quiet", action="store_true", help="no progress lines")
+    cli_validate.add_validate(sub)
+    cli_validate.add_screen(sub)
 
     c = sub.add_parser("check", help="only load and validate a scenario file (no run)")
     c.add_argument("scenario", nargs="+")
@@ -357,7 +349,9 @@ def _dispatch(args) -> int:
     if args.command == "explain":
         return _cmd_explain(args)
     if args.command == "validate":
-        return _cmd_validate(args)
+        return cli_validate.cmd_validate(args)
+    if args.command == "screen":
+        return cli_validate.cmd_screen(args)
     if args.command == "check":
         return _cmd_check(args)
     if args.command == "batch":
@@ -476,17 +470,6 @@ def _cmd_explain(args) -> int:
     scenario = load_scenario(args.scenario)
     print(explain_text(scenario, args.seed, args.state, args.date, args.shock_off, args.all))
     return 0
-
-
-def _cmd_validate(args) -> int:
-    from sim.analysis.facts import check, table
-    from sim.scenario import load_scenario
-
-    scenario = load_scenario(args.scenario)
-    n = args.seeds or (scenario.spec.validation.seeds if scenario.spec.validation else 0)
-    results = check(scenario, args.seeds, progress=not args.quiet)
-    print(table(results, scenario, n))
-    return 0 if all(r.passed for r in results) else 1
 
 
 def _cmd_check(args) -> int:

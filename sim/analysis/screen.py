@@ -1,0 +1,366 @@
+"""Morris screening: which uncertain inputs move an outcome at all.
+
+Every number with a ``range:`` is an uncertain input (:mod:`sim.scenario.priors`). A
+scenario has hundreds; most cannot matter for a given outcome. The elementary-effects
+method of Morris (1991) ranks them at a cost linear in their number: ``r`` trajectories
+of ``k + 1`` points each, every point moving one input by ``Δ`` (a grid of ``levels``
+levels on the unit hypercube, ``Δ = levels / (2 (levels - 1))``), mapped to values
+through each input's prior (:meth:`~sim.scenario.priors.UncertainInput.ppf`) by
+:func:`~sim.scenario.priors.draw_inputs`, which also restores the sums the scenario
+requires: a state's three weights sum to 1 (moving one weight moves the others not
+drawn, or all three are divided by their sum), and a row of shares sums to at most 1.
+So the effect of a weight is that of shifting concern toward it, not of the weight alone.
+``mu_star``, the mean absolute elementary effect (Campolongo, Cariboni and Saltelli
+2007), ranks the inputs; ``sigma``, the standard deviation of the effects, shows
+interaction or non-linearity.
+
+Each point is an ensemble over the same few seeds (common random numbers: every point
+sees the same draws, so an effect is the inputs', not seed noise), and all the points
+run through one :func:`~sim.drivers.ensemble.run_ensemble` call.
+
+**No effect, negligible.** ``no_effect``: ``mu_star`` is exactly 0: no step of the
+input changed the outcome in any seed (with common random numbers the runs were equal
+record for record). ``negligible``: the mean absolute change of the outcome over one
+Morris step, ``mu_star · Δ``, is below :data:`RESOLUTION` (a tenth) of one tie step
+``model.delta`` (also used for index outcomes, as the model's own grain). Every input
+with no effect is negligible.
+
+Outcomes are written ``tie AZ EU 2025`` (the mean of the tie AZ→EU over the records of
+2025) or ``index hedging_index AZ 2025`` (the same for an index of the indices table).
+
+References:
+    Morris, M. D. (1991). Factorial sampling plans for preliminary computational
+    experiments. Technometrics 33(2), 161-174. doi:10.1080/00401706.1991.10484804
+    Campolongo, F., Cariboni, J., Saltelli, A. (2007). An effective screening design for
+    sensitivity analysis of large models. Environmental Modelling & Software 22(10),
+    1509-1518. doi:10.1016/j.envsoft.2006.10.004
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import UserError
+from sim.scenario import Scenario
+from sim.world.compiled import World, world_for
+
+#: The indices an ``index`` outcome may name (columns of the ensemble's indices table).
+INDEX_NAMES = (
+    "alignment_index",
+    "hedging_index",
+    "energy",
+    "security",
+    "alignment",
+    "cost",
+    "utility",
+)
+#: ``negligible``: the mean absolute change per Morris step below this share of
+#: ``model.delta``.
+RESOLUTION = 0.1
+#: The year of the default outcomes (when the horizon holds records in it).
+DEFAULT_YEAR = 2025
+#: The design's 0 and 1 quantiles are taken this far inside, so that no value rounds
+#: past its range.
+_EDGE = 1e-9
+#: How many figure bars per outcome.
+TOP = 20
+_SYNTAX = "`tie STATE PARTNER YEAR` or `index NAME STATE YEAR`, e.g. `tie AZ EU 2025`"
+COLUMNS = [
+    "outcome",
+    "rank",
+    "path",
+    "mu_star",
+    "mu_star_conf",
+    "sigma",
+    "mu",
+    "no_effect",
+    "negligible",
+    "value",
+    "low",
+    "high",
+    "dist",
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome: the mean over the records of ``year`` of the tie ``state → partner``
+    (``kind == "tie"``) or of the index ``index`` of ``state`` (``kind == "index"``)."""
+
+    kind: str
+    state: str
+    year: int
+    partner: str | None = None
+    index: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self.kind == "tie":
+            return f"tie {self.state} {self.partner} {self.year}"
+        return f"index {self.index} {self.state} {self.year}"
+
+
+def parse_outcome(text: str, scenario: Scenario) -> Outcome:
+    """Read ``tie AZ EU 2025`` or ``index hedging_index AZ 2025``.
+
+    Raises:
+        UserError: another form, an unknown state or index, or a year without records.
+    """
+    words = str(text).split()
+    lead = f"outcome {text!r}"
+    if len(words) != 4 or words[0] not in ("tie", "index"):
+        raise UserError(f"{lead}: expected {_SYNTAX}")
+    ids = scenario.state_ids
+    if words[0] == "tie":
+        state, partner = words[1], words[2]
+        index = None
+        for sid in (state, partner):
+            _known(lead, "state", sid, ids)
+        if state == partner:
+            raise UserError(f"{lead}: a tie joins two different states")
+    else:
+        index, state, partner = words[1], words[2], None
+        _known(lead, "index", index, INDEX_NAMES)
+        _known(lead, "state", state, ids)
+    try:
+        year = int(words[3])
+    except ValueError:
+        raise UserError(f"{lead}: the year {words[3]!r} is not a whole number") from None
+    years = _record_years(world_for(scenario))
+    if year not in years:
+        raise UserError(
+            f"{lead}: no record falls in {year}; the records run from {min(years)} to {max(years)}"
+        )
+    return Outcome(words[0], state, year, partner, index)
+
+
+def default_outcomes(scenario: Scenario) -> list[Outcome]:
+    """The ties of the ``focus`` state (else the first) to every pole member (else to
+    every other state), averaged over 2025 (else the horizon's last year)."""
+    spec = scenario.spec
+    focus = spec.focus or scenario.state_ids[0]
+    partners = [m for members in spec.poles.values() for m in members if m != focus]
+    partners = partners or [s for s in scenario.state_ids if s != focus]
+    years = _record_years(world_for(scenario))
+    year = DEFAULT_YEAR if DEFAULT_YEAR in years else max(years)
+    return [Outcome("tie", focus, year, partner=p) for p in dict.fromkeys(partners)]
+
+
+def planned_runs(n_inputs: int, trajectories: int, seeds: int) -> int:
+    """Runs of a screen: ``trajectories × (inputs + 1)`` points × ``seeds``."""
+    return trajectories * (n_inputs + 1) * seeds
+
+
+def screen(
+    scenario: Scenario,
+    outcomes: Sequence[str | Outcome] | None = None,
+    *,
+    trajectories: int = 10,
+    levels: int = 4,
+    seeds: int | Sequence[int] = 4,
+    seed: int = 0,
+    inputs=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Rank the uncertain inputs by their Morris elementary effects on ``outcomes``.
+
+    Args:
+        scenario: the scenario; its uncertain inputs are the numbers with a ``range``.
+        outcomes: outcome texts or :class:`Outcome` objects (default:
+            :func:`default_outcomes`).
+        trajectories: Morris trajectories ``r`` (>= 2).
+        levels: grid levels ``p`` (even, >= 2; 4 is the usual choice).
+        seeds: the seeds of every point (a count n for ``0 .. n - 1``, or a list):
+            common random numbers.
+        seed: the seed of the Morris design (and of the bootstrap of ``mu_star_conf``).
+        inputs: the :class:`~sim.scenario.priors.UncertainInput` objects to screen
+            (default: all the scenario's).
+        progress: called with (runs done, total) after every chunk.
+
+    Returns:
+        One row per outcome and input (:data:`COLUMNS`): ``rank`` 1 for the largest
+        ``mu_star`` within the outcome; ``mu_star``, ``mu``, ``sigma`` in outcome units
+        per unit of the input's quantile range (a change from its 0% to its 100%
+        quantile); ``mu_star_conf`` the half-width of the bootstrap 95% interval;
+        ``no_effect`` and ``negligible`` as in the module docstring. Identical for
+        identical arguments.
+    """
+    from SALib.analyze import morris as morris_analyze
+    from SALib.sample import morris as morris_sample
+
+    from sim.drivers.ensemble import run_ensemble
+    from sim.scenario.priors import draw_inputs, uncertain_inputs
+
+    if trajectories < 2:
+        raise UserError(f"trajectories: expected at least 2, got {trajectories}")
+    if levels < 2 or levels % 2:
+        raise UserError(f"levels: expected an even number >= 2, got {levels}")
+    inputs = list(uncertain_inputs(scenario) if inputs is None else inputs)
+    if not inputs:
+        raise UserError(
+            f"{scenario.path or scenario.name}: no uncertain inputs (no number carries a "
+            "`range:`): nothing to screen"
+        )
+    outs = [o if isinstance(o, Outcome) else parse_outcome(o, scenario) for o in outcomes or []]
+    outs = outs or default_outcomes(scenario)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seed_list:
+        raise UserError("seeds: expected at least one seed")
+    problem = {
+        "num_vars": len(inputs),
+        "names": [u.path for u in inputs],
+        "bounds": [[0.0, 1.0]] * len(inputs),
+    }
+    unit = morris_sample.sample(problem, trajectories, num_levels=levels, seed=seed)
+    inner = np.clip(unit, _EDGE, 1.0 - _EDGE)  # the range's ends, not a rounding past them
+    points = draw_inputs(scenario, _Design(inner), len(unit), inputs)
+    s = len(seed_list)
+    world = world_for(scenario)
+    with warnings.catch_warnings():  # the replicates table: a column per input
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        result = run_ensemble(
+            scenario,
+            seed_list * len(points),
+            overrides=[p for p in points for _ in range(s)],
+            keep="ties" if any(o.kind == "tie" for o in outs) else "indices",
+            dates=_dates_of(world, {o.year for o in outs}),
+            progress=progress,
+        )
+    step = levels / (2 * (levels - 1))
+    resolution = RESOLUTION * world.delta
+    frames = []
+    for o in outs:
+        y = _values(result, o).reshape(len(points), s).mean(axis=1)
+        res = morris_analyze.analyze(
+            problem, unit, y, num_levels=levels, conf_level=0.95, seed=seed
+        )
+        mu_star = np.asarray(res["mu_star"], dtype=float)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "outcome": o.text,
+                    "path": problem["names"],
+                    "mu_star": mu_star,
+                    "mu_star_conf": np.asarray(res["mu_star_conf"], dtype=float),
+                    "sigma": np.asarray(res["sigma"], dtype=float),
+                    "mu": np.asarray(res["mu"], dtype=float),
+                    "no_effect": mu_star == 0.0,
+                    "negligible": mu_star * step < resolution,
+                    "value": [u.value for u in inputs],
+                    "low": [u.low for u in inputs],
+                    "high": [u.high for u in inputs],
+                    "dist": [u.dist for u in inputs],
+                }
+            )
+            .sort_values(["mu_star", "path"], ascending=[False, True], kind="stable")
+            .assign(rank=lambda f: np.arange(1, len(f) + 1))
+        )
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+class _Design:
+    """The Morris design in the place of a generator: :func:`~sim.scenario.priors.draw_inputs`
+    asks its generator for one ``(n, inputs)`` block of uniforms and maps them through
+    the priors, restoring the weights' and shares' sums; this hands it the design."""
+
+    def __init__(self, unit: np.ndarray):
+        self.unit = unit
+
+    def random(self, shape) -> np.ndarray:
+        if tuple(shape) != self.unit.shape:
+            raise AssertionError(f"asked for {shape}, the design is {self.unit.shape}")
+        return self.unit
+
+
+def summary(table: pd.DataFrame, top: int = 10) -> str:
+    """The top inputs of each outcome and the counts with no or negligible effect."""
+    lines = []
+    for outcome, part in table.groupby("outcome", sort=False):
+        lines.append(
+            f"{outcome}: {int(part['no_effect'].sum())} of {len(part)} inputs have no "
+            f"effect, {int(part['negligible'].sum())} a negligible one"
+        )
+        lines.append(f"  {'rank':>4}  {'mu_star':>8}  {'sigma':>8}  input")
+        for row in part.head(top).itertuples():
+            lines.append(f"  {row.rank:>4}  {row.mu_star:>8.4f}  {row.sigma:>8.4f}  {row.path}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def screen_figure(table: pd.DataFrame, top: int = TOP):
+    """Horizontal bars of ``mu_star`` (with ``sigma`` as a marker), one panel per outcome,
+    the ``top`` inputs of each, largest at the top (matplotlib figure)."""
+    import matplotlib.pyplot as plt
+
+    groups = list(table.groupby("outcome", sort=False))
+    n_bars = max(min(top, len(part)) for _, part in groups)
+    fig, axes = plt.subplots(
+        1,
+        len(groups),
+        figsize=(6.5 * len(groups), 0.32 * n_bars + 1.6),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    for ax, (outcome, part) in zip(axes[0], groups, strict=True):
+        part = part.head(top).iloc[::-1]
+        y = np.arange(len(part))
+        ax.barh(y, part["mu_star"], color="tab:blue", label="μ* (mean |effect|)")
+        ax.plot(part["sigma"], y, "o", color="tab:orange", ms=4, label="σ (spread)")
+        ax.set_yticks(y, [_label(p) for p in part["path"]], fontsize=8)
+        ax.set_title(outcome, fontsize=10)
+        ax.set_xlabel("effect per input range (outcome units)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Morris screening of the uncertain inputs", fontsize=11)
+    return fig
+
+
+def _label(path: str) -> str:
+    """A readable label: ``relations.AZ.RU.threat`` -> ``AZ→RU threat``,
+    ``shocks.tap_start.effects.0.value`` -> ``tap_start effect 0``."""
+    parts = path.split(".")
+    if parts[0] == "relations" and len(parts) == 4:
+        return f"{parts[1]}→{parts[2]} {parts[3]}"
+    if parts[0] == "states" and len(parts) >= 3:
+        return f"{parts[1]} {' '.join(parts[2:])}"
+    if parts[0] == "shocks" and len(parts) == 5 and parts[2] == "effects":
+        return f"{parts[1]} effect {parts[3]}"
+    if parts[0] == "shocks" and len(parts) >= 3:
+        return f"{parts[1]} " + " ".join(parts[2:])
+    return path
+
+
+def _known(lead: str, what: str, name: str, choices: Sequence[str]) -> None:
+    if name not in choices:
+        raise UserError(f"{lead}: unknown {what} {name!r}; expected one of {', '.join(choices)}")
+
+
+def _record_years(world: World) -> set[int]:
+    dates = world.record_dates(np.arange(world.n_periods + 1))
+    return set(dates.astype("datetime64[Y]").astype(int) + 1970)
+
+
+def _dates_of(world: World, years: set[int]) -> list:
+    """The record dates that fall in ``years``."""
+    dates = world.record_dates(np.arange(world.n_periods + 1))
+    year = dates.astype("datetime64[Y]").astype(int) + 1970
+    return [d.item() for d in dates[np.isin(year, sorted(years))]]
+
+
+def _values(result, o: Outcome) -> np.ndarray:
+    """``(replicates,)`` the outcome's mean over the records of its year."""
+    if o.kind == "tie":
+        t = result.ties
+        rows = t[(t["state"] == o.state) & (t["partner"] == o.partner)]
+        col = "tie"
+    else:
+        rows = result.indices[result.indices["state"] == o.state]
+        col = o.index
+    rows = rows[rows["date"].dt.year == o.year]
+    means = rows.groupby("replicate")[col].mean()
+    return means.reindex(np.arange(result.n)).to_numpy()
