@@ -60,6 +60,21 @@ def test_a_negative_slope_is_reported_against_the_expected_sign():
     assert fit.row()["sign_as_expected"]
 
 
+def test_a_dyad_level_link_takes_each_dyads_level_as_given():
+    # levels differ by state (not explained by x); the slope comes from changes over time
+    rows = _rows({"RU": 0.8, "US": 0.3}, 0.5, [-0.4, -0.1, 0.2, 0.5, 0.7, 0.1])
+    rows["state"] = ["A", "A", "B", "B", "C", "C"] * 2
+    rows["year"] = [2018, 2018, 2019, 2019, 2020, 2020] * 2
+    bump = rows["state"].map({"A": 0.0, "B": 0.1, "C": -0.2})
+    rows["value"] = rows["value"] + bump
+    fit = measure.fit_link(measure.LINKS["unga_agreement"], rows, "dyad")
+    assert fit.groups == ["A>RU", "A>US", "B>RU", "B>US", "C>RU", "C>US"]
+    assert fit.slope == pytest.approx(0.5)
+    assert fit.sigma < 1e-9
+    with pytest.raises(UserError, match="link level"):
+        measure.fit_link(measure.LINKS["unga_agreement"], rows, "state")
+
+
 def test_too_few_rows_are_refused_with_the_reason():
     rows = _rows({"RU": 0.8, "US": 0.3}, 0.5, [0.1])
     with pytest.raises(UserError, match="too few"):
@@ -68,15 +83,17 @@ def test_too_few_rows_are_refused_with_the_reason():
 
 def test_predict_is_the_link_when_its_parameters_are_certain():
     fit = measure.Fit(
-        "unga_agreement",
-        ["AZ"],
-        ["RU", "US"],
-        np.array([0.8, 0.3, 0.5]),
-        np.zeros((3, 3)),
-        0.0,
-        10,
-        1.0,
-        (2018, 2019),
+        observable="unga_agreement",
+        states=["AZ"],
+        partners=["RU", "US"],
+        level="partner",
+        groups=["RU", "US"],
+        coef=np.array([0.8, 0.3, 0.5]),
+        cov=np.zeros((3, 3)),
+        sigma=0.0,
+        n=10,
+        r2=1.0,
+        years=(2018, 2019),
     )
     sim_rows = pd.DataFrame(
         {

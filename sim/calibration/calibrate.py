@@ -65,6 +65,7 @@ class Settings:
     seeds: int = 4
     discrepancy: float = 0.1
     seed: int = 0
+    level: str = "partner"
 
     def check(self) -> None:
         if not 10 <= self.population <= 100_000:
@@ -73,6 +74,10 @@ class Settings:
             raise UserError(f"--generations: expected 1 to 100, got {self.generations}")
         if not 1 <= self.seeds <= 1000:
             raise UserError(f"--seeds: expected 1 to 1000, got {self.seeds}")
+        if self.level not in measure.LEVELS:
+            raise UserError(
+                f"--link: expected one of {', '.join(measure.LEVELS)}, got {self.level!r}"
+            )
         if not 0.0 <= self.discrepancy < 1.0:
             raise UserError(f"--discrepancy: expected a share in [0, 1), got {self.discrepancy}")
 
@@ -100,6 +105,7 @@ class Objective:
     def __init__(self, scenario: Scenario, observed: pd.DataFrame, inputs, settings: Settings):
         self.scenario = scenario
         self.inputs = inputs
+        self.level = settings.level
         self.seeds = list(range(CALIBRATION_SEED_START, CALIBRATION_SEED_START + settings.seeds))
         self.observed = observed[observed["observable"].isin(measure.SCORED)]
         self.years = sorted(int(y) for y in self.observed["year"].unique())
@@ -136,7 +142,7 @@ class Objective:
         for obs, var in self.variance.items():
             rows = measure.paired(measure.LINKS[obs], self.observed, mean, self.scenario)
             try:
-                fit = measure.fit_link(measure.LINKS[obs], rows)
+                fit = measure.fit_link(measure.LINKS[obs], rows, self.level)
             except UserError:
                 return 1e6
             shares.append(fit.sigma**2 * (fit.n - len(fit.coef)) / (fit.n * var))
@@ -346,6 +352,7 @@ def _finish(out, scenario, history, inputs, manifest, objective, seconds) -> Cal
         generations_done=int(history.max_t) + 1,
         final_epsilon=float(diagnostics["epsilon"].iloc[-1]),
         simulated_runs_this_session=objective.runs,
+        simulated_runs_total=int(diagnostics["simulations"].sum()) * len(objective.seeds),
         runs_per_second_in_simulator=round(objective.runs / objective.seconds, 1)
         if objective.seconds
         else None,

@@ -72,6 +72,7 @@ def posterior_predictive_figures(scenario, objective, posterior: pd.DataFrame) -
         fit_until=objective.years[-1],
         years=objective.years,
         rng=rng,
+        level=objective.level,
     )
     out = {}
     for obs in sorted(objective.variance):

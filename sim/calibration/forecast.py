@@ -30,6 +30,9 @@ from sim.outputs.files import atomic_dir, write_figure, write_manifest
 from sim.outputs.kinds import FORECAST, SCORE
 from sim.scenario import Scenario, load_scenario
 
+#: The links' intercepts unless told otherwise (see sim.calibration.measure).
+DEFAULT_LEVEL = "partner"
+
 #: Seeds of forecasts and scorecards (disjoint from tuning, validation and calibration).
 FORECAST_SEED_START = CALIBRATION_SEED_START + 100_000
 
@@ -43,6 +46,23 @@ class Inputs:
     draws: list[dict]
     posterior: str | None = None
     posterior_manifest: dict | None = None
+
+    def level(self, asked: str | None) -> str:
+        """The links' intercept level: as asked, else the calibration's, else the
+        default; a posterior is used with the level it was calibrated with."""
+        from sim.calibration.measure import LEVELS
+
+        settings = (self.posterior_manifest or {}).get("settings") or {}
+        calibrated = settings.get("level", "partner") if self.posterior else None
+        level = asked or calibrated or DEFAULT_LEVEL
+        if level not in LEVELS:
+            raise UserError(f"--link: expected one of {', '.join(LEVELS)}, got {level!r}")
+        if calibrated and level != calibrated:
+            raise UserError(
+                f"--link {level}: the posterior in {self.posterior} was calibrated with "
+                f"--link {calibrated}; use that, or calibrate again"
+            )
+        return level
 
     def record(self) -> dict:
         rec = {"inputs": self.kind, "input_draws": len(self.draws)}
@@ -101,10 +121,12 @@ def forecast(
     until: int = 2021,
     data: str | Path | None = None,
     seed: int = 0,
+    level: str | None = None,
     force: bool = False,
 ) -> pd.DataFrame:
     """Write ``forecast.parquet`` (and a CSV, a figure, the fitted links and a manifest)
-    into ``out``; returns the quantile table."""
+    into ``out``; returns the quantile table. ``level``: the links' intercepts (default:
+    the posterior's, else ``DEFAULT_LEVEL``)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     years = sorted(int(y) for y in years)
@@ -112,6 +134,7 @@ def forecast(
         raise UserError(f"--years: forecasts are for years after --until {until}")
     observed = observed_for(scenario, data, until=until)
     chosen = choose_inputs(scenario, posterior, prior, draws, seed)
+    level = chosen.level(level)
     rng = np.random.default_rng([seed, 11])
     train = sorted(int(y) for y in observed["year"].unique())
     pred = predictive(
@@ -122,6 +145,7 @@ def forecast(
         fit_until=until,
         years=[*train, *years],
         rng=rng,
+        level=level,
     )
     samples = pred.samples
     table = quantiles(samples[samples["year"].isin(years)])
@@ -130,6 +154,7 @@ def forecast(
         "seeds": {"first": FORECAST_SEED_START, "count": seeds},
         "years": years,
         "trained_until": until,
+        "link_level": level,
         "data": observed.attrs.get("provenance", {}),
         "rows": len(table),
     }
@@ -187,15 +212,18 @@ def score(
     horizon: int = 3,
     data: str | Path | None = None,
     seed: int = 0,
+    level: str | None = None,
     force: bool = False,
 ) -> Scorecard:
     """Score a model (point values, prior or posterior) against the observed series.
 
     On the training years: coverage of the 50% and 90% predictive bands, CRPS and skill
-    against persistence and a linear trend. Rolling origin: for each training year t but
-    the last, the links are refitted on years up to t and years t+1 .. t+horizon are
-    predicted (the simulation itself never sees data; only the links and, for a
-    posterior, the calibration do, so a posterior's backtest is not out of sample).
+    against persistence and a linear trend (built from the years before the first
+    training year). Rolling origin: for each training year t at which the links can be
+    fitted, they are refitted on years up to t and years t+1 .. t+horizon are predicted,
+    the naive forecasts built from years up to t. The simulation itself never sees
+    data; only the links and, for a posterior, the calibration do, so a posterior's
+    backtest is not out of sample.
     """
     from sim.calibration import score as metrics
 
@@ -203,14 +231,14 @@ def score(
         scenario = load_scenario(scenario)
     observed = observed_for(scenario, data, until=until)
     chosen = choose_inputs(scenario, posterior, prior, draws, seed)
+    level = chosen.level(level)
     seed_list = _seeds(seeds)
     sim = simulate(scenario, seed_list, chosen.draws, _simulated_years(scenario, observed))
     train = sorted(int(y) for y in sim["year"].unique() if y <= until)
-    train = [y for y in train if (observed["year"] == y).any()]
     rng = np.random.default_rng([seed, 13])
 
     def by_origin(origin: int, years: Sequence[int]) -> pd.DataFrame:
-        return predictive(
+        samples = predictive(
             scenario,
             observed,
             seeds=seed_list,
@@ -219,7 +247,9 @@ def score(
             years=years,
             rng=rng,
             sim=sim,
+            level=level,
         ).samples
+        return _where_observed(samples, observed)
 
     pred = predictive(
         scenario,
@@ -230,9 +260,11 @@ def score(
         years=train,
         rng=rng,
         sim=sim,
+        level=level,
     )
-    table = metrics.scorecard(pred.samples, observed, years=train)
-    origins = train[:-1]
+    samples = _where_observed(pred.samples, observed)
+    table = metrics.scorecard(samples, observed, years=train, origin=train[0] - 1)
+    origins = [t for t in train[:-1] if _fits_at(by_origin, t, horizon, train)]
     back = metrics.backtest(
         lambda t: by_origin(t, [y for y in train if t < y <= t + horizon]),
         observed,
@@ -241,23 +273,31 @@ def score(
     )
     card = Scorecard(table, back, metrics.backtest_summary(back), pred.fits)
     if out is not None:
-        _write_scorecard(
-            out,
-            card,
-            pred.samples,
-            observed,
-            scenario,
-            chosen,
-            force,
-            {
-                "seeds": {"first": FORECAST_SEED_START, "count": seeds},
-                "training_years": train,
-                "origins": origins,
-                "horizon": horizon,
-                "data": observed.attrs.get("provenance", {}),
-            },
-        )
+        extra = {
+            "seeds": {"first": FORECAST_SEED_START, "count": seeds},
+            "training_years": train,
+            "origins": origins,
+            "horizon": horizon,
+            "link_level": level,
+            "data": observed.attrs.get("provenance", {}),
+        }
+        _write_scorecard(out, card, samples, observed, scenario, chosen, force, extra)
     return card
+
+
+def _where_observed(samples: pd.DataFrame, observed: pd.DataFrame) -> pd.DataFrame:
+    """The samples of the observables and years that have observed values."""
+    have = observed[["observable", "year"]].drop_duplicates()
+    return samples.merge(have, on=["observable", "year"], how="inner")
+
+
+def _fits_at(by_origin, t: int, horizon: int, train: list[int]) -> bool:
+    """Whether the links can be fitted on years up to ``t`` (a dyad-level link needs
+    two years per dyad) and something is left to predict."""
+    try:
+        return len(by_origin(t, [y for y in train if t < y <= t + horizon])) > 0
+    except UserError:
+        return False
 
 
 def _simulated_years(scenario: Scenario, observed: pd.DataFrame) -> list[int]:

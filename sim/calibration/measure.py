@@ -8,10 +8,17 @@ parameters and noise, estimated on training years):
     y[o, i, j, t] = a[o, j] + b[o] * x[i, j, t] + e,      e ~ Normal(0, s[o]^2)
 
 with ``x`` the simulated quantity's calendar-year mean (a tie from i to j, or i's
-alignment index), ``a`` an intercept per partner (everyone agrees more often with Russia
-than with the United States in the General Assembly: a level the model does not claim to
-explain) and one slope ``b`` pooled across dyads (the theory's claim: a closer tie means
-closer voting, whatever the pair). ``s`` is the residual standard deviation.
+alignment index) and one slope ``b`` pooled across dyads (the theory's claim: a closer
+tie means closer voting, whatever the pair). ``s`` is the residual standard deviation.
+The intercepts come in two levels (``level``):
+
+- ``partner`` (one per partner, ``a[o, j]``): everyone agrees more often with Russia than
+  with the United States in the General Assembly, a level the model does not claim to
+  explain; the differences between states must come from their simulated ties.
+- ``dyad`` (one per state and partner, ``a[o, i, j]``): each dyad's level is taken as
+  given (a state's voting record has domestic and issue-specific causes the model
+  leaves out) and the model is asked only for the changes over time. It needs two
+  training years per dyad.
 
 Which dyads an observable may score follows what it measures. UN voting measures a
 state's alignment with the US-led order across all issues, not bilateral friendship
@@ -93,7 +100,9 @@ class Fit:
 
     observable: str
     states: list[str]  # the states it scores
-    partners: list[str]  # one intercept each ("" for a state-level observable)
+    partners: list[str]  # the partners it scores ("" for a state-level observable)
+    level: str  # "partner" or "dyad": what has an intercept of its own
+    groups: list[str]  # the intercepts' keys (partner, or "state>partner")
     coef: np.ndarray  # intercepts, then the slope
     cov: np.ndarray  # their sampling covariance
     sigma: float  # residual standard deviation
@@ -111,6 +120,7 @@ class Fit:
         se = float(np.sqrt(self.cov[-1, -1])) if self.cov.size else float("nan")
         return {
             "observable": self.observable,
+            "level": self.level,
             "slope": self.slope,
             "slope_se": se,
             "sigma": self.sigma,
@@ -202,16 +212,32 @@ def scored_observed(observed: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     return out
 
 
-def _design(rows: pd.DataFrame, partners: list[str]) -> np.ndarray:
-    dummies = (rows["partner"].to_numpy()[:, None] == np.array(partners)[None, :]).astype(float)
+#: What may carry an intercept of its own in a link.
+LEVELS = ("partner", "dyad")
+
+
+def group_keys(rows: pd.DataFrame, level: str) -> np.ndarray:
+    """Each row's intercept key: its partner, or ``state>partner``."""
+    if level == "partner":
+        return rows["partner"].astype(str).to_numpy(dtype=object)
+    if level == "dyad":
+        states = rows["state"].astype(str).to_numpy(dtype=object)
+        return states + ">" + rows["partner"].astype(str).to_numpy(dtype=object)
+    raise UserError(f"link level: expected one of {', '.join(LEVELS)}, got {level!r}")
+
+
+def _design(rows: pd.DataFrame, groups: list[str], level: str) -> np.ndarray:
+    keys = group_keys(rows, level)
+    dummies = (keys[:, None] == np.array(groups, dtype=object)[None, :]).astype(float)
     return np.column_stack([dummies, rows["x"].to_numpy(dtype=float)])
 
 
-def fit_link(link: Link, rows: pd.DataFrame) -> Fit:
-    """Least squares of the observed values on the simulated means (intercept per
-    partner, one slope); refuses fewer than two residual degrees of freedom."""
-    partners = sorted(rows["partner"].unique().tolist())
-    X = _design(rows, partners)
+def fit_link(link: Link, rows: pd.DataFrame, level: str = "partner") -> Fit:
+    """Least squares of the observed values on the simulated means (an intercept per
+    partner or per dyad, one slope); refuses fewer than two residual degrees of
+    freedom."""
+    groups = sorted(set(group_keys(rows, level).tolist()))
+    X = _design(rows, groups, level)
     y = rows["value"].to_numpy(dtype=float)
     dof = len(y) - X.shape[1]
     if dof < 2:
@@ -231,16 +257,18 @@ def fit_link(link: Link, rows: pd.DataFrame) -> Fit:
     if np.ptp(rows["x"].to_numpy()) == 0:
         notes.append("the simulated quantity does not vary: the slope is not identified")
     return Fit(
-        link.observable,
-        sorted(rows["state"].unique().tolist()),
-        partners,
-        coef,
-        sigma2 * xtx_inv,
-        float(np.sqrt(sigma2)),
-        len(y),
-        r2,
-        years,
-        notes,
+        observable=link.observable,
+        states=sorted(rows["state"].unique().tolist()),
+        partners=sorted(rows["partner"].unique().tolist()),
+        level=level,
+        groups=groups,
+        coef=coef,
+        cov=sigma2 * xtx_inv,
+        sigma=float(np.sqrt(sigma2)),
+        n=len(y),
+        r2=r2,
+        years=years,
+        notes=notes,
     )
 
 
@@ -251,16 +279,23 @@ def fit_all(
     *,
     until: int,
     observables: Sequence[str] = SCORED,
+    level: str = "partner",
 ) -> dict[str, Fit]:
-    """Fit each observable's link on the years up to ``until`` (those it has data for)."""
-    fits = {}
+    """Fit each observable's link on the years up to ``until`` (those it has data for);
+    an observable with too few overlapping rows is left out, and when none is left the
+    last reason is raised."""
+    fits, problem = {}, None
     for name in observables:
         rows = paired(LINKS[name], observed, sim_mean, scenario)
         rows = rows[rows["year"] <= until]
-        if len(rows):
-            fits[name] = fit_link(LINKS[name], rows)
+        if not len(rows):
+            continue
+        try:
+            fits[name] = fit_link(LINKS[name], rows, level)
+        except UserError as exc:
+            problem = exc
     if not fits:
-        raise UserError(
+        raise problem or UserError(
             f"{scenario.name}: no observed series overlaps the simulated years up to {until}"
         )
     return fits
@@ -286,11 +321,11 @@ def predict(
         rows = rows[rows["partner"].isin(fit.partners)]
     if years is not None:
         rows = rows[rows["year"].isin(list(years))]
-    rows = rows.reset_index(drop=True)
+    rows = rows[np.isin(group_keys(rows, fit.level), fit.groups)].reset_index(drop=True)
     reps = np.unique(rows["replicate"].to_numpy())
     coefs = rng.multivariate_normal(fit.coef, fit.cov, size=len(reps), method="svd")
     at = np.searchsorted(reps, rows["replicate"].to_numpy())
-    X = _design(rows, fit.partners)
+    X = _design(rows, fit.groups, fit.level)
     value = np.einsum("rk,rk->r", X, coefs[at])
     if noise:
         value = value + rng.normal(0.0, fit.sigma, size=len(value))

@@ -130,11 +130,13 @@ def predictive(
     rng: np.random.Generator,
     sim: pd.DataFrame | None = None,
     shocks_off: Sequence[str] = (),
+    level: str = "partner",
 ) -> Predictive:
     """Predictive draws for ``years``, the links fitted on years up to ``fit_until``.
 
     ``sim`` may pass a table from :func:`simulate` already run (for several origins of a
-    backtest); it must cover the fit years and ``years``.
+    backtest); it must cover the fit years and ``years``. ``level``: the links'
+    intercepts (:data:`sim.calibration.measure.LEVELS`).
     """
     k = len(seeds)
     if sim is None:
@@ -147,7 +149,7 @@ def predictive(
     for d in range(len(input_draws)):
         part = sim[input_of == d]
         fitted = measure.fit_all(
-            observed, measure.mean_over_replicates(part), scenario, until=fit_until
+            observed, measure.mean_over_replicates(part), scenario, until=fit_until, level=level
         )
         for fit in fitted.values():
             samples.append(measure.predict(fit, part, rng, years=years))

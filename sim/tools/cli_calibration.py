@@ -11,6 +11,11 @@ _DATA_HELP = (
     "or ../shared/validation beside the repository; see docs/DATA.md)"
 )
 _FORCE = "replace what --out holds, whatever it is"
+_LINK_HELP = (
+    "intercepts of the measurement model: one per partner (the model explains the "
+    "differences between states) or one per dyad (only the changes over time); default "
+    "partner, or the posterior's"
+)
 
 
 def _int(lo: int, hi: int):
@@ -55,6 +60,7 @@ def add_commands(sub) -> None:
         "what the model leaves out; ABC stops at this threshold (default 0.1)",
     )
     c.add_argument("--seed", type=_int(0, 2**31), default=0, help="root seed of the ABC")
+    c.add_argument("--link", choices=("partner", "dyad"), default="partner", help=_LINK_HELP)
     c.add_argument("--force", action="store_true", help=_FORCE)
     for name, what in (
         ("forecast", "predictive quantiles for the years after --until"),
@@ -75,6 +81,7 @@ def add_commands(sub) -> None:
         p.add_argument("--seeds", type=_int(1, 1000), default=4, help="seeds per input draw")
         p.add_argument("--until", type=_int(1990, 2100), default=2021)
         p.add_argument("--seed", type=_int(0, 2**31), default=0)
+        p.add_argument("--link", choices=("partner", "dyad"), default=None, help=_LINK_HELP)
         p.add_argument("--force", action="store_true", help=_FORCE)
     sub.choices["forecast"].add_argument(
         "--years", default="2022-2025", help="years to forecast, FIRST-LAST (default 2022-2025)"
@@ -106,6 +113,7 @@ def _calibrate(args) -> int:
         seeds=args.seeds,
         discrepancy=args.discrepancy,
         seed=args.seed,
+        level=args.link,
     )
     result = calibrate(
         scenario,
@@ -158,6 +166,7 @@ def _forecast(args) -> int:
         until=args.until,
         data=args.data,
         seed=args.seed,
+        level=args.link,
         force=args.force,
     )
     print(
@@ -181,6 +190,7 @@ def _score(args) -> int:
         until=args.until,
         data=args.data,
         seed=args.seed,
+        level=args.link,
         force=args.force,
     )
     print(format_scorecard(card.table))
