@@ -352,7 +352,7 @@ def _finish(out, scenario, history, inputs, manifest, objective, seconds) -> Cal
         generations_done=int(history.max_t) + 1,
         final_epsilon=float(diagnostics["epsilon"].iloc[-1]),
         simulated_runs_this_session=objective.runs,
-        simulated_runs_total=int(diagnostics["simulations"].sum()) * len(objective.seeds),
+        simulated_runs_in_generations=int(diagnostics["simulations"].sum()) * len(objective.seeds),
         runs_per_second_in_simulator=round(objective.runs / objective.seconds, 1)
         if objective.seconds
         else None,
