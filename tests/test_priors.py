@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from cli_helpers import cli_run
 
+import sim
 from sim.drivers.ensemble import run_ensemble
 from sim.errors import ScenarioError, UserError
 from sim.scenario import (
@@ -345,3 +347,27 @@ def test_an_override_fixes_an_uncertain_number(baseline):
     paths = {u.path for u in uncertain_inputs(s)}
     assert "rivalries.0.value" not in paths and "states.AZ.power" not in paths
     assert len(paths) == len(uncertain_inputs(baseline)) - 2
+
+
+def test_run_replicates_with_prior_inputs_writes_the_draws(tmp_path):
+    out = tmp_path / "ens"
+    r = cli_run(
+        "run", "scenarios/teaching.yaml", "--replicates", "6", "--inputs", "prior",
+        "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    drawn = pd.read_parquet(out / "inputs.parquet").sort_values("replicate")
+    ens = sim.run_ensemble("scenarios/teaching.yaml", 6, inputs="prior")
+    table = prior_table(sim.load_scenario("scenarios/teaching.yaml"))
+    for row in table.itertuples():
+        assert drawn[row.path].between(row.low, row.high).all()
+        np.testing.assert_allclose(drawn[row.path], ens.replicates[row.path])
+    written = pd.read_parquet(out / "indices.parquet").sort_values(["replicate", "step", "state"])
+    expected = ens.indices.sort_values(["replicate", "step", "state"])
+    np.testing.assert_allclose(written["alignment_index"], expected["alignment_index"])
+
+
+def test_prior_inputs_need_replicates(tmp_path):
+    r = cli_run("run", "scenarios/teaching.yaml", "--inputs", "prior", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "--replicates" in r.stderr
+    assert not (tmp_path / "x").exists()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 _TABLES = ("indices", "ties")
 _FIGURE = "alignment.png"
 _SHOCKS = "shocks.parquet"
+_INPUTS = "inputs"  # the drawn inputs of `--inputs prior` (inputs.parquet)
 #: Memory kept free beside the index arrays (the interpreter, a chunk in flight, the figure).
 MEMORY_RESERVE = 512 * 2**20
 
@@ -73,6 +74,7 @@ def save_ensemble(
     chunk_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
+    inputs: str = "fixed",
 ) -> SavedEnsemble:
     """Run replicates and stream their tables to ``out`` (memory bounded by a chunk).
 
@@ -94,6 +96,10 @@ def save_ensemble(
         chunk_size: replicates per chunk (default: sized for the CPU cache).
         progress: called with (replicates done, total) after every chunk.
         force: replace whatever ``out`` holds.
+        inputs: ``"fixed"``, or ``"prior"`` to draw each replicate's uncertain inputs
+            from their ranges (:func:`sim.drivers.ensemble.run_ensemble`); the drawn
+            values are written to ``inputs.parquet`` (one row per replicate, one column
+            per input path).
 
     Raises:
         UserError: ``out`` must not be written, or the arrays would not fit in memory.
@@ -116,8 +122,9 @@ def save_ensemble(
             dates=dates,
             chunk_size=chunk_size,
             progress=progress,
+            inputs=inputs,
         )
-        tables, shocks = _stream(chunks, tmp, arrays)
+        tables, shocks = _stream(chunks, tmp, arrays, drawn=inputs == "prior")
         saved = SavedEnsemble(
             Path(out),
             world,
@@ -129,7 +136,7 @@ def save_ensemble(
             time.perf_counter() - t0,
             [*tables, _SHOCKS],
         )
-        _finish(saved, tmp, scenario, keep=keep, shocks_off=shocks_off)
+        _finish(saved, tmp, scenario, keep=keep, shocks_off=shocks_off, inputs=inputs)
     return saved
 
 
@@ -228,10 +235,11 @@ class _ParquetStreams:
 
 
 def _stream(
-    chunks: Iterable[EnsembleResult], tmp: Path, arrays: _IndexArrays
+    chunks: Iterable[EnsembleResult], tmp: Path, arrays: _IndexArrays, *, drawn: bool = False
 ) -> tuple[list[str], pd.DataFrame]:
     """Write the chunks' tables into ``tmp`` and their indices into ``arrays`` as they
-    come, then the shock table of all replicates (``shocks.parquet``).
+    come, then the shock table of all replicates (``shocks.parquet``), and with
+    ``drawn`` the replicates' drawn inputs (``inputs.parquet``).
 
     Returns:
         The Parquet files of the chunk tables, and the shock table.
@@ -244,6 +252,8 @@ def _stream(
                 df = getattr(chunk, name)
                 if df is not None:
                     streams.append(name, df)
+            if drawn:
+                streams.append(_INPUTS, chunk.replicates)
             arrays.fill(chunk)
             shocks.append(chunk.shocks)
     finally:
@@ -260,6 +270,7 @@ def _finish(
     *,
     keep: str,
     shocks_off: Sequence[str],
+    inputs: str = "fixed",
 ) -> None:
     """Add the fan chart and the manifest to ``tmp`` and to ``saved.files``."""
     write_figure(saved.figure(), tmp / _FIGURE)
@@ -271,5 +282,6 @@ def _finish(
         shocks_off=shocks_off,
         wall_time=saved.wall_time,
     )
+    manifest["inputs"] = inputs
     write_manifest(tmp, manifest)
     saved.files = [*saved.files, MANIFEST, _FIGURE]

@@ -5,7 +5,8 @@ Every manifest records its kind in ``"kind"``:
 - ``run``: ``multivector run`` (``ties.parquet``, ``indices.parquet``, ``alignment.png``,
   ``manifest.json``);
 - ``ensemble``: ``multivector run --replicates`` (``indices.parquet``, ``ties.parquet``
-  with ``--keep ties``, ``shocks.parquet``, ``alignment.png``, ``manifest.json``);
+  with ``--keep ties``, ``shocks.parquet``, ``inputs.parquet`` with ``--inputs prior``,
+  ``alignment.png``, ``manifest.json``);
 - ``batch``: ``multivector batch`` (the result store: ``manifest.json``,
   ``design.parquet``, ``parts/``, and ``plots/`` when analysed there);
 - ``analysis``: ``multivector plot``, ``compare`` and ``sensitivity`` (figures and
@@ -50,7 +51,14 @@ MANIFEST = "manifest.json"
 WRITES = {
     RUN: frozenset({"ties.parquet", "indices.parquet", "alignment.png", MANIFEST}),
     ENSEMBLE: frozenset(
-        {"indices.parquet", "ties.parquet", "shocks.parquet", "alignment.png", MANIFEST}
+        {
+            "indices.parquet",
+            "ties.parquet",
+            "shocks.parquet",
+            "inputs.parquet",
+            "alignment.png",
+            MANIFEST,
+        }
     ),
     FORECAST: frozenset({"forecast.parquet", "forecast.csv", "forecast.png", "fits.csv", MANIFEST}),
     SCORE: frozenset(

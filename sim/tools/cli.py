@@ -167,6 +167,14 @@ def _add_run_command(sub) -> None:
         metavar="YYYY-MM-DD",
         help="with --replicates: keep only the records of these dates (repeatable)",
     )
+    r.add_argument(
+        "--inputs",
+        choices=("fixed", "prior"),
+        default="fixed",
+        help="with --replicates: 'prior' draws each replicate's uncertain inputs from their "
+        "ranges (from its seed), so the bands carry input uncertainty; the draws go to "
+        "inputs.parquet (default: fixed, the file's values)",
+    )
     r.add_argument("--quiet", action="store_true", help="print nothing on success")
 
 
@@ -390,6 +398,11 @@ def _cmd_run(args) -> int:
     check_out_dir(args.out, kind, force=args.force, inputs=[args.scenario])
     if args.replicates is None and (args.keep or args.date):
         raise UserError("--keep and --date go with --replicates R (a single run keeps all)")
+    if args.replicates is None and args.inputs != "fixed":
+        raise UserError(
+            "--inputs prior goes with --replicates R (a single run uses the file's values; "
+            "draw one set with --replicates 1)"
+        )
     scenario = load_scenario(args.scenario)
     _refuse_if_batch_running(args.out, args.force)
     if args.replicates is not None:
@@ -422,6 +435,7 @@ def _run_replicates(args, scenario) -> int:
         shocks_off=args.shock_off,
         progress=None if args.quiet else _progress_bar(args.replicates),
         force=args.force,
+        inputs=args.inputs,
     )
     if not args.quiet:
         print(ensemble_summary(saved))
