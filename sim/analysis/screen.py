@@ -15,8 +15,9 @@ So the effect of a weight is that of shifting concern toward it, not of the weig
 interaction or non-linearity.
 
 Each point is an ensemble over the same few seeds (common random numbers: every point
-sees the same draws, so an effect is the inputs', not seed noise), and all the points
-run through one :func:`~sim.drivers.ensemble.run_ensemble` call.
+sees the same draws, so an effect is the inputs', not seed noise); the points run
+through :func:`~sim.drivers.ensemble.run_ensemble` in batches of :data:`BATCH_POINTS`
+(memory stays bounded).
 
 **No effect, negligible.** ``no_effect``: ``mu_star`` is exactly 0: no step of the
 input changed the outcome in any seed (with common random numbers the runs were equal
@@ -193,7 +194,6 @@ def screen(
     from SALib.analyze import morris as morris_analyze
     from SALib.sample import morris as morris_sample
 
-    from sim.drivers.ensemble import run_ensemble
     from sim.scenario.priors import draw_inputs, uncertain_inputs
 
     if trajectories < 2:
@@ -221,21 +221,12 @@ def screen(
     points = draw_inputs(scenario, _Design(inner), len(unit), inputs)
     s = len(seed_list)
     world = world_for(scenario)
-    with warnings.catch_warnings():  # the replicates table: a column per input
-        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
-        result = run_ensemble(
-            scenario,
-            seed_list * len(points),
-            overrides=[p for p in points for _ in range(s)],
-            keep="ties" if any(o.kind == "tie" for o in outs) else "indices",
-            dates=_dates_of(world, {o.year for o in outs}),
-            progress=progress,
-        )
+    values = _run_points(scenario, world, points, seed_list, outs, progress)
     step = levels / (2 * (levels - 1))
     resolution = RESOLUTION * world.delta
     frames = []
     for o in outs:
-        y = _values(result, o).reshape(len(points), s).mean(axis=1)
+        y = values[o.text].reshape(len(points), s).mean(axis=1)
         res = morris_analyze.analyze(
             problem, unit, y, num_levels=levels, conf_level=0.95, seed=seed
         )
@@ -350,6 +341,42 @@ def _dates_of(world: World, years: set[int]) -> list:
     dates = world.record_dates(np.arange(world.n_periods + 1))
     year = dates.astype("datetime64[Y]").astype(int) + 1970
     return [d.item() for d in dates[np.isin(year, sorted(years))]]
+
+
+#: Morris points run per ensemble call: each point compiles a world of its own, so the
+#: points go in batches to keep memory bounded (about 1 GB at this size on the baseline).
+BATCH_POINTS = 500
+
+
+def _run_points(scenario, world, points, seed_list, outs, progress) -> dict[str, np.ndarray]:
+    """Each outcome's value for every point and seed (point-major), the points run in
+    batches of :data:`BATCH_POINTS` with the same seeds."""
+    from sim.drivers.ensemble import run_ensemble
+
+    s, total = len(seed_list), len(points) * len(seed_list)
+    found: dict[str, list[np.ndarray]] = {o.text: [] for o in outs}
+    for lo in range(0, len(points), BATCH_POINTS):
+        batch = points[lo : lo + BATCH_POINTS]
+        done = lo * s
+
+        def report(n: int, _total: int, done=done) -> None:
+            if progress is not None:
+                progress(done + n, total)
+
+        with warnings.catch_warnings():  # the replicates table: a column per input
+            warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+            result = run_ensemble(
+                scenario,
+                seed_list * len(batch),
+                overrides=[p for p in batch for _ in range(s)],
+                keep="ties" if any(o.kind == "tie" for o in outs) else "indices",
+                dates=_dates_of(world, {o.year for o in outs}),
+                progress=report,
+            )
+        for o in outs:
+            found[o.text].append(_values(result, o))
+        del result
+    return {k: np.concatenate(v) for k, v in found.items()}
 
 
 def _values(result, o: Outcome) -> np.ndarray:
