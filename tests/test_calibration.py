@@ -113,6 +113,13 @@ def test_the_scorecard_of_the_point_values(tmp_path, data_folder, baseline):
     assert set(card.backtest["lead"]) <= {1, 2, 3}
     for name in ("scorecard.csv", "backtest.csv", "scorecard.png", "manifest.json"):
         assert (tmp_path / "sc" / name).is_file()
+    # the sourced arms shares (SIPRI 2014-18, as the file cites) against the register
+    arms = card.inputs[card.inputs["parameter"] == "arms"].set_index(["state", "partner"])
+    assert arms.loc[("AZ", "RU"), "value"] == 0.51
+    assert 0.4 < arms.loc[("AZ", "RU"), "observed"] < 0.65
+    assert arms.loc[("AM", "RU"), "observed"] > 0.9
+    assert arms["inside_range"].all()
+    assert (tmp_path / "sc" / "inputs_vs_data.csv").is_file()
 
 
 def test_scoring_twice_gives_identical_tables(tmp_path, data_folder, baseline):

@@ -1,4 +1,4 @@
-"""The scorecard's mathematics (``sim/calibration/score.py``): CRPS and coverage against
+"""The scorecard's mathematics (``sim/calibration/scoring.py``): CRPS and coverage against
 known answers, naive forecasts on hand-made series, scorecards and rolling-origin
 backtests on synthetic forecasts, the figure and the text table, bad input."""
 
@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from scipy import integrate, stats
 
-from sim.calibration.score import (
+from sim.calibration.scoring import (
     backtest,
     backtest_summary,
     crps_gaussian,

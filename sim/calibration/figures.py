@@ -60,7 +60,7 @@ def posterior_predictive_figures(scenario, objective, posterior: pd.DataFrame) -
     """Per observable, the posterior predictive bands over the training years against
     the observed points (one panel per dyad)."""
     from sim.calibration.calibrate import resample
-    from sim.calibration.score import score_figure
+    from sim.calibration.scoring import score_figure
 
     rng = np.random.default_rng([objective.seeds[0], 1])
     draws = resample(scenario, posterior, PREDICTIVE_DRAWS, rng)

@@ -168,7 +168,7 @@ def forecast(
 
 
 def _forecast_figure(samples: pd.DataFrame, observed: pd.DataFrame, until: int):
-    from sim.calibration.score import score_figure
+    from sim.calibration.scoring import score_figure
 
     obs = "bsv_agreement" if (samples["observable"] == "bsv_agreement").any() else None
     obs = obs or str(samples["observable"].iloc[0])
@@ -198,6 +198,7 @@ class Scorecard:
     backtest: pd.DataFrame
     backtest_summary: pd.DataFrame
     fits: pd.DataFrame
+    inputs: pd.DataFrame  # the scenario's arms and protection numbers beside the data
 
 
 def score(
@@ -225,7 +226,7 @@ def score(
     data; only the links and, for a posterior, the calibration do, so a posterior's
     backtest is not out of sample.
     """
-    from sim.calibration import score as metrics
+    from sim.calibration import scoring as metrics
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -271,7 +272,9 @@ def score(
         origins,
         horizon=horizon,
     )
-    card = Scorecard(table, back, metrics.backtest_summary(back), pred.fits)
+    card = Scorecard(
+        table, back, metrics.backtest_summary(back), pred.fits, _inputs_table(scenario, data)
+    )
     if out is not None:
         extra = {
             "seeds": {"first": FORECAST_SEED_START, "count": seeds},
@@ -283,6 +286,18 @@ def score(
         }
         _write_scorecard(out, card, samples, observed, scenario, chosen, force, extra)
     return card
+
+
+def _inputs_table(scenario: Scenario, data) -> pd.DataFrame:
+    from sim.calibration.inputs_check import inputs_against_data
+    from sim.observed import observed_series, resolve_data_dir
+
+    raw = observed_series(
+        dict(scenario.spec.observed.codes),
+        resolve_data_dir(data),
+        observables=["arms_share", "alliance_defense"],
+    )
+    return inputs_against_data(scenario, raw)
 
 
 def _where_observed(samples: pd.DataFrame, observed: pd.DataFrame) -> pd.DataFrame:
@@ -314,7 +329,7 @@ def _simulated_years(scenario: Scenario, observed: pd.DataFrame) -> list[int]:
 
 
 def _write_scorecard(out, card: Scorecard, samples, observed, scenario, chosen, force, extra):
-    from sim.calibration import score as metrics
+    from sim.calibration import scoring as metrics
 
     fields = {**chosen.record(), **extra}
     with atomic_dir(out, SCORE, force=force, inputs=_inputs(scenario, chosen.posterior)) as tmp:
@@ -322,6 +337,7 @@ def _write_scorecard(out, card: Scorecard, samples, observed, scenario, chosen, 
         card.backtest.to_csv(tmp / "backtest.csv", index=False)
         card.backtest_summary.to_csv(tmp / "backtest_summary.csv", index=False)
         card.fits.to_csv(tmp / "fits.csv", index=False)
+        card.inputs.to_csv(tmp / "inputs_vs_data.csv", index=False)
         (tmp / "scorecard.txt").write_text(metrics.format_scorecard(card.table) + "\n")
         obs = "bsv_agreement" if (samples["observable"] == "bsv_agreement").any() else None
         obs = obs or str(samples["observable"].iloc[0])

@@ -16,7 +16,7 @@ Every manifest records its kind in ``"kind"``:
 - ``forecast``: ``multivector forecast`` (``forecast.parquet``, ``forecast.csv``,
   ``forecast.png``, ``manifest.json``);
 - ``score``: ``multivector score`` (``scorecard.csv``, ``backtest.csv``, ``fits.csv``,
-  ``scorecard.png``, ``manifest.json``).
+  ``inputs_vs_data.csv``, ``scorecard.png``, ``manifest.json``).
 
 Outputs of earlier versions have no ``kind``; :func:`infer_kind` recognises them by
 their manifest's fields (a batch by its ``format``, an ensemble by ``replicates`` and
@@ -67,6 +67,7 @@ WRITES = {
             "backtest.csv",
             "backtest_summary.csv",
             "fits.csv",
+            "inputs_vs_data.csv",
             "scorecard.png",
             "scorecard.txt",
             MANIFEST,

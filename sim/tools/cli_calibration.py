@@ -178,7 +178,7 @@ def _forecast(args) -> int:
 
 def _score(args) -> int:
     from sim.calibration.forecast import score
-    from sim.calibration.score import format_scorecard
+    from sim.calibration.scoring import format_scorecard
 
     card = score(
         args.scenario,
@@ -196,5 +196,23 @@ def _score(args) -> int:
     print(format_scorecard(card.table))
     print("\nrolling-origin backtest (mean CRPS by lead; skill > 0 beats the naive forecast):")
     print(card.backtest_summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(_inputs_summary(card.inputs))
     print(f"\nwritten to {args.out}")
     return 0
+
+
+def _inputs_summary(table) -> str:
+    """How the scenario's arms shares stand against SIPRI's, in one paragraph."""
+    arms = table[(table["parameter"] == "arms") & table["inside_range"].notna()]
+    if not len(arms):
+        return "\nno arms share of the scenario has a SIPRI counterpart"
+    out = arms[~arms["inside_range"].astype(bool)]
+    lines = [
+        f"\narms shares against SIPRI: {len(arms) - len(out)} of {len(arms)} inside their ranges"
+    ]
+    for r in out.itertuples():
+        lines.append(
+            f"  outside: {r.state} from {r.partner} {r.value:g} [{r.low:g}, {r.high:g}], "
+            f"SIPRI {r.observed:.2f} ({r.observed_what})"
+        )
+    return "\n".join(lines) + "\n(inputs_vs_data.csv also lists protection against ATOP)"
