@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-#: Largest file, in bytes (baseline.yaml: 36 KB). Checked before the file is read.
+#: Largest file, in bytes (baseline.yaml: 43 KB). Checked before the file is read.
 MAX_FILE_BYTES = 5_000_000
 #: Most YAML nodes (mapping keys, values and list items) in one file, counting every
-#: alias as the nodes it stands for (baseline.yaml: about 2,900).
+#: alias as the nodes it stands for (baseline.yaml: about 4,300).
 MAX_YAML_NODES = 200_000
 #: Most aliases (``*name``) in one file (shipped files: none).
 MAX_YAML_ALIASES = 1_000
