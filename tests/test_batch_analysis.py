@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from test_outcomes import analyse  # plot, compare, sensitivity (sim.tools.cli_analysis)
 
 import sim.batch
 from sim.batch import analysis, plots
@@ -132,24 +133,31 @@ def test_sobol_on_the_model_a_parameter_that_cannot_act_has_zero_indices(tmp_pat
     shock = "shocks.base_closes.effects.0.value"
     assert si.loc[shock, "S1"] == 0 and si.loc[shock, "ST"] == 0
     assert si.loc["states.SM.weights.energy", "ST"] > 0.1
-    code = main(["sensitivity", str(out), "--outcome", "SM alignment_index at 2023-12-31"])
-    assert code == 0 and (out / "plots" / "sensitivity.png").is_file()
+    # the files are named after the outcome (once sensitivity.png, whatever the outcome);
+    # the deprecated form 'STATE INDEX at DATE' names the same outcome as the current one
+    code = analyse("sensitivity", out, "--outcome", "SM alignment_index at 2023-12-31")
+    plots = out / "plots"
+    assert code == 0 and (plots / "sensitivity__alignment_index_SM_at_2023-12-31.png").is_file()
+    table = pd.read_csv(plots / "sensitivity__alignment_index_SM_at_2023-12-31.csv")
+    assert set(table["outcome"]) == {"alignment_index SM at 2023-12-31"}
     assert "S1" in capsys.readouterr().out
 
 
 def test_sensitivity_needs_a_sobol_design_and_a_good_outcome(paired_batch, capsys):
-    code = main(["sensitivity", str(paired_batch), "--outcome", "SM alignment_index at 2025-12-31"])
+    code = analyse("sensitivity", paired_batch, "--outcome", "SM alignment_index at 2025-12-31")
     err = capsys.readouterr().err
     assert code == 2 and "not 'sobol'" in err and "Traceback" not in err
     res = sim.batch.load(paired_batch)
+    # the outcome language's messages (once 'expected STATE INDEX at YYYY-MM-DD'); dates
+    # are checked against the records when the outcome is evaluated
     for bad, needle in [
-        ("SM alignment at", "expected 'STATE INDEX at YYYY-MM-DD'"),
+        ("SM alignment at", "expected one date after 'at'"),
         ("XX alignment_index at 2025-12-31", "no state 'XX'"),
         ("SM alignmnt_index at 2025-12-31", "did you mean 'alignment_index'"),
-        ("SM alignment_index at 2040-12-31", "outside the batch's records"),
+        ("SM alignment_index at 2040-12-31", "outside the records"),
     ]:
         with pytest.raises(sim.UserError, match=needle.replace("(", r"\(")):
-            analysis.parse_outcome(bad, res)
+            analysis.outcome(res, bad)
 
 
 def test_figures_and_commands(paired_batch, tmp_path, capsys):
@@ -161,32 +169,25 @@ def test_figures_and_commands(paired_batch, tmp_path, capsys):
     ):
         assert isinstance(fig, Figure)
     pd_out = tmp_path / "plots"
-    assert main(["plot", str(paired_batch), "--out", str(pd_out)]) == 0
+    assert analyse("plot", paired_batch, "--out", pd_out) == 0
     assert {p.name for p in pd_out.iterdir()} >= {
         "fan_alignment_index.png",
         "fan_hedging_index.png",
         "distributions_SM.png",
     }
-    code = main(
-        [
-            "compare",
-            str(paired_batch),
-            "--baseline",
-            "base",
-            "--variant",
-            "no_pipeline",
-            "--state",
-            "SM",
-            "--date",
-            "2025-12-31",
-            "--out",
-            str(pd_out),
-        ]
+    code = analyse(
+        "compare",
+        paired_batch,
+        *("--baseline", "base", "--variant", "no_pipeline"),
+        *("--state", "SM", "--date", "2025-12-31", "--out", pd_out),
     )
     out = capsys.readouterr().out
     assert code == 0 and "2025-12-31" in out and "ci_low" in out
-    assert (pd_out / "compare_base_vs_no_pipeline.png").is_file()
-    table = pd.read_csv(pd_out / "compare_base_vs_no_pipeline.csv")
+    # named after the index measured (once compare_base_vs_no_pipeline.csv, which a
+    # compare of another index silently replaced)
+    assert (pd_out / "compare_base_vs_no_pipeline__alignment_index.png").is_file()
+    table = pd.read_csv(pd_out / "compare_base_vs_no_pipeline__alignment_index.csv")
     assert list(table["state"]) == ["SM"] and table["ci_high"].iloc[0] < 0
-    code = main(["compare", str(paired_batch), "--baseline", "bas", "--variant", "no_pipeline"])
+    assert list(table["outcome"]) == ["alignment_index SM at 2025-12-31"]
+    code = analyse("compare", paired_batch, "--baseline", "bas", "--variant", "no_pipeline")
     assert code == 2 and "did you mean 'base'" in capsys.readouterr().err

@@ -239,8 +239,8 @@ def test_plot_does_not_overwrite_figures_made_with_other_arguments(main, store):
     assert main("plot", out, "--state", "SM", "--force")[0] == 0
     files = json.loads((plots / "manifest.json").read_text())["files"]
     assert files["fan_alignment_index.png"]["arguments"]["state"] == ["SM"]
-    assert files["compare_base_vs_no_pipeline.csv"]["command"] == "compare"  # kept
-    csv = "compare_base_vs_no_pipeline.csv"
+    assert files["compare_base_vs_no_pipeline__alignment_index.csv"]["command"] == "compare"
+    csv = "compare_base_vs_no_pipeline__alignment_index.csv"
     assert (plots / csv).read_bytes() == before[csv]
     assert hidden(plots) == []
 
@@ -248,15 +248,21 @@ def test_plot_does_not_overwrite_figures_made_with_other_arguments(main, store):
 def test_compare_keeps_its_earlier_table_made_with_other_arguments(main, store):
     out, _ = store
     cmp = ("compare", out, "--baseline", "base", "--variant", "no_pipeline")
+    csv = out / "plots" / "compare_base_vs_no_pipeline__alignment_index.csv"
     assert main(*cmp)[0] == 0
     assert main(*cmp)[0] == 0  # the same arguments: the same measure, rewritten
-    table = (out / "plots" / "compare_base_vs_no_pipeline.csv").read_bytes()
-    rc, stdout, err = main(*cmp, "--index", "hedging_index")
-    refused(rc, err, "compare_base_vs_no_pipeline.csv", "--index alignment_index", "--force")
+    table = csv.read_bytes()
+    # another index is another outcome, with a file of its own (it used to overwrite)
+    assert main(*cmp, "--index", "hedging_index")[0] == 0
+    assert (out / "plots" / "compare_base_vs_no_pipeline__hedging_index.csv").is_file()
+    assert csv.read_bytes() == table
+    # the same file name with other arguments (another date) is refused
+    rc, stdout, err = main(*cmp, "--date", "2022-12-31")
+    refused(rc, err, csv.name, "--force")
     assert stdout == ""  # refused before anything is printed
-    assert (out / "plots" / "compare_base_vs_no_pipeline.csv").read_bytes() == table
-    assert main(*cmp, "--index", "hedging_index", "--force")[0] == 0
-    assert (out / "plots" / "compare_base_vs_no_pipeline.csv").read_bytes() != table
+    assert csv.read_bytes() == table
+    assert main(*cmp, "--date", "2022-12-31", "--force")[0] == 0
+    assert csv.read_bytes() != table
 
 
 def test_earlier_plots_without_a_manifest_need_force(main, store):
@@ -284,8 +290,8 @@ def test_analysis_out_of_another_kind_or_the_batch_itself(main, store, tmp_path)
     assert snapshot(run_out) == before
     assert main(*cmp, "--out", run_out, "--force")[0] == 0
     assert {p.name for p in run_out.iterdir()} == {  # replaced as a whole
-        "compare_base_vs_no_pipeline.png",
-        "compare_base_vs_no_pipeline.csv",
+        "compare_base_vs_no_pipeline__alignment_index.png",
+        "compare_base_vs_no_pipeline__alignment_index.csv",
         "manifest.json",
     }
     store_before = snapshot(out)
@@ -605,7 +611,7 @@ def test_figures_grow_with_many_shocks_instead_of_failing():
     import sim
 
     result = sim.run("scenarios/teaching.yaml", seed=1)
-    many = dataclasses.replace(result, shocks=[result.shocks[0]] * 60)
+    many = dataclasses.replace(result, shocks=pd.concat([result.shocks.head(1)] * 60))
     fig = many.figure()
     assert fig.get_figheight() > 8.5
     plt.close(fig)

@@ -5,6 +5,11 @@ counterfactuals), a design over scenario parameters, the replicates per design p
 a root seed, and what to keep. Every run is one (arm, design point, replicate); the
 arms share the design points and the seeds (common random numbers).
 
+An experiment may declare named *outcomes* (``outcomes: {late_eu_tie: "tie AZ EU mean
+2023..2025"}``, the language of :mod:`sim.analysis.outcomes`), which ``compare`` and
+``sensitivity`` take by name; each is checked at load against the arms' states, poles,
+horizon, kept dates and kept tables.
+
 A problem is reported like a scenario's: ``FILE:LINE: field PATH: what was expected``,
 all problems of one pass together, as a :class:`~sim.errors.ScenarioError` (exit 2).
 The file is read with the same limits as a scenario file (:mod:`sim.scenario.limits`);
@@ -18,12 +23,14 @@ import datetime as dt
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from sim.analysis.outcomes import Outcome, OutcomeError, named, parse_outcome
 from sim.errors import ScenarioError, UserError
 from sim.scenario import (
     BoundedDate,
@@ -50,6 +57,8 @@ from sim.scenario.limits import MAX_FILE_NAME_CHARS, MAX_MAGNITUDE
 
 #: The range of a design number, as messages state it.
 _MAGNITUDES = f"[{-MAX_MAGNITUDE:g}, {MAX_MAGNITUDE:g}]"
+#: An outcome's name: it names files (``sensitivity__NAME.csv``).
+_OUTCOME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class ArmSpec(StrictModel):
@@ -114,6 +123,7 @@ class ExperimentSpec(StrictModel):
     seeds: Literal["common", "per_point"] = "common"
     keep: Literal["indices", "ties"] = "indices"
     dates: Annotated[list[BoundedDate], Field(min_length=1)] | None = None
+    outcomes: dict[str, str] = {}
 
     @field_validator("dates", mode="before")
     @classmethod
@@ -154,6 +164,8 @@ class Experiment:
         content_hash: SHA-256 over the experiment document and every arm's scenario
             content: a batch directory belongs to exactly one experiment.
         where: ``(file, line)`` of every path in the document (for messages).
+        outcomes: the declared outcomes, name -> :class:`~sim.analysis.outcomes.Outcome`
+            (in file order).
     """
 
     spec: ExperimentSpec
@@ -163,6 +175,7 @@ class Experiment:
     content_hash: str
     content: dict
     where: dict
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -226,6 +239,7 @@ def _validate(doc: Document, path: Path | None, base_dir: Path | None = None) ->
     found.raise_if_any()
     _check_arms_agree(arms, found)
     dates = _record_dates(spec, arms, found)
+    outcomes = _check_outcomes(spec, arms, dates, found)
     if arms and spec.design.parameters and not found.items:
         _check_design_paths(spec.design, arms, doc)
     found.raise_if_any()
@@ -242,6 +256,7 @@ def _validate(doc: Document, path: Path | None, base_dir: Path | None = None) ->
         content_hash=hashlib.sha256(canon.encode()).hexdigest(),
         content=doc.data,
         where=doc.where,
+        outcomes=outcomes,
     )
 
 
@@ -337,6 +352,59 @@ def _record_dates(
             continue
         snapped.append(record_date(time, step))
     return tuple(sorted(set(snapped)))
+
+
+def _check_outcomes(
+    spec: ExperimentSpec, arms: list[Arm], dates, found: ProblemList
+) -> dict[str, Outcome]:
+    """The declared outcomes, parsed against the arms' states and poles; each must be
+    measurable on what the batch keeps: its date or window within the horizon (and among
+    the kept ``dates``), the tie table kept for ``tie`` and ``pole`` outcomes."""
+    if not arms:
+        return {}
+    scenario = arms[0].scenario
+    time = scenario.spec.time
+    first, last = record_date(time, 0), record_date(time, record_step(time, horizon(time)[1]))
+    out = {}
+    for name, text in spec.outcomes.items():
+        loc = ("outcomes", name)
+        if not _OUTCOME_NAME.match(name):
+            found.add(
+                loc,
+                f"an outcome name names files: use letters, digits, '_', '-' and '.' (at "
+                f"most 64, starting with a letter or digit), got {name!r}",
+            )
+            continue
+        try:
+            o = parse_outcome(text, scenario.state_ids, scenario.spec.poles, where=name)
+        except OutcomeError as exc:
+            found.add(
+                loc,
+                f"{text!r}: {exc.problem} (the grammar: 'Outcomes' in "
+                "scenarios/experiments/README.md)",
+            )
+            continue
+        if o.needs_ties and spec.keep != "ties":
+            found.add(loc, f"{text!r} needs the tie table: set `keep: ties`")
+        if o.when == "at":
+            outside = not first <= o.date <= last
+        else:
+            outside = any(w.last < first or w.first > last for w in o.windows)
+        if outside:
+            found.add(loc, f"{text!r}: outside the records ({first} to {last})")
+        elif dates is not None and not _kept(o, time, dates):
+            kept = ", ".join(d.isoformat() for d in dates)
+            found.add(loc, f"{text!r}: needs a record that `dates:` does not keep (kept: {kept})")
+        out[name] = named(o, name)
+    return out
+
+
+def _kept(o: Outcome, time, dates: tuple[dt.date, ...]) -> bool:
+    """Whether the kept record dates hold what the outcome reads: the record of its
+    date, or a record in each window."""
+    if o.when == "at":
+        return record_date(time, record_step(time, o.date)) in dates
+    return all(any(w.first <= d <= w.last for d in dates) for w in o.windows)
 
 
 def _check_design_paths(design: DesignSpec, arms: list[Arm], doc: Document) -> None:

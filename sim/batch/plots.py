@@ -3,9 +3,12 @@
 - :func:`fan_chart`: the median and the 50% and 90% quantile bands of an index over
   runs, one panel per state, one colour per arm, the dated shocks marked.
 - :func:`distributions`: the distribution of an index at chosen dates, per arm.
-- :func:`compare_figure`: paired differences (variant minus baseline) by date: the
-  median with 50% and 90% bands of the per-seed differences, and the mean with its 95%
-  confidence interval.
+- :func:`compare_figure`: paired differences (variant minus baseline) of an index by
+  date: the median with 50% and 90% bands of the per-seed differences, and the mean with
+  its 95% confidence interval.
+- :func:`compare_outcome_figure`: the same for any outcome (:mod:`sim.analysis.outcomes`):
+  its quantity's paired difference over time with the outcome's date or windows shaded,
+  beside the distribution of the per-seed differences of the outcome itself.
 - :func:`sensitivity_figure`: Sobol first-order and total indices with their intervals.
 """
 
@@ -18,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from sim.analysis import outcomes  # noqa: E402
 from sim.batch import analysis  # noqa: E402
 from sim.batch.results import BatchResult  # noqa: E402
 from sim.outputs.plots import bands, legend_lines, mark_shocks, shock_legend  # noqa: E402
@@ -165,8 +169,88 @@ def compare_figure(
     return _finish(fig, axes, shocks, title, legend_size=7)
 
 
-def sensitivity_figure(table: pd.DataFrame, outcome: str) -> Figure:
-    """Bars of first-order (S1) and total (ST) Sobol indices with 95% intervals."""
+def compare_outcome_figure(result: BatchResult, baseline: str, variant: str, outcome) -> Figure:
+    """Paired difference (variant minus baseline) of an outcome: left, its quantity at
+    every record (median, 50% and 90% of pairs, mean with its 95% CI; the outcome's date
+    or windows shaded); right, the histogram of the per-pair differences of the outcome
+    with their mean and 95% CI.
+
+    ``outcome``: a text, a name declared in the experiment file, or an
+    :class:`~sim.analysis.outcomes.Outcome`.
+    """
+    o = analysis.parse_outcome(outcome, result)
+    d = analysis.difference_bands(result, baseline, variant, outcome=o)
+    pairs = analysis.paired_outcome(result, baseline, variant, o)
+    x = pairs["difference"].dropna().to_numpy()
+    summary = analysis.paired_summary(x, np.zeros_like(x))
+    shocks = analysis.fired_dated_shocks(result, [baseline, variant])
+    fig = plt.figure(figsize=(11.0, 3.9 + 0.16 * legend_lines(shocks)))
+    bottom = (0.5 + 0.16 * legend_lines(shocks)) / fig.get_figheight()
+    gs = fig.add_gridspec(
+        1,
+        2,
+        width_ratios=[2.2, 1],
+        top=1 - 1.05 / fig.get_figheight(),
+        bottom=bottom + 0.08,
+        left=0.07,
+        right=0.98,
+    )
+    ax, hx = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
+    for lo, hi, grey, alpha, name in (
+        ("q05", "q95", "0.5", 0.2, "90%"),
+        ("q25", "q75", "0.4", 0.3, "50%"),
+    ):
+        ax.fill_between(
+            d["date"], d[lo], d[hi], color=grey, alpha=alpha, lw=0, label=f"{name} of pairs"
+        )
+    ax.plot(d["date"], d["q50"], color="0.2", lw=1.0, label="median pair")
+    ax.fill_between(d["date"], d["ci_low"], d["ci_high"], color="#b2182b", alpha=0.35, lw=0)
+    ax.plot(d["date"], d["mean"], color="#b2182b", lw=1.6, label="mean (95% CI)")
+    if o.when == "at":
+        ax.axvline(pd.Timestamp(o.date), color="#1f5fa8", lw=1.2, ls="--", label="outcome date")
+    names = ("first window", "second window") if o.when == "change" else ("outcome window",)
+    names = names[: len(o.windows)]  # an `at` outcome has none
+    for k, (w, name) in enumerate(zip(o.windows, names, strict=True)):
+        alpha = 0.08 if k == 0 and o.when == "change" else 0.16
+        ax.axvspan(pd.Timestamp(w.first), pd.Timestamp(w.last), color="#1f5fa8", alpha=alpha)
+        ax.patches[-1].set(lw=0, label=name)
+    ax.axhline(0, color="0.3", lw=0.5)
+    ax.set_title(f"{o.quantity}: difference at every record", fontsize=10, loc="left", pad=18)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    mark_shocks([ax], shocks, label_ax=ax)
+    if len(x):
+        hx.hist(x, bins=min(30, max(5, len(x) // 5)), color="0.55")
+        hx.axvline(summary["mean"], color="#b2182b", lw=1.6, label="mean")
+        if np.isfinite(summary["ci_low"]):
+            hx.axvspan(summary["ci_low"], summary["ci_high"], color="#b2182b", alpha=0.3, lw=0)
+    hx.axvline(0, color="0.3", lw=0.5)
+    hx.set_title("per-pair differences of the outcome", fontsize=10, loc="left", pad=18)
+    hx.set_xlabel(f"{variant} minus {baseline}", fontsize=8)
+    hx.set_ylabel("pairs", fontsize=8)
+    hx.tick_params(labelsize=8)
+    ci = (
+        f"; mean {summary['mean']:+.4f} (95% CI {summary['ci_low']:+.4f} to "
+        f"{summary['ci_high']:+.4f})"
+        if len(x) > 1
+        else ""
+    )
+    fig.suptitle(
+        f"{variant} minus {baseline}: {outcomes.label(o)}\npaired by seed ({len(x)} pairs{ci})",
+        fontsize=11,
+        x=0.07,
+        ha="left",
+    )
+    shock_legend(fig, shocks)
+    return fig
+
+
+def sensitivity_figure(table: pd.DataFrame, outcome) -> Figure:
+    """Bars of first-order (S1) and total (ST) Sobol indices with 95% intervals.
+
+    ``outcome``: its title (an :class:`~sim.analysis.outcomes.Outcome` is labelled)."""
+    if not isinstance(outcome, str):
+        outcome = outcomes.label(outcome)
     n = len(table)
     fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * n + 2), 3.6))
     x = np.arange(n)

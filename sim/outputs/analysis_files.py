@@ -3,19 +3,21 @@ into one directory that remembers what made each file.
 
 The three commands share a directory (by default ``BATCH/plots``) of kind ``analysis``.
 Its manifest records, for every file, the command, its arguments and the batch
-(experiment name and content hash) that made it. A command replaces a file only when
-the same command with the same arguments on the same experiment made it (the batch may
-have more runs since: that is the same measure, updated); a file made with other
-arguments, by an earlier version (which recorded none) or by hand is refused, naming
-it, unless ``force``. Files the command does not write are never touched. The files of
-one command appear together: each is written under a temporary name first, and the
-manifest is updated after they are renamed into place.
+(experiment name and content hash) that made it, and for the files of one outcome
+(``compare_A_vs_B__OUTCOME.csv``, ``sensitivity__OUTCOME.png``) the outcome's name and
+text. Files are named after what they measure, so two outcomes never share a file. A
+command replaces a file only when the same command with the same arguments on the same
+experiment made it (the batch may have more runs since: that is the same measure,
+updated); a file made with other arguments, by an earlier version (which recorded none)
+or by hand is refused, naming it, unless ``force``. Files the command does not write
+are never touched. The files of one command appear together: each is written under a
+temporary name first, and the manifest is updated after they are renamed into place.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,7 @@ class AnalysisDir:
     new: bool = True  # written as a whole (missing, empty, or replaced with force)
     files: dict = field(default_factory=dict)  # the manifest's records of earlier files
     created: str | None = None  # when the directory was first written
+    per_file: dict = field(default_factory=dict)  # name -> fields over ``record``
 
     def write(self, products: dict[str, Writer]) -> list[str]:
         """Write every product (name -> writer) and the manifest; returns the names.
@@ -56,7 +59,7 @@ class AnalysisDir:
         now = utc_now()
         files = dict(self.files)
         for name in products:
-            files[name] = {**self.record, "created": now}
+            files[name] = {**self.record, **self.per_file.get(name, {}), "created": now}
         manifest = stamped({"kind": ANALYSIS, "files": files}, kind=ANALYSIS)
         if self.created is not None:
             manifest["created"], manifest["updated"] = self.created, now
@@ -96,6 +99,7 @@ def open_analysis_dir(
     *,
     force: bool = False,
     inputs: Iterable = (),
+    per_file: Mapping[str, dict] | None = None,
 ) -> AnalysisDir:
     """Check that a command may write ``names`` into ``out``.
 
@@ -108,6 +112,9 @@ def open_analysis_dir(
         force: replace what is there (a directory of another kind as a whole; in an
             analysis directory, only the files named).
         inputs: what the command reads (the batch), which ``out`` must not hold.
+        per_file: name -> fields that replace ``record``'s for that file (the files of
+            one outcome: its own ``arguments`` and ``outcome``), so that each file is
+            judged by what made it alone.
 
     Raises:
         UserError: ``out`` must not be written, or a file would replace one made
@@ -115,14 +122,16 @@ def open_analysis_dir(
     """
     out = check_out_dir(out, ANALYSIS, force=force, inputs=inputs)
     inputs = tuple(inputs)
+    per_file = dict(per_file or {})
     found = inspect_dir(out_target(out))
     if found.empty or found.kind != ANALYSIS:
-        return AnalysisDir(out, record, force, inputs)
+        return AnalysisDir(out, record, force, inputs, per_file=per_file)
     manifest = found.manifest if found.manifest and found.manifest.get("kind") else {}
     files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     clashes: dict[str, list[str]] = {}  # what made them -> the files
     for name in names:
-        if name in found.names() and not _same(files.get(name), record):
+        mine = {**record, **per_file.get(name, {})}
+        if name in found.names() and not _same(files.get(name), mine):
             clashes.setdefault(_made_by(files.get(name)), []).append(name)
     if clashes and not force:
         made = "; ".join(f"{listing(v)}, {k}" for k, v in clashes.items())
@@ -133,7 +142,14 @@ def open_analysis_dir(
             "another --out"
         )
     return AnalysisDir(
-        out, record, force, inputs, new=False, files=files, created=manifest.get("created")
+        out,
+        record,
+        force,
+        inputs,
+        new=False,
+        files=files,
+        created=manifest.get("created"),
+        per_file=per_file,
     )
 
 
