@@ -29,6 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from mesa.visualization import SolaraViz  # noqa: E402
 from mesa.visualization.utils import force_update, update_counter  # noqa: E402
 
+from sim.analysis.alignment import undefined_alignment  # noqa: E402
 from sim.analysis.explain import against_staying, partner_summary, plain_reasons  # noqa: E402
 from sim.app.classroom import (  # noqa: E402
     DEFAULT_SCENARIO,
@@ -240,11 +241,17 @@ def comparison_figure(model: ClassroomModel, shock_id: str, seeds: int) -> Figur
     spec = w.scenario.spec
     focus = focus_of(w.scenario)
     i = w.index(focus)
-    bands = model.bands(shock_id, seeds)
     fig = Figure(figsize=(10, 4.6))
     ax = fig.subplots()
-    colours = {"with": "#1f5fa8", "without": "#d95f02"}
     label = spec.shocks[shock_id].label
+    ax.set_title(f"With and without: {label}", fontsize=11, loc="left")
+    undefined = undefined_alignment(w.scenario)
+    if focus in undefined:  # nothing to draw: say why instead of an empty chart
+        _no_index(ax, w.names[i], focus, undefined[focus])
+        ax.set_xticks([])
+        return fig
+    bands = model.bands(shock_id, seeds)
+    colours = {"with": "#1f5fa8", "without": "#d95f02"}
     for world, colour in colours.items():
         b = bands[bands["world"] == world]
         x = pd.to_datetime(b["date"])
@@ -269,8 +276,14 @@ def comparison_figure(model: ClassroomModel, shock_id: str, seeds: int) -> Figur
     ax.axhline(0, color="0.3", lw=0.6)
     ax.set_xlim(pd.Timestamp(w.date(0)), pd.Timestamp(w.date(w.n_periods)))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    ax.set_title(f"With and without: {label}", fontsize=11, loc="left")
     return fig
+
+
+def _no_index(ax, name: str, sid: str, reason: str) -> None:
+    """An axes that says why a state has no alignment index (and draws nothing)."""
+    ax.text(0.5, 0.5, f"{name} ({sid}) has no alignment index:\n{reason}",
+            transform=ax.transAxes, ha="center", va="center", color="0.25")  # fmt: skip
+    ax.set_yticks([])  # (the x axis may be shared: its ticks stay)
 
 
 def play_figure(model: ClassroomModel, mine: pd.DataFrame, theirs: pd.DataFrame) -> Figure:
@@ -280,13 +293,19 @@ def play_figure(model: ClassroomModel, mine: pd.DataFrame, theirs: pd.DataFrame)
     sid = model.player_id
     fig = Figure(figsize=(10, 5.2))
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    undefined = undefined_alignment(w.scenario)
     for table, style, who in ((mine, "-", "you"), (theirs, "--", "the agent")):
         d = table[table["state"] == sid]
-        ax1.plot(d["date"], d["alignment_index"], ls=style, lw=2.2, label=who)
+        if sid not in undefined:
+            ax1.plot(d["date"], d["alignment_index"], ls=style, lw=2.2, label=who)
         ax2.plot(d["date"], d["utility"].cumsum(), ls=style, lw=2.2, label=who)
-    ax1.set_ylabel("alignment index")
     ax2.set_ylabel("payoff summed\nover quarters")
-    ax1.legend(fontsize=8, frameon=False)
+    if sid in undefined:  # no line to draw: say why, and put the legend below
+        _no_index(ax1, w.names[model.player], sid, undefined[sid])
+        ax2.legend(fontsize=8, frameon=False)
+    else:
+        ax1.set_ylabel("alignment index")
+        ax1.legend(fontsize=8, frameon=False)
     ax1.set_title(f"{w.names[w.index(sid)]}: your path and the agent's (seed {model.seed})",
                   fontsize=11, loc="left")  # fmt: skip
     ax2.set_xlim(pd.Timestamp(w.date(0)), pd.Timestamp(w.date(w.n_periods)))
