@@ -681,11 +681,14 @@ def test_cli_run_missing_scenario_file(tmp_path):
     assert not out.exists()
 
 
-def test_cli_run_out_parent_missing_is_not_created(tmp_path):
+def test_cli_run_out_missing_parents_are_created_only_by_a_run_that_writes(tmp_path):
     out = tmp_path / "no" / "such" / "dir"
-    res = cli_run("run", str(TEACHING), "--out", str(out))
-    assert_clean_user_error(res, "--out", "does not exist")
-    assert not (tmp_path / "no").exists()
+    res = cli_run("run", str(TEACHING), "--out", str(out), "--shock-off", "no_such_shock")
+    assert res.returncode == 2
+    assert not (tmp_path / "no").exists()  # a refused run creates no parent
+    res = cli_run("run", str(TEACHING), "--out", str(out), "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert (out / "manifest.json").is_file()
 
 
 def test_cli_negative_seed(tmp_path):

@@ -37,7 +37,7 @@ from sim.batch.store import (
     run_and_store,
     settle_replaced,
 )
-from sim.outputs.files import MANIFEST, check_out_dir
+from sim.outputs.files import MANIFEST, check_out_dir, make_parents, out_target
 from sim.outputs.kinds import BATCH
 from sim.outputs.manifest import utc_now, versions
 
@@ -226,6 +226,7 @@ def run(
     inputs = [experiment.path] if experiment.path is not None else []
     check_out_dir(out, BATCH, force=force, inputs=inputs)
     check_size(experiment)  # before any worker starts or any table is built
+    make_parents(out_target(out))  # --out may name new folders (the lock sits beside it)
     aside = make_way(Path(out), experiment, force)
     try:
         out = check_batch_out(out)

@@ -3,6 +3,11 @@
 ``run(scenario, seed)`` builds a :class:`~sim.drivers.model.BalancingModel`, runs it over
 the scenario's horizon and returns a :class:`RunResult`. ``RunResult.save`` writes its
 outputs through :mod:`sim.outputs.run_files`.
+
+A run's three tables have the columns of an ensemble's (:mod:`sim.drivers.records`)
+without ``replicate``: ``ties`` and ``indices`` as documented there, and ``shocks`` one
+row per firing (seed, id, label, kind, period, date), as an ensemble's or a batch's
+``.shocks`` for one replicate.
 """
 
 from __future__ import annotations
@@ -21,14 +26,23 @@ from sim.world.compiled import World, check_shock_ids, world_for
 
 @dataclass
 class RunResult:
-    """One run: its tables, the shocks that fired, and how to reproduce it."""
+    """One run: its tables, the shocks that fired, and how to reproduce it.
+
+    Attributes:
+        ties: seed, step, date, state, partner, tie.
+        indices: seed, step, date, state, alignment and hedging index, payoff components.
+        shocks: the shocks that fired, one row per firing in firing order: seed, id,
+            label, kind (dated, probabilistic), period, date (ISO text); the columns of
+            an ensemble's ``shocks`` without ``replicate``. :meth:`shock_events` gives
+            them as plain dicts.
+    """
 
     scenario: Scenario
     world: World
     seed: int
     ties: pd.DataFrame
     indices: pd.DataFrame
-    shocks: list[dict]
+    shocks: pd.DataFrame
     wall_time: float
     shocks_off: tuple[str, ...] = ()
     model: BalancingModel | None = field(default=None, repr=False)
@@ -45,11 +59,16 @@ class RunResult:
             seed=seed,
             ties=model.ties_table(seed),
             indices=model.indices_table(seed),
-            shocks=records.shock_events(model.shocks_table(seed)),
+            shocks=model.shocks_table(seed),
             wall_time=wall_time,
             shocks_off=shocks_off,
             model=model,
         )
+
+    def shock_events(self) -> list[dict]:
+        """The shocks that fired as plain dicts (id, label, kind, period, date), in
+        firing order (what the manifest records as ``shocks_fired``)."""
+        return records.shock_events(self.shocks)
 
     def figure(self):
         """The alignment figure (a matplotlib Figure)."""
@@ -63,15 +82,16 @@ class RunResult:
 
         return run_manifest(self)
 
-    def save(self, out: str | Path, *, force: bool = False) -> Path:
+    def save(self, out: str | Path, *, force: bool = False, format: str = "parquet") -> Path:
         """Write the outputs into ``out`` atomically; returns the directory.
 
-        ``out`` may be new, empty or an earlier run's output (and nothing else);
-        anything else is refused (:class:`~sim.errors.UserError`) unless ``force``.
+        ``out`` may be new (with missing parents), empty or an earlier run's output (and
+        nothing else); anything else is refused (:class:`~sim.errors.UserError`) unless
+        ``force``. ``format="csv"`` writes the tables as CSV instead of Parquet.
         """
         from sim.outputs.run_files import write_outputs
 
-        return write_outputs(self, out, force=force)
+        return write_outputs(self, out, force=force, format=format)
 
 
 def run(

@@ -1,9 +1,11 @@
 """Writing an ensemble's replicates to disk chunk by chunk: tables, figure and manifest.
 
 :func:`save_ensemble` streams each chunk's tables to Parquet as it comes
-(:class:`_ParquetStreams`), keeps only the alignment and hedging indices in memory
+(:class:`_TableStreams`), keeps only the alignment and hedging indices in memory
 (:class:`_IndexArrays`) and, when every chunk is written, adds the shock table, the fan
 chart and the manifest. Its text summary is :func:`sim.outputs.summary.ensemble_summary`.
+With ``format="csv"`` every table is written as CSV instead (appended chunk by chunk
+under one header), for a spreadsheet or a tool without Parquet.
 The index arrays are estimated before they are allocated (:func:`check_memory`): an
 ensemble that would not fit in the memory available is refused with the estimate.
 """
@@ -25,18 +27,17 @@ from sim.errors import UserError
 from sim.outputs.files import MANIFEST, atomic_dir, write_figure, write_manifest
 from sim.outputs.kinds import ENSEMBLE
 from sim.outputs.manifest import ensemble_manifest
+from sim.outputs.run_files import check_format, write_table
 from sim.scenario import Scenario, load_scenario
 from sim.world.compiled import World, world_for
 
 if TYPE_CHECKING:
-    import pyarrow.parquet as pq
-
     from sim.drivers.ensemble import EnsembleResult
 
 #: The tables an ensemble chunk may carry, in the order they are streamed.
 _TABLES = ("indices", "ties")
 _FIGURE = "alignment.png"
-_SHOCKS = "shocks.parquet"
+_SHOCKS = "shocks"
 _INPUTS = "inputs"  # the drawn inputs of `--inputs prior` (inputs.parquet)
 #: Memory kept free beside the index arrays (the interpreter, a chunk in flight, the figure).
 MEMORY_RESERVE = 512 * 2**20
@@ -75,6 +76,7 @@ def save_ensemble(
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
     inputs: str = "fixed",
+    format: str = "parquet",
 ) -> SavedEnsemble:
     """Run replicates and stream their tables to ``out`` (memory bounded by a chunk).
 
@@ -100,10 +102,12 @@ def save_ensemble(
             from their ranges (:func:`sim.drivers.ensemble.run_ensemble`); the drawn
             values are written to ``inputs.parquet`` (one row per replicate, one column
             per input path).
+        format: ``"parquet"``, or ``"csv"`` to write every table as ``NAME.csv`` instead.
 
     Raises:
         UserError: ``out`` must not be written, or the arrays would not fit in memory.
     """
+    check_format(format)
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seeds = check_seeds(seeds)
@@ -124,7 +128,7 @@ def save_ensemble(
             progress=progress,
             inputs=inputs,
         )
-        tables, shocks = _stream(chunks, tmp, arrays, drawn=inputs == "prior")
+        tables, shocks = _stream(chunks, tmp, arrays, drawn=inputs == "prior", format=format)
         saved = SavedEnsemble(
             Path(out),
             world,
@@ -134,9 +138,11 @@ def save_ensemble(
             arrays.hedging,
             shocks,
             time.perf_counter() - t0,
-            [*tables, _SHOCKS],
+            tables,
         )
-        _finish(saved, tmp, scenario, keep=keep, shocks_off=shocks_off, inputs=inputs)
+        _finish(
+            saved, tmp, scenario, keep=keep, shocks_off=shocks_off, inputs=inputs, format=format
+        )
     return saved
 
 
@@ -206,16 +212,28 @@ class _IndexArrays:
         self.hedging[reps] = chunk.indices["hedging_index"].to_numpy().reshape(shape)
 
 
-class _ParquetStreams:
-    """One Parquet file per table, written a chunk's table at a time (``NAME.parquet``,
-    opened with the schema of its first chunk)."""
+class _TableStreams:
+    """One file per table, written a chunk's table at a time: ``NAME.parquet`` (opened
+    with the schema of its first chunk) or ``NAME.csv`` (the header with the first)."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, format: str = "parquet"):
         self.directory = directory
-        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.format = format
+        self.writers: dict[str, Any] = {}
 
     def append(self, name: str, df: pd.DataFrame) -> None:
-        """Append ``df`` to ``NAME.parquet``, creating it at the first call."""
+        """Append ``df`` to ``NAME.parquet`` or ``NAME.csv``, creating it at the first call."""
+        if self.format == "csv":
+            first = name not in self.writers
+            self.writers[name] = None
+            df.to_csv(
+                self.directory / f"{name}.csv",
+                index=False,
+                header=first,
+                mode="w" if first else "a",
+                date_format="%Y-%m-%d",
+            )
+            return
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -226,25 +244,31 @@ class _ParquetStreams:
 
     def files(self) -> list[str]:
         """The files written, by name."""
-        return sorted(f"{name}.parquet" for name in self.writers)
+        return sorted(f"{name}.{self.format}" for name in self.writers)
 
     def close(self) -> None:
         """Finish every file (a Parquet file is readable only once closed)."""
         for writer in self.writers.values():
-            writer.close()
+            if writer is not None:
+                writer.close()
 
 
 def _stream(
-    chunks: Iterable[EnsembleResult], tmp: Path, arrays: _IndexArrays, *, drawn: bool = False
+    chunks: Iterable[EnsembleResult],
+    tmp: Path,
+    arrays: _IndexArrays,
+    *,
+    drawn: bool = False,
+    format: str = "parquet",
 ) -> tuple[list[str], pd.DataFrame]:
     """Write the chunks' tables into ``tmp`` and their indices into ``arrays`` as they
-    come, then the shock table of all replicates (``shocks.parquet``), and with
-    ``drawn`` the replicates' drawn inputs (``inputs.parquet``).
+    come, then the shock table of all replicates (``shocks``), and with ``drawn`` the
+    replicates' drawn inputs (``inputs``), each as ``.parquet`` or ``.csv``.
 
     Returns:
-        The Parquet files of the chunk tables, and the shock table.
+        The files of the tables, and the shock table.
     """
-    streams = _ParquetStreams(tmp)
+    streams = _TableStreams(tmp, format)
     shocks: list[pd.DataFrame] = []
     try:
         for chunk in chunks:
@@ -259,8 +283,7 @@ def _stream(
     finally:
         streams.close()
     shock_table = pd.concat(shocks, ignore_index=True)
-    shock_table.to_parquet(tmp / _SHOCKS, index=False)
-    return streams.files(), shock_table
+    return [*streams.files(), write_table(shock_table, tmp, _SHOCKS, format)], shock_table
 
 
 def _finish(
@@ -271,6 +294,7 @@ def _finish(
     keep: str,
     shocks_off: Sequence[str],
     inputs: str = "fixed",
+    format: str = "parquet",
 ) -> None:
     """Add the fan chart and the manifest to ``tmp`` and to ``saved.files``."""
     write_figure(saved.figure(), tmp / _FIGURE)
@@ -283,5 +307,6 @@ def _finish(
         wall_time=saved.wall_time,
     )
     manifest["inputs"] = inputs
+    manifest["table_format"] = format
     write_manifest(tmp, manifest)
     saved.files = [*saved.files, MANIFEST, _FIGURE]

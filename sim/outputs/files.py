@@ -1,8 +1,10 @@
 """Output directories and the files in them, written all or nothing, never over work
 that the command did not make.
 
-A directory is checked before any work (:func:`check_out_dir`): it may be new, empty, or
-an earlier output of the same kind (:mod:`sim.outputs.kinds`) that holds nothing else;
+A directory is checked before any work (:func:`check_out_dir`): it may be new (its
+missing parent directories too: they are created when it is written, and removed again
+if the write fails), empty, or an earlier output of the same kind
+(:mod:`sim.outputs.kinds`) that holds nothing else;
 anything else is refused unless ``force`` says to replace it. It is built in a temporary
 directory that replaces it only when complete (:func:`atomic_dir`): on any failure the
 earlier output is left exactly as it was, and a failure to write (disk full, read-only,
@@ -45,7 +47,10 @@ __all__ = [
     "atomic_dir",
     "atomic_file",
     "check_out_dir",
+    "existing_ancestor",
+    "make_parents",
     "out_target",
+    "remove_made",
     "temporary_path",
     "write_failed",
     "write_figure",
@@ -137,10 +142,10 @@ def _check_path(out: Path, what: str, inputs: Iterable) -> Path:
     if out.is_symlink() and Path(os.path.realpath(out)).is_symlink():
         raise UserError(f"--out {out}: a symbolic link that leads nowhere (a loop)")
     real = out_target(out)
-    parent = real.parent
+    parent = existing_ancestor(real)
     if not parent.is_dir():
         raise UserError(
-            f"--out {out}: the parent directory {parent} does not exist; create it first"
+            f"--out {out}: {parent} is not a directory, so nothing can be written under it"
         )
     if real.exists() and not real.is_dir():
         link = f" (a symbolic link to {real})" if out.is_symlink() else ""
@@ -169,8 +174,51 @@ def _check_path(out: Path, what: str, inputs: Iterable) -> Path:
                 "temporary name written beside it is longer)"
             )
     if not os.access(parent, os.W_OK):
-        raise UserError(f"--out {out}: cannot write in {parent}: {_unwritable(parent)}")
+        missing = "" if parent == real.parent else f" (to create {real.parent})"
+        raise UserError(f"--out {out}: cannot write in {parent}{missing}: {_unwritable(parent)}")
     return real
+
+
+def existing_ancestor(path: Path) -> Path:
+    """The parent of ``path`` if it exists, else the nearest ancestor that does (the
+    directory in which the missing ones would be created)."""
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def make_parents(path: Path) -> list[Path]:
+    """Create the missing directories above ``path``; returns those created, deepest
+    first (what :func:`remove_made` removes again if the write fails).
+
+    Raises:
+        OSError: one could not be created (those made before it are removed).
+    """
+    made: list[Path] = []
+    missing = []
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            made.insert(0, d)
+    except OSError:
+        remove_made(made)
+        raise
+    return made
+
+
+def remove_made(made: list[Path]) -> None:
+    """Remove the directories :func:`make_parents` created, deepest first, as long as
+    they are empty (another process may have written there meanwhile)."""
+    for d in made:
+        try:
+            d.rmdir()
+        except OSError:
+            return
 
 
 def _unwritable(path: Path) -> str:
@@ -203,12 +251,15 @@ def atomic_dir(
     out = check_out_dir(out, what, force=force, inputs=inputs)
     real = out_target(out)
     existed = real.exists()
+    made: list[Path] = []
     try:
+        made = make_parents(real)
         tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.tmp-", dir=real.parent))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; an output is not
     except OSError as exc:
+        remove_made(made)
         raise OutputError(write_failed(out, exc, existed)) from None
     try:
         yield tmp
@@ -216,9 +267,11 @@ def atomic_dir(
         _swap_in(tmp, real)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_made(made)
         raise OutputError(write_failed(out, exc, existed, tmp)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_made(made)
         raise
 
 

@@ -49,13 +49,16 @@ MANIFEST = "manifest.json"
 #: The entries a run and an ensemble write at the top of their directory: an earlier
 #: output of the same kind is replaced only when it holds nothing else.
 WRITES = {
-    RUN: frozenset({"ties.parquet", "indices.parquet", "alignment.png", MANIFEST}),
+    RUN: frozenset(
+        {"ties.parquet", "indices.parquet", "ties.csv", "indices.csv", "alignment.png", MANIFEST}
+    ),
     ENSEMBLE: frozenset(
         {
-            "indices.parquet",
-            "ties.parquet",
-            "shocks.parquet",
-            "inputs.parquet",
+            *(
+                f"{t}.{f}"
+                for t in ("indices", "ties", "shocks", "inputs")
+                for f in ("parquet", "csv")
+            ),
             "alignment.png",
             MANIFEST,
         }

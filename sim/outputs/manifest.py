@@ -129,7 +129,7 @@ def run_manifest(result: RunResult) -> dict:
         {
             "seed": result.seed,
             "shocks_off": list(result.shocks_off),
-            "shocks_fired": result.shocks,
+            "shocks_fired": result.shock_events(),
             "resolved_parameters": resolved_parameters(result.world),
         },
         kind=RUN,

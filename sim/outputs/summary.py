@@ -56,8 +56,9 @@ def run_summary(result: RunResult) -> str:
         lines.append(
             f"  {col:<14}" + "".join(f"{round(ix[col][s], 10) + 0.0:>12.2f}" for s in steps)
         )
-    if result.shocks:
-        lines.append("  shocks: " + "; ".join(f"{s['date']} {s['label']}" for s in result.shocks))
+    if len(result.shocks):
+        fired = result.shocks[["date", "label"]].itertuples(index=False)
+        lines.append("  shocks: " + "; ".join(f"{d} {label}" for d, label in fired))
     return "\n".join(lines)
 
 

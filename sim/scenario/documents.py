@@ -14,6 +14,9 @@ ends with one message in well under a second.
 A path (:data:`DocPath`) is a tuple of mapping keys and list indices, e.g.
 ``("shocks", "pipeline", "effects", 0, "value")``; its dotted form is
 ``shocks.pipeline.effects[0].value``.
+
+:func:`document_kind` tells a scenario file from an experiment file by its top-level
+fields, so a file of the wrong kind is named as such instead of failing every field.
 """
 
 from __future__ import annotations
@@ -229,6 +232,32 @@ def _check_expansion(root, shown: str) -> None:
         depth[key] = -1  # entered
         stack.append((node, True))
         stack.extend((k, False) for k in _children(node))
+
+
+#: Top-level fields that only a scenario file has, and only an experiment file has, in the
+#: order a message names them (:func:`document_kind`).
+KIND_FIELDS = {
+    "scenario": ("states", "extends", "time", "relations", "shocks", "poles", "rivalries"),
+    "experiment": ("scenarios", "replicates", "design", "seed", "seeds", "keep"),
+}
+
+
+def document_kind(data: Any) -> tuple[str, str] | None:
+    """Whether ``data`` (a document's top level) is a scenario or an experiment, judged
+    by the fields only one of the two has (:data:`KIND_FIELDS`).
+
+    Returns:
+        ``(kind, field)``: ``"scenario"`` or ``"experiment"`` and the first field of that
+        kind found (what a message names); ``None`` if it has fields of both kinds or of
+        neither.
+    """
+    if not isinstance(data, dict):
+        return None
+    found = {
+        kind: next((k for k in fields if k in data), None) for kind, fields in KIND_FIELDS.items()
+    }
+    kinds = [(kind, key) for kind, key in found.items() if key is not None]
+    return kinds[0] if len(kinds) == 1 else None
 
 
 def doc_from_dict(data: dict, name: str = "<dict>") -> Document:

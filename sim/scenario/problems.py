@@ -6,10 +6,16 @@ A problem is a pair ``(place, message)``: ``place`` is ``FILE:LINE`` (from
 :class:`~sim.errors.ScenarioError`. Scenario files and experiment files share all of this:
 :class:`ProblemList` collects the problems of one pass, :func:`pydantic_problems` translates
 a pydantic ``ValidationError``, :func:`did_you_mean` suggests the closest known name.
+
+Two mistakes get one message instead of the field-by-field errors: a file of the wrong
+kind (a scenario where an experiment is expected, or the reverse: :func:`wrong_kind`,
+judged by :func:`~sim.scenario.documents.document_kind` before any field is reported),
+and a date written in quotes (``start: "2019-07-31"``), which YAML reads as text.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Iterable
 from typing import Any
@@ -17,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError
-from sim.scenario.documents import DocPath, Document, dotted, where
+from sim.scenario.documents import DocPath, Document, document_kind, dotted, where
 
 #: ``(FILE:LINE, "field PATH: message")``.
 Problem = tuple[str, str]
@@ -113,9 +119,13 @@ def pydantic_problems(doc: Document, err: ValidationError, root: type[BaseModel]
     """The errors of validating ``doc`` against ``root``, as problems at their lines.
 
     An unknown field gets a did-you-mean and the list of allowed fields; a missing one is
-    "required field is missing"; any other error keeps pydantic's message, plus the value
-    given when it is a scalar.
+    "required field is missing"; a quoted date says to remove the quotes; any other error
+    keeps pydantic's message, plus the value given when it is a scalar. A document of the
+    other kind (:func:`wrong_kind`) is one problem that says so, instead of all of these.
     """
+    other = wrong_kind(doc, root)
+    if other is not None:
+        return [other]
     out = []
     for e in err.errors():
         loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x))
@@ -136,8 +146,62 @@ def pydantic_problems(doc: Document, err: ValidationError, root: type[BaseModel]
             got = e.get("input")
             if kind != "value_error" and not isinstance(got, dict | list):
                 msg += f" (got {_short_repr(got)})"
+            if kind == "date_type" and _is_iso_date(got):
+                msg += f"; a date written in quotes is text: write {got} without quotes"
         out.append((where(doc, loc), f"field {dotted(loc)}: {msg}"))
     return out
+
+
+#: What a user does with each kind of file, for :func:`wrong_kind`.
+_KIND_USE = {
+    "scenario": (
+        "`multivector run`, `check`, `validate` and `explain` read scenario files "
+        "(see scenarios/README.md); to run an experiment use `multivector batch FILE --out DIR`"
+    ),
+    "experiment": (
+        "`multivector batch` runs experiments (see scenarios/experiments/README.md); "
+        "to run a scenario use `multivector run`"
+    ),
+}
+
+
+def wrong_kind(doc: Document, root: type[BaseModel]) -> Problem | None:
+    """The problem of a document of the other kind than ``root`` reads: a scenario file
+    (it has ``states:``) where an experiment is expected, or the reverse; ``None`` when
+    ``doc`` is of ``root``'s kind or of no clear kind.
+
+    The kind expected is ``root``'s: a model with a ``states`` field reads scenarios, one
+    with a ``scenarios`` field experiments.
+    """
+    expected = (
+        "scenario"
+        if "states" in root.model_fields
+        else "experiment"
+        if "scenarios" in root.model_fields
+        else None
+    )
+    found = document_kind(doc.data)
+    if expected is None or found is None or found[0] == expected:
+        return None
+    kind, key = found
+    f, _, line = where(doc, (key,)).rpartition(":")
+    at = f" at line {line}" if line.isdigit() and line != "0" else ""
+    return (
+        f or "?",
+        f"is {'an' if kind == 'experiment' else 'a'} {kind} file (it has `{key}:`{at}), "
+        f"not {'an' if expected == 'experiment' else 'a'} {expected} file: {_KIND_USE[expected]}",
+    )
+
+
+def _is_iso_date(value: Any) -> bool:
+    """Whether ``value`` is text that reads as an ISO date (a date written in quotes)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        dt.date.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:

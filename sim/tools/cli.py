@@ -25,7 +25,15 @@ import time
 from pathlib import Path
 
 from sim.errors import OutputError, UserError, os_error_cause, os_error_text
-from sim.tools import cli_calibration, cli_data, cli_validate
+from sim.outputs.run_files import FORMATS
+from sim.tools import (
+    cli_analysis,
+    cli_calibration,
+    cli_data,
+    cli_discover,
+    cli_new,
+    cli_validate,
+)
 
 #: The most replicates of one ``run --replicates`` (their index arrays are also checked
 #: against the memory available before anything runs).
@@ -96,15 +104,32 @@ _FORCE_RUN = (
     "(another kind of output, a batch store, files of your own): without it such an --out "
     "is refused. Never the current directory, its parents, the home directory or an input"
 )
-_FORCE_ANALYSIS = (
-    "replace files in --out that were made with other arguments (or not by these "
-    "commands); an --out that is not a directory of figures and tables (another kind of "
-    "output, files of your own) is replaced as a whole. Without it both are refused"
-)
 
 
 def _force(parser, text: str = _FORCE_RUN) -> None:
     parser.add_argument("--force", action="store_true", help=text)
+
+
+class _Version(argparse.Action):
+    """``--version``: the package version and the git commit of the code, then exit."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    """``multivector VERSION (git COMMIT)``, or without the commit outside a checkout."""
+    from sim.outputs.manifest import versions
+
+    v = versions()
+    commit = v.get("git_commit")
+    return f"multivector {v.get('multivector') or 'unknown'}" + (
+        f" (git {commit})" if commit else ""
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,11 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="multivector",
         description="Strategic balancing: small states between great powers (agent-based).",
     )
+    p.add_argument(
+        "--version", action=_Version, help="print the version and the git commit, and exit"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_command(sub)
     _add_scenario_commands(sub)
+    cli_new.add_commands(sub)
     _add_batch_command(sub)
-    _add_analysis_commands(sub)
+    cli_analysis.add_commands(sub)
+    cli_discover.add_commands(sub)
     cli_calibration.add_commands(sub)
     cli_data.add_commands(sub)
     _add_app_command(sub)
@@ -132,8 +162,8 @@ def _add_run_command(sub) -> None:
     r.add_argument(
         "--out",
         required=True,
-        help="output directory (its parent must exist): new, empty, or an earlier output "
-        "of the same command, which is replaced",
+        help="output directory (created with any missing parents): new, empty, or an "
+        "earlier output of the same command, which is replaced",
     )
     _force(r)
     r.add_argument(
@@ -174,6 +204,13 @@ def _add_run_command(sub) -> None:
         help="with --replicates: 'prior' draws each replicate's uncertain inputs from their "
         "ranges (from its seed), so the bands carry input uncertainty; the draws go to "
         "inputs.parquet (default: fixed, the file's values)",
+    )
+    r.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="parquet",
+        help="the tables' format: parquet (default) or csv (the same columns, written "
+        "instead of the Parquet files: ties.csv, indices.csv, shocks.csv, ...)",
     )
     r.add_argument("--quiet", action="store_true", help="print nothing on success")
 
@@ -217,7 +254,8 @@ def _add_batch_command(sub) -> None:
     b.add_argument(
         "--out",
         required=True,
-        help="batch directory: created, or resumed when it holds a batch of this experiment",
+        help="batch directory: created (with any missing parents), or resumed when it "
+        "holds a batch of this experiment",
     )
     b.add_argument(
         "--force",
@@ -257,41 +295,6 @@ def _add_batch_command(sub) -> None:
         "timed at the start)",
     )
     b.add_argument("--quiet", action="store_true", help="no progress, no summary")
-
-
-def _add_analysis_commands(sub) -> None:
-    """``plot``, ``compare`` and ``sensitivity``: figures and tables of a batch."""
-    pl = sub.add_parser("plot", help="fan charts and distributions of a batch")
-    pl.add_argument("batch", help="a batch directory (multivector batch --out)")
-    pl.add_argument("--out", help="directory for the figures (default: BATCH/plots)")
-    _force(pl, _FORCE_ANALYSIS)
-    pl.add_argument("--state", action="append", default=[], help="states to show (repeatable)")
-    pl.add_argument(
-        "--date",
-        type=_date,
-        action="append",
-        default=[],
-        help="dates for the distributions (repeatable; default: the last record)",
-    )
-
-    cm = sub.add_parser("compare", help="a counterfactual arm against a baseline, paired by seed")
-    cm.add_argument("batch")
-    cm.add_argument("--baseline", required=True, help="arm name")
-    cm.add_argument("--variant", required=True, help="arm name")
-    cm.add_argument("--index", default="alignment_index", help="default alignment_index")
-    cm.add_argument("--state", action="append", default=[], help="states (repeatable)")
-    cm.add_argument(
-        "--date", type=_date, action="append", default=[], help="effect dates (repeatable)"
-    )
-    cm.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
-    _force(cm, _FORCE_ANALYSIS)
-
-    se = sub.add_parser("sensitivity", help="Sobol indices of an outcome (Sobol designs)")
-    se.add_argument("batch")
-    se.add_argument("--outcome", required=True, help='e.g. "AZ alignment_index at 2030-12-31"')
-    se.add_argument("--arm", help="arm (default: the first)")
-    se.add_argument("--out", help="directory for the figure and table (default: BATCH/plots)")
-    _force(se, _FORCE_ANALYSIS)
 
 
 def _add_app_command(sub) -> None:
@@ -364,11 +367,9 @@ def _dispatch(args) -> int:
         return _cmd_check(args)
     if args.command == "batch":
         return _cmd_batch(args)
-    if args.command in ("plot", "compare", "sensitivity"):
-        return _cmd_analyse(args)
     if args.command == "app":
         return _cmd_app(args)
-    for module in (cli_calibration, cli_data):
+    for module in (cli_new, cli_analysis, cli_discover, cli_calibration, cli_data):
         code = module.dispatch(args)
         if code is not None:
             return code
@@ -409,11 +410,12 @@ def _cmd_run(args) -> int:
         return _run_replicates(args, scenario)
     t0 = time.perf_counter()
     result = run(scenario, seed=args.seed, shocks_off=args.shock_off)
-    out = result.save(args.out, force=args.force)
+    out = result.save(args.out, force=args.force, format=args.format)
     if not args.quiet:
         print(run_summary(result))
+        tables = f"ties.{args.format}, indices.{args.format}"
         print(
-            f"wrote {out}/ (ties.parquet, indices.parquet, manifest.json, alignment.png) "
+            f"wrote {out}/ ({tables}, manifest.json, alignment.png) "
             f"in {time.perf_counter() - t0:.2f} s"
         )
     return 0
@@ -433,9 +435,10 @@ def _run_replicates(args, scenario) -> int:
         keep=args.keep or "indices",
         dates=args.date,
         shocks_off=args.shock_off,
-        progress=None if args.quiet else _progress_bar(args.replicates),
+        progress=None if args.quiet else progress_callback("run --replicates"),
         force=args.force,
         inputs=args.inputs,
+        format=args.format,
     )
     if not args.quiet:
         print(ensemble_summary(saved))
@@ -457,20 +460,26 @@ def _refuse_if_batch_running(out: str | Path, force: bool) -> None:
         pass
 
 
-def _progress_bar(total: int):
-    """A tqdm bar on a terminal (nothing otherwise), fed (done, total) after each chunk;
-    it appears with the first finished chunk, so argument errors come without one."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
+def progress_callback(label: str, unit: str = "run"):
+    """The progress of every long command, in one style: a callback fed (done, total)
+    after each chunk that shows a tqdm bar on a terminal and plain lines otherwise (every
+    5 seconds and at the end), as ``batch`` does (:class:`sim.batch.progress.Progress`).
+    Nothing shows before the first chunk, so argument errors come without a bar."""
+    from sim.batch.progress import Progress
 
-    bar = None
+    class _Labelled(Progress):
+        def line(self) -> str:
+            return f"{label}:" + super().line().partition(":")[2].replace(" runs", f" {unit}s", 1)
 
-    def update(done: int, _total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="run", file=sys.stderr, mininterval=0.5, leave=False)
-        bar.update(done - bar.n)
+    shown: list[Progress] = []
+
+    def update(done: int, total: int) -> None:
+        if not shown:
+            shown.append(_Labelled(total))
+            if shown[0].bar is not None:
+                shown[0].bar.unit = unit
+        bar = shown[0]
+        bar.update(done - bar.done)
         if done >= total:
             bar.close()
 
@@ -510,12 +519,13 @@ def _cmd_check(args) -> int:
 
 def _cmd_batch(args) -> int:
     from sim.batch import load_experiment, run
-    from sim.outputs.files import check_out_dir
+    from sim.outputs.files import check_out_dir, make_parents, out_target
     from sim.outputs.kinds import BATCH
 
     # the arguments first, before the experiment file is read (run checks them again)
     check_out_dir(args.out, BATCH, force=args.force, inputs=[args.experiment])
     experiment = load_experiment(args.experiment)
+    make_parents(out_target(args.out))  # the store's lock lives beside it
     try:
         summary = run(
             experiment,
@@ -537,108 +547,6 @@ def _cmd_batch(args) -> int:
     if not args.quiet:
         print(summary.text())
     return 1 if summary.failed else 0
-
-
-def _cmd_analyse(args) -> int:
-    from sim.batch import load
-    from sim.outputs.analysis_files import open_analysis_dir
-
-    result = load(args.batch, ties=False)
-    out = Path(args.out) if args.out else Path(args.batch) / "plots"
-    if args.command == "plot":
-        products, text, arguments = _plot_products(args, result)
-    elif args.command == "compare":
-        products, text, arguments = _compare_products(args, result)
-    else:
-        products, text, arguments = _sensitivity_products(args, result)
-    exp = result.manifest.get("experiment") or {}
-    record = {
-        "command": args.command,
-        "arguments": arguments,
-        "batch": {"experiment": exp.get("name"), "content_hash": exp.get("content_hash")},
-    }
-    target = open_analysis_dir(out, list(products), record, force=args.force, inputs=[args.batch])
-    _refuse_if_batch_running(out, args.force)
-    if text:
-        print(text)
-    names = target.write(products)
-    print(f"wrote {', '.join(names)} to {out}/")
-    return 0
-
-
-def _figure(make):
-    """A product that makes a figure (only when it is written: a refused command makes
-    none) and saves it."""
-    from sim.outputs.files import write_figure
-
-    return lambda path: write_figure(make(), path, dpi=110)
-
-
-def _table(table):
-    """A product that writes ``table`` as CSV."""
-    return lambda path: table.to_csv(path, index=False)
-
-
-def _plot_products(args, result):
-    from sim.batch import analysis, plots
-
-    states = analysis.check_states(result, args.state)
-    products = {}
-    for index in ("alignment_index", "hedging_index"):
-        products[f"fan_{index}.png"] = _figure(
-            lambda index=index: plots.fan_chart(result, index, states)
-        )
-    for state in states if args.state else states[:1]:
-        products[f"distributions_{state}.png"] = _figure(
-            lambda state=state: plots.distributions(result, args.date, "alignment_index", state)
-        )
-    dates = [d.isoformat() for d in args.date]
-    return products, "", {"state": list(args.state), "date": dates}
-
-
-def _compare_products(args, result):
-    import pandas as pd
-
-    from sim.batch import analysis, plots
-
-    states = analysis.check_states(result, args.state)
-    table = analysis.effects(result, args.baseline, args.variant, args.date, args.index, states)
-    with pd.option_context("display.width", 120, "display.max_columns", 20):
-        signed = {c: "{:+.4f}".format for c in ("mean", "ci_low", "ci_high", "median")}
-        shares = {"sd": "{:.4f}".format, "share_higher": "{:.1%}".format}
-        text = (
-            f"{args.variant} minus {args.baseline}: {args.index}, paired by seed\n"
-            + table.to_string(index=False, formatters={**signed, **shares})
-        )
-    name = f"compare_{args.baseline}_vs_{args.variant}"
-    products = {
-        f"{name}.png": _figure(
-            lambda: plots.compare_figure(result, args.baseline, args.variant, args.index, states)
-        ),
-        f"{name}.csv": _table(table),
-    }
-    arguments = {
-        "baseline": args.baseline,
-        "variant": args.variant,
-        "index": args.index,
-        "state": list(args.state),
-        "date": [d.isoformat() for d in args.date],
-    }
-    return products, text, arguments
-
-
-def _sensitivity_products(args, result):
-    from sim.batch import analysis, plots
-
-    table = analysis.sobol_indices(result, args.outcome, args.arm)
-    text = f"Sobol indices of {args.outcome} (95% intervals, half-widths)\n" + table.to_string(
-        index=False, float_format=lambda v: f"{v:.3f}"
-    )
-    products = {
-        "sensitivity.png": _figure(lambda: plots.sensitivity_figure(table, args.outcome)),
-        "sensitivity.csv": _table(table),
-    }
-    return products, text, {"outcome": args.outcome, "arm": args.arm}
 
 
 if __name__ == "__main__":
