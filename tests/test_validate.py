@@ -4,6 +4,7 @@ point values and across the prior of the uncertain inputs."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -313,3 +314,72 @@ def test_validate_prior_and_csv_from_the_command_line(prior_world, tmp_path, cap
     assert main(args) == 2  # the CSV exists: refused without --force
     assert "exists" in capsys.readouterr().err
     assert main([*args, "--force"]) == code
+
+
+# ---- absolute bands on an index --------------------------------------------------------
+
+
+def _index_band_world(folder: Path, bands: dict) -> Path:
+    content = copy.deepcopy(sim.load_scenario(TEACHING).content)
+    content["validation"] = {
+        "seeds": 6,
+        "facts": [
+            {
+                "id": "hedges",
+                "kind": "tie_range",
+                "description": "Smallland's hedging index within a band",
+                "source": "a test",
+                "state": "SM",
+                "bands": bands,
+                "window": {"start": dt.date(2022, 1, 1), "end": dt.date(2025, 12, 31)},
+            }
+        ],
+    }
+    path = folder / "index_band.yaml"
+    path.write_text(yaml.safe_dump(content, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def test_a_band_on_an_index_bounds_the_states_index_at_every_record(tmp_path):
+    """`bands: {hedging_index: [lo, hi]}` bounds the state's index (not a tie to a state
+    named 'hedging_index'): the share of seeds is the share whose index stays strictly
+    inside at every record of the window, measured here against the ensemble's own
+    indices; a failing band names the index and the record where it broke most often."""
+    seeds = range(100_000, 100_006)
+    ens = sim.run_ensemble(TEACHING, list(seeds))
+    ix = ens.indices[
+        (ens.indices["state"] == "SM")
+        & (ens.indices["date"] >= "2022-01-01")
+        & (ens.indices["date"] <= "2025-12-31")
+    ]
+    lo, hi = float(ix["hedging_index"].min()), float(ix["hedging_index"].max())
+    mid = float(ix["hedging_index"].median())
+    # wide enough for every seed: holds in all; cut at the median: fails in some
+    wide = check(
+        sim.load_scenario(_index_band_world(tmp_path, {"hedging_index": [lo - 0.01, hi + 0.01]}))
+    )
+    assert wide[0].value == 1.0 and wide[0].passed
+    cut = check(sim.load_scenario(_index_band_world(tmp_path, {"hedging_index": [lo - 0.01, mid]})))
+    inside = ix.groupby("replicate")["hedging_index"].apply(lambda x: bool((x < mid).all()))
+    assert cut[0].value == pytest.approx(inside.mean())
+    assert not cut[0].passed
+    b = cut[0].breaks
+    assert b.pair == "SM hedging_index" and b.date.startswith("202")
+    assert "most often: SM hedging_index at 202" in table(
+        cut, sim.load_scenario(tmp_path / "index_band.yaml")
+    )
+
+
+def test_an_index_band_with_a_typo_or_no_index_is_a_problem_at_its_line(tmp_path):
+    with pytest.raises(UserError) as err:
+        sim.load_scenario(_index_band_world(tmp_path, {"hedgng_index": [0.0, 1.0]}))
+    text = str(err.value)
+    assert "index_band.yaml:" in text and "did you mean 'hedging_index'" in text
+
+    # Eastland is the East pole's only member: its alignment index is undefined
+    path = _index_band_world(tmp_path, {"alignment_index": [-1.0, 1.0]})
+    content = yaml.safe_load(path.read_text())
+    content["validation"]["facts"][0]["state"] = "EA"
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    with pytest.raises(UserError, match="only member of the pole East"):
+        sim.load_scenario(path)

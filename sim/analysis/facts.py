@@ -3,8 +3,10 @@
 A scenario's ``validation:`` section lists facts (see ``scenarios/README.md``). Each is
 measured over ``seeds`` runs and reported with its threshold and a verdict:
 
-- ``tie_range``: every tie named in ``bands`` stays strictly inside its band at every
-  record in ``window``; measured as the share of seeds where it holds.
+- ``tie_range``: every quantity named in ``bands`` stays strictly inside its band at
+  every record in ``window``; measured as the share of seeds where it holds. A band's key
+  is a partner (the tie from ``state`` to it) or an index (``alignment_index``,
+  ``hedging_index``: the state's index, an absolute band).
 - ``strongest_tie``: the tie to ``partner`` is the state's highest at every record in
   ``window``; share of seeds.
 - ``mean_change``: the window mean of a tie or index is higher (``direction: up``) or
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +57,8 @@ DEFAULT_SEED_START = 100_000
 MAX_SEED = 2**63 - 1
 #: The band of a paired effect over prior draws: 5% to 95%.
 PRIOR_BAND = (0.05, 0.95)
+#: The indices a ``tie_range`` band may name (besides partners).
+INDEX_BANDS = ("alignment_index", "hedging_index")
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,7 @@ class SeedPanel:
         self,
         world: World,
         seeds: Sequence[int],
-        progress: bool = False,
+        progress: bool | Callable[[str], Callable[[int, int], None]] = False,
         overrides: Sequence[Mapping[str, float]] | None = None,
     ):
         self.world = world
@@ -214,7 +218,7 @@ class SeedPanel:
                 shown[0] = done
                 print(f"  {name}: {done}/{total} seeds", file=sys.stderr, flush=True)
 
-        callback = report if progress else None
+        callback = progress(name) if callable(progress) else (report if progress else None)
         if overrides is None:
             self.ties = ensemble_ties(world.scenario, self.seeds, progress=callback)
         else:
@@ -271,7 +275,7 @@ def check(
     seeds: int | None = None,
     *,
     seed_start: int | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[str], Callable[[int, int], None]] = False,
 ) -> list[FactResult]:
     """Measure every fact of ``scenario`` at its point values over ``seeds`` seeds
     (default: ``validation.seeds``) from ``seed_start`` (default:
@@ -305,7 +309,7 @@ def check_prior(
     *,
     seed_start: int | None = None,
     point: list[FactResult] | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[str], Callable[[int, int], None]] = False,
 ) -> list[PriorResult]:
     """Measure every fact across the input prior: draw k runs seed ``seed_start + k``
     with its own draw of every uncertain input (its counterfactual: the same draw and
@@ -435,13 +439,16 @@ def measure(fact: FactSpec, panel: SeedPanel, cf: SeedPanel | None = None) -> Fa
 
 def breaks(fact: FactSpec, panel: SeedPanel, ok: np.ndarray) -> Breaks:
     """Where a share fact failed: the tie and record that broke it in the most seeds
-    (``tie_range``: a tie outside its band; ``strongest_tie``: another tie at or above the
-    partner's, named ``AZ-RU >= AZ-TR``)."""
+    (``tie_range``: a tie outside its band, named ``AZ-RU``, or an index, named ``AZ
+    hedging_index``; ``strongest_tie``: another tie at or above the partner's, named
+    ``AZ-RU >= AZ-TR``)."""
     failed, n = int((~ok).sum()), len(ok)
     if fact.kind == "tie_range":
         counts = _range_breaches(fact, panel).sum(axis=1)  # (partners, records)
-        partners = list(fact.bands)
-        name = [f"{fact.state}-{p}" for p in partners]
+        name = [
+            f"{fact.state} {key}" if key in INDEX_BANDS else f"{fact.state}-{key}"
+            for key in fact.bands
+        ]
     elif fact.kind == "strongest_tie":
         above, rival = _strongest_breaches(fact, panel)
         ids = panel.world.ids
@@ -455,11 +462,15 @@ def breaks(fact: FactSpec, panel: SeedPanel, ok: np.ndarray) -> Breaks:
 
 
 def _range_breaches(fact: FactSpec, panel: SeedPanel) -> np.ndarray:
-    """``(partners, seeds, records)`` bool: the tie outside its band (``tie_range``)."""
+    """``(bands, seeds, records)`` bool: the tie or index outside its band
+    (``tie_range``; a NaN index, undefined for the state, is outside)."""
     m = panel.mask(fact.window)
     out = []
-    for partner, (lo, hi) in fact.bands.items():
-        x = panel.quantity(fact.state, partner, None)[:, m]
+    for key, (lo, hi) in fact.bands.items():
+        if key in INDEX_BANDS:
+            x = panel.quantity(fact.state, None, key)[:, m]
+        else:
+            x = panel.quantity(fact.state, key, None)[:, m]
         out.append(~((x > lo) & (x < hi)))
     return np.stack(out)
 

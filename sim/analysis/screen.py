@@ -26,8 +26,10 @@ Morris step, ``mu_star · Δ``, is below :data:`RESOLUTION` (a tenth) of one tie
 ``model.delta`` (also used for index outcomes, as the model's own grain). Every input
 with no effect is negligible.
 
-Outcomes are written ``tie AZ EU 2025`` (the mean of the tie AZ→EU over the records of
-2025) or ``index hedging_index AZ 2025`` (the same for an index of the indices table).
+Outcomes are written in the shared outcome language (:mod:`sim.analysis.outcomes`:
+``tie AZ EU mean 2023..2025``, ``hedging_index AZ at 2030-12-31``, ``change ...``), or
+in the short form ``tie AZ EU 2025`` / ``index hedging_index AZ 2025`` (the mean over
+the records of that year).
 
 References:
     Morris, M. D. (1991). Factorial sampling plans for preliminary computational
@@ -39,13 +41,15 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from sim.analysis.outcomes import Outcome, evaluate
+from sim.analysis.outcomes import parse_outcome as parse_shared
 from sim.errors import UserError
 from sim.scenario import Scenario
 from sim.world.compiled import World, world_for
@@ -88,46 +92,39 @@ COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One outcome: the mean over the records of ``year`` of the tie ``state → partner``
-    (``kind == "tie"``) or of the index ``index`` of ``state`` (``kind == "index"``)."""
-
-    kind: str
-    state: str
-    year: int
-    partner: str | None = None
-    index: str | None = None
-
-    @property
-    def text(self) -> str:
-        if self.kind == "tie":
-            return f"tie {self.state} {self.partner} {self.year}"
-        return f"index {self.index} {self.state} {self.year}"
-
-
 def parse_outcome(text: str, scenario: Scenario) -> Outcome:
-    """Read ``tie AZ EU 2025`` or ``index hedging_index AZ 2025``.
+    """An outcome of the shared language (:mod:`sim.analysis.outcomes`: ``tie AZ EU mean
+    2023..2025``, ``change hedging_index AZ 2021..2022 -> 2024..2025``, ...), or the
+    short form ``tie AZ EU 2025`` / ``index hedging_index AZ 2025`` (the mean over the
+    records of that year).
 
     Raises:
-        UserError: another form, an unknown state or index, or a year without records.
+        UserError: a text of neither form, an unknown state or index, or a year without
+            records.
     """
     words = str(text).split()
     lead = f"outcome {text!r}"
-    if len(words) != 4 or words[0] not in ("tie", "index"):
+    if words and words[0] in ("tie", "ties", "index") and len(words) <= 4:
+        return _short_form(words, lead, scenario)
+    return parse_shared(text, scenario.state_ids, scenario.spec.poles, where="outcome")
+
+
+def _short_form(words: list[str], lead: str, scenario: Scenario) -> Outcome:
+    if words[0] not in ("tie", "index") or len(words) != 4:
         raise UserError(f"{lead}: expected {_SYNTAX}")
     ids = scenario.state_ids
     if words[0] == "tie":
         state, partner = words[1], words[2]
-        index = None
         for sid in (state, partner):
             _known(lead, "state", sid, ids)
         if state == partner:
             raise UserError(f"{lead}: a tie joins two different states")
+        quantity = f"tie {state} {partner}"
     else:
-        index, state, partner = words[1], words[2], None
+        index, state = words[1], words[2]
         _known(lead, "index", index, INDEX_NAMES)
         _known(lead, "state", state, ids)
+        quantity = f"{index} {state}"
     try:
         year = int(words[3])
     except ValueError:
@@ -137,7 +134,8 @@ def parse_outcome(text: str, scenario: Scenario) -> Outcome:
         raise UserError(
             f"{lead}: no record falls in {year}; the records run from {min(years)} to {max(years)}"
         )
-    return Outcome(words[0], state, year, partner, index)
+    shared = parse_shared(f"{quantity} mean {year}..{year}", ids, scenario.spec.poles)
+    return dataclasses.replace(shared, text=" ".join(words))
 
 
 def default_outcomes(scenario: Scenario) -> list[Outcome]:
@@ -149,7 +147,7 @@ def default_outcomes(scenario: Scenario) -> list[Outcome]:
     partners = partners or [s for s in scenario.state_ids if s != focus]
     years = _record_years(world_for(scenario))
     year = DEFAULT_YEAR if DEFAULT_YEAR in years else max(years)
-    return [Outcome("tie", focus, year, partner=p) for p in dict.fromkeys(partners)]
+    return [parse_outcome(f"tie {focus} {p} {year}", scenario) for p in dict.fromkeys(partners)]
 
 
 def planned_runs(n_inputs: int, trajectories: int, seeds: int) -> int:
@@ -369,8 +367,8 @@ def _run_points(scenario, world, points, seed_list, outs, progress) -> dict[str,
                 scenario,
                 seed_list * len(batch),
                 overrides=[p for p in batch for _ in range(s)],
-                keep="ties" if any(o.kind == "tie" for o in outs) else "indices",
-                dates=_dates_of(world, {o.year for o in outs}),
+                keep="ties" if any(o.needs_ties for o in outs) else "indices",
+                dates=_dates_of(world, set().union(*(_years(o) for o in outs))),
                 progress=report,
             )
         for o in outs:
@@ -379,15 +377,14 @@ def _run_points(scenario, world, points, seed_list, outs, progress) -> dict[str,
     return {k: np.concatenate(v) for k, v in found.items()}
 
 
+def _years(o: Outcome) -> set[int]:
+    """The calendar years whose records an outcome reads."""
+    if o.date is not None:
+        return {o.date.year}
+    return {y for w in o.windows for y in range(w.first.year, w.last.year + 1)}
+
+
 def _values(result, o: Outcome) -> np.ndarray:
-    """``(replicates,)`` the outcome's mean over the records of its year."""
-    if o.kind == "tie":
-        t = result.ties
-        rows = t[(t["state"] == o.state) & (t["partner"] == o.partner)]
-        col = "tie"
-    else:
-        rows = result.indices[result.indices["state"] == o.state]
-        col = o.index
-    rows = rows[rows["date"].dt.year == o.year]
-    means = rows.groupby("replicate")[col].mean()
-    return means.reindex(np.arange(result.n)).to_numpy()
+    """``(replicates,)`` the outcome of each replicate."""
+    values = evaluate(o, ties=result.ties, indices=result.indices, by="replicate")
+    return values.reindex(np.arange(result.n)).to_numpy(dtype=float)

@@ -41,6 +41,8 @@ from sim.scenario.vocabulary import (
     WEIGHT_NAMES,
 )
 
+#: The indices a ``tie_range`` band may name instead of a partner.
+_BAND_INDICES = ("alignment_index", "hedging_index")
 #: What each kind of validation fact needs besides ``state``.
 _FACT_NEEDS = {
     "tie_range": ("bands", "window"),
@@ -419,7 +421,16 @@ def _check_fact(spec: ScenarioSpec, found: ProblemList, fact: FactSpec, loc: Doc
     if fact.partner is not None:
         _known(spec, found, fact.partner, loc + ("partner",))
     for p, (lo, hi) in (fact.bands or {}).items():
-        _known(spec, found, p, loc + ("bands", p))
+        if p in _BAND_INDICES:
+            _index_band(spec, found, fact.state, p, loc + ("bands", p))
+        elif p not in spec.states:
+            options = [*spec.states, *_BAND_INDICES]
+            found.add(
+                loc + ("bands", p),
+                f"a band names a partner (state id) or an index; {p!r} is neither"
+                f"{did_you_mean(p, options)}; the states are {', '.join(spec.states)}, the "
+                f"indices {', '.join(_BAND_INDICES)}",
+            )
         if not lo < hi:
             found.add(
                 loc + ("bands", p), f"a band is [low, high] with low < high, got [{lo}, {hi}]"
@@ -438,6 +449,24 @@ def _check_fact(spec: ScenarioSpec, found: ProblemList, fact: FactSpec, loc: Doc
                 found.add(
                     loc + (name, side), f"date {d} is outside the horizon {span[0]} to {span[1]}"
                 )
+
+
+def _index_band(spec: ScenarioSpec, found: ProblemList, state: str, index: str, loc) -> None:
+    """An alignment-index band needs an alignment axis, and a state not alone in a pole
+    of it (its index would be undefined, NaN, at every record)."""
+    if index != "alignment_index":
+        return
+    axis = spec.alignment_axis
+    if axis is None:
+        found.add(loc, "the scenario has no `alignment_axis`, so no alignment index to bound")
+        return
+    for pole in (axis.toward, axis.away):
+        if spec.poles.get(pole) == [state]:
+            found.add(
+                loc,
+                f"{state} is the only member of the pole {pole}: its alignment index is "
+                "undefined; bound its ties instead",
+            )
 
 
 def check_shocks(spec: ScenarioSpec, found: ProblemList) -> None:

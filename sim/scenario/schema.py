@@ -274,6 +274,8 @@ class FactSpec(StrictModel):
     state: str
     partner: str | None = None
     index: Literal["alignment_index", "hedging_index"] | None = None
+    #: ``tie_range``: partner id (the tie to it) or index name (``alignment_index``,
+    #: ``hedging_index``: the state's index) -> ``[low, high]``, an open band.
     bands: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] | None = None
     window: Window | None = None
     early: Window | None = None

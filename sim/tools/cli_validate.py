@@ -81,7 +81,7 @@ def cmd_validate(args) -> int:
 
     scenario = load_scenario(args.scenario)
     csv = _check_csv(args.csv, args.force, [args.scenario]) if args.csv else None
-    results = check(scenario, args.seeds, seed_start=args.seed_start, progress=not args.quiet)
+    results = check(scenario, args.seeds, seed_start=args.seed_start, progress=_bars(args))
     prior = None
     if args.prior:
         prior = check_prior(
@@ -89,7 +89,7 @@ def cmd_validate(args) -> int:
             args.prior,
             seed_start=args.seed_start,
             point=results,
-            progress=not args.quiet,
+            progress=_bars(args),
         )
     print(table(results, scenario, prior=prior))
     if csv is not None:
@@ -229,7 +229,7 @@ def cmd_screen(args) -> int:
         seeds=args.seeds,
         seed=args.seed,
         inputs=inputs,
-        progress=None if args.quiet else _progress(),
+        progress=None if args.quiet else _bar("screen"),
     )
     print(f"{runs:,} runs in {time.perf_counter() - t0:.1f} s\n")
     print(summary(tab))
@@ -242,13 +242,16 @@ def cmd_screen(args) -> int:
     return 0
 
 
-def _progress():
-    """Progress lines on stderr, about every tenth of the runs."""
-    shown = [0]
+def _bar(label: str, unit: str = "run"):
+    """The progress style of every long command (``sim.tools.cli.progress_callback``)."""
+    from sim.tools.cli import progress_callback
 
-    def update(done: int, total: int) -> None:
-        if done >= total or done - shown[0] >= total / 10:
-            shown[0] = done
-            print(f"  {done:,}/{total:,} runs", file=sys.stderr, flush=True)
+    return progress_callback(label, unit)
 
-    return update
+
+def _bars(args):
+    """For validate: one bar per panel of seeds (the scenario and each counterfactual),
+    or none with --quiet."""
+    if args.quiet:
+        return False
+    return lambda name: _bar(f"validate {name}", "seed")
