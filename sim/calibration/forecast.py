@@ -238,8 +238,9 @@ def score(
     train = sorted(int(y) for y in sim["year"].unique() if y <= until)
     rng = np.random.default_rng([seed, 13])
 
-    def by_origin(origin: int, years: Sequence[int]) -> pd.DataFrame:
-        samples = predictive(
+    def predict_at(origin: int, years: Sequence[int]):
+        """The predictive draws for ``years``, the links fitted up to ``origin``."""
+        return predictive(
             scenario,
             observed,
             seeds=seed_list,
@@ -249,20 +250,12 @@ def score(
             rng=rng,
             sim=sim,
             level=level,
-        ).samples
-        return _where_observed(samples, observed)
+        )
 
-    pred = predictive(
-        scenario,
-        observed,
-        seeds=seed_list,
-        input_draws=chosen.draws,
-        fit_until=until,
-        years=train,
-        rng=rng,
-        sim=sim,
-        level=level,
-    )
+    def by_origin(origin: int, years: Sequence[int]) -> pd.DataFrame:
+        return _where_observed(predict_at(origin, years).samples, observed)
+
+    pred = predict_at(until, train)
     samples = _where_observed(pred.samples, observed)
     table = metrics.scorecard(samples, observed, years=train, origin=train[0] - 1)
     origins = [t for t in train[:-1] if _fits_at(by_origin, t, horizon, train)]
