@@ -23,6 +23,7 @@ figures in :mod:`sim.batch.plots` draw them.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -193,8 +194,13 @@ def paired_summary(variant: np.ndarray, base: np.ndarray, level: float = 0.95) -
     the interval from ``scipy.stats.ttest_rel`` (NaN with fewer than two pairs)."""
     x = variant - base
     n = len(x)
-    if n > 1:
-        ci = stats.ttest_rel(variant, base).confidence_interval(confidence_level=level)
+    if n > 1 and np.ptp(x) == 0:  # every pair differs alike: no spread, a point interval
+        lo = hi = float(x[0])
+        sd = 0.0
+    elif n > 1:
+        with warnings.catch_warnings():  # scipy warns of precision loss for near-equal pairs
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ci = stats.ttest_rel(variant, base).confidence_interval(confidence_level=level)
         lo, hi, sd = float(ci.low), float(ci.high), float(x.std(ddof=1))
     else:
         lo = hi = sd = float("nan")
