@@ -291,16 +291,31 @@ def check(
     cache: dict[Path, SeedPanel] = {}
     out = []
     for fact in scenario.spec.validation.facts:
-        cf = None
-        if fact.kind == "paired_effect":
-            path = _counterfactual_path(scenario, fact)
-            if path not in cache:
-                cache[path] = SeedPanel(world_for(load_scenario(path)), seed_list, progress)
-            cf = cache[path]
+        cf = _counterfactual_panel(scenario, fact, cache, seed_list, progress)
         result = measure(fact, base, cf)
         result.seeds = seed_list
         out.append(result)
     return out
+
+
+def _counterfactual_panel(scenario, fact, cache, seed_list, progress, overrides=None):
+    """The panel of a ``paired_effect`` fact's counterfactual over the same seeds (one
+    per counterfactual file, kept in ``cache``), or ``None`` for any other fact. With
+    ``overrides`` (a prior draw per seed), the counterfactual takes each draw's values at
+    the paths it also has (a shock it removes has none to take)."""
+    if fact.kind != "paired_effect":
+        return None
+    path = _counterfactual_path(scenario, fact)
+    if path not in cache:
+        cf_scenario = load_scenario(path)
+        cf_overrides = None
+        if overrides is not None:
+            from sim.scenario.priors import uncertain_inputs
+
+            has = {u.path for u in uncertain_inputs(cf_scenario)}
+            cf_overrides = [{k: v for k, v in ov.items() if k in has} for ov in overrides]
+        cache[path] = SeedPanel(world_for(cf_scenario), seed_list, progress, cf_overrides)
+    return cache[path]
 
 
 def check_prior(
@@ -341,15 +356,7 @@ def check_prior(
     cache: dict[Path, SeedPanel] = {}
     out = []
     for fact in scenario.spec.validation.facts:
-        cf = None
-        if fact.kind == "paired_effect":
-            path = _counterfactual_path(scenario, fact)
-            if path not in cache:
-                cf_scenario = load_scenario(path)
-                has = {u.path for u in uncertain_inputs(cf_scenario)}
-                cf_overrides = [{k: v for k, v in ov.items() if k in has} for ov in overrides]
-                cache[path] = SeedPanel(world_for(cf_scenario), seed_list, progress, cf_overrides)
-            cf = cache[path]
+        cf = _counterfactual_panel(scenario, fact, cache, seed_list, progress, overrides)
         ok, diff = outcomes(fact, base, cf)
         res = PriorResult(fact, float(ok.mean()), fact.threshold, draws, seed_list)
         if diff is None and not ok.all():

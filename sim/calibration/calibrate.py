@@ -25,8 +25,9 @@ Randomness: every particle runs the same calibration seeds (``CALIBRATION_SEED_S
 onwards: common random numbers, disjoint from tuning and validation seeds), so the
 simulator is a deterministic function of the inputs. pyabc itself draws its particles from
 numpy's global generator (it offers no other); ``calibrate`` seeds it from the root
-seed and the generation number before each generation, the one use of global random
-state in the package, so a calibration and its resumption are reproducible.
+seed and the generation it starts from, and restores the caller's global state when the
+run ends: the one use of global random state in the package, so a calibration and its
+resumption are reproducible.
 """
 
 from __future__ import annotations
@@ -238,8 +239,14 @@ def _run_abc(objective: Objective, inputs, settings: Settings, db: Path, resume:
     remaining = settings.generations - (abc.history.max_t + 1)
     if remaining <= 0:
         return abc.history
-    np.random.seed([settings.seed, abc.history.max_t + 1])  # noqa: NPY002 (docstring)
-    return abc.run(max_nr_populations=remaining, minimum_epsilon=settings.discrepancy)
+    # pyabc draws from numpy's global generator (it offers no other): seed it for this run
+    # only, and give the caller's global state back afterwards.
+    saved = np.random.get_state()  # noqa: NPY002
+    np.random.seed([settings.seed, abc.history.max_t + 1])  # noqa: NPY002
+    try:
+        return abc.run(max_nr_populations=remaining, minimum_epsilon=settings.discrepancy)
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
 
 
 @contextlib.contextmanager
