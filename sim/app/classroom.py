@@ -7,7 +7,7 @@ from one optional choice: a state the student plays. Nothing here is specific to
 browser: the dashboard (:mod:`sim.app.page`) and the tests drive the same object.
 
 - Every period's evaluation is kept, so "why did it move?" works for any past quarter.
-- A played state's moves come from :attr:`ClassroomModel.moves` (one candidate per
+- Played states' moves come from :attr:`ClassroomModel.picks` (one candidate per
   partner, chosen from the same candidates the agent scores, see
   :meth:`~sim.drivers.model.BalancingModel.upcoming`); every other state stays an agent.
 - :meth:`ClassroomModel.agent_run` is the same world and seed with nobody played,
@@ -116,6 +116,8 @@ class ClassroomModel(BalancingModel):
         scenario_file: path of the scenario file.
         seed: the run's seed.
         player: id of the state the student plays (``""``: nobody).
+        players: ids of more played states (a shared classroom, where each group plays
+            one); ``player`` is played too. Their moves are in :attr:`picks`.
         energy, security, alignment: how much the focus state cares about each, as
             relative importances (made into shares that sum to 1); ``None`` keeps the
             scenario's weights (all three must be given to change them).
@@ -135,6 +137,7 @@ class ClassroomModel(BalancingModel):
         tie_cost: float | None = None,
         tie_noise: float | None = None,
         move_cost: float | None = None,
+        players: tuple[str, ...] = (),
         **switches,
     ):
         switches.pop("scenario", None)
@@ -162,8 +165,9 @@ class ClassroomModel(BalancingModel):
             path, None if weights is None else tuple(map(float, weights)), constants
         )
         world = world_for(scenario)
-        if player and player not in world.ids:
-            raise UserError(f"no state {player!r} to play; the states are {', '.join(world.ids)}")
+        for sid in (player, *players):
+            if sid and sid not in world.ids:
+                raise UserError(f"no state {sid!r} to play; the states are {', '.join(world.ids)}")
         self.scenario_file = path
         self.seed = int(seed)
         given = {"energy": energy, "security": security, "alignment": alignment}
@@ -178,8 +182,11 @@ class ClassroomModel(BalancingModel):
         }
         self.shocks_off = tuple(off)
         self.player = world.index(player) if player else None
-        #: the student's moves this quarter: partner index -> candidate index (default: stay)
-        self.moves: dict[int, int] = {}
+        #: each played state's moves this quarter: state index -> {partner index ->
+        #: candidate index}; a partner not named stays (the default)
+        self.picks: dict[int, dict[int, int]] = {
+            world.index(sid): {} for sid in dict.fromkeys((player, *players)) if sid
+        }
         self.kept: dict[int, Evaluation] = {}  # period -> the evaluation decided on
         self._agent: BalancingModel | None = None
         self._without: dict[str, BalancingModel] = {}
@@ -191,24 +198,56 @@ class ClassroomModel(BalancingModel):
     def player_id(self) -> str | None:
         return None if self.player is None else self.world.ids[self.player]
 
-    def candidates(self) -> pd.DataFrame:
-        """The played state's candidates for the coming quarter (see ``explain``), with
-        ``candidate`` (its index, what :attr:`moves` takes) and ``picked`` (the student's)."""
+    @property
+    def moves(self) -> dict[int, int]:
+        """The student's moves this quarter (the single played state's :attr:`picks`)."""
+        if self.player is None:
+            return {}
+        return self.picks.setdefault(self.player, {})
+
+    @moves.setter
+    def moves(self, value: dict[int, int]) -> None:
         if self.player is None:
             raise ValueError("nobody is played")
+        self.picks[self.player] = dict(value)
+
+    def play(self, state_id: str) -> None:
+        """Take ``state_id`` from its agent from the coming quarter on."""
+        self.picks.setdefault(self.world.index(state_id), {})
+
+    def release(self, state_id: str) -> None:
+        """Give ``state_id`` back to its agent from the coming quarter on."""
+        i = self.world.index(state_id)
+        if i == self.player:
+            raise ValueError("the single played state is fixed for the run (Reset to change it)")
+        self.picks.pop(i, None)
+
+    @property
+    def played(self) -> list[str]:
+        """The ids of the states played by people, in the world's order."""
+        return [sid for i, sid in enumerate(self.world.ids) if i in self.picks]
+
+    def candidates(self, state_id: str | None = None) -> pd.DataFrame:
+        """A played state's candidates for the coming quarter (see ``explain``), with
+        ``candidate`` (its index, what :attr:`picks` takes) and ``picked`` (the
+        people's). ``state_id`` defaults to the single played state."""
+        state_id = state_id or self.player_id
+        if state_id is None or self.world.index(state_id) not in self.picks:
+            raise ValueError(f"{state_id or 'nobody'} is not played")
+        i = self.world.index(state_id)
         ev = self.upcoming()
-        table = self.explain(self.player_id, ev)
-        table["candidate"] = self._candidate_index(table, ev)
-        stay = ev.stay[self.player]
+        table = self.explain(state_id, ev)
+        table["candidate"] = self._candidate_index(i, table, ev)
+        stay = ev.stay[i]
         idx = self.world.index
+        mine = self.picks[i]
         table["picked"] = [
-            c == self.moves.get(idx(p), stay[idx(p)])
+            c == mine.get(idx(p), stay[idx(p)])
             for p, c in zip(table["partner"], table["candidate"], strict=True)
         ]
         return table
 
-    def _candidate_index(self, table: pd.DataFrame, ev: Evaluation) -> list[int]:
-        i = self.player
+    def _candidate_index(self, i: int, table: pd.DataFrame, ev: Evaluation) -> list[int]:
         out = []
         for p, after in zip(table["partner"], table["tie_after"], strict=True):
             j = self.world.index(p)
@@ -216,17 +255,17 @@ class ClassroomModel(BalancingModel):
         return out
 
     def step(self) -> None:
-        if self.player is not None:
+        if self.picks:
             ev = self.upcoming()
-            i = self.player
             choice, revising = ev.choice.copy(), ev.revising.copy()
-            row = ev.stay[i].copy()
-            for j, s in self.moves.items():
-                if 0 <= s < ev.values.shape[-1] and not np.isnan(ev.values[i, j, s]):
-                    row[j] = s
-            choice[i], revising[i] = row, True
+            for i, picks in self.picks.items():
+                row = ev.stay[i].copy()
+                for j, s in picks.items():
+                    if 0 <= s < ev.values.shape[-1] and not np.isnan(ev.values[i, j, s]):
+                        row[j] = s
+                choice[i], revising[i] = row, True
             self._upcoming = dataclasses.replace(ev, choice=choice, revising=revising)
-            self.moves = {}
+            self.picks = {i: {} for i in self.picks}
         super().step()
         self.kept[self.evaluation.period] = self.evaluation
 
