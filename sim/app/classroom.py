@@ -4,7 +4,8 @@
 can change (a scenario file, a seed, how much the focus state cares about energy,
 security and alignment, the tie cost, the noise, the move cost, which shocks happen) and
 from one optional choice: a state the student plays. Nothing here is specific to the
-browser: the dashboard (:mod:`sim.app.page`) and the tests drive the same object.
+browser: the dashboard (:mod:`sim.app.views`), the shared room and the tests drive the
+same object.
 
 - Every period's evaluation is kept, so "why did it move?" works for any past quarter.
 - Played states' moves come from :attr:`ClassroomModel.picks` (one candidate per
@@ -12,7 +13,12 @@ browser: the dashboard (:mod:`sim.app.page`) and the tests drive the same object
   :meth:`~sim.drivers.model.BalancingModel.upcoming`); every other state stays an agent.
 - :meth:`ClassroomModel.agent_run` is the same world and seed with nobody played,
   :meth:`ClassroomModel.without` the same without one more shock: the comparisons the
-  dashboard draws.
+  dashboard draws. :meth:`ClassroomModel.bands` and
+  :meth:`ClassroomModel.paired_difference` set them against many seeds (cached
+  ensembles, every state an agent).
+- :meth:`ClassroomModel.against_the_odds` lists the choices made with a chance below
+  10%, and :func:`in_points` gives a move's terms in points (:data:`POINT`), rounded
+  so that a row adds up as shown.
 """
 
 from __future__ import annotations
@@ -43,6 +49,15 @@ CONSTANTS = {
 }
 SHOCK_PREFIX = "shock_"  # keyword of a shock's switch: shock_<id>=False switches it off
 NOBODY = ""
+ALIGNMENT = "alignment_index"  # the measure of the alignment index (else a partner's id)
+SAME = 1e-9  # paired values closer than this are equal (ties are on a 0.05 lattice)
+AGAINST_THE_ODDS = 0.10  # a choice with a chance below this was taken against the odds
+ODDS_COLUMNS = ("period", "date", "partner", "move", "tie_before", "tie_after", "chance")
+#: The unit students read payoffs in: one point is 0.001 of the weighted payoff.
+POINT = 0.001
+#: A move's terms against staying (:func:`~sim.analysis.explain.against_staying`), in the
+#: order the dashboard shows them: they add up to the move's total.
+POINT_TERMS = ("energy", "security", "alignment", "tie_cost", "move_cost")
 
 
 def scenario_files(folder: Path = SCENARIOS) -> dict[str, Path]:
@@ -68,6 +83,22 @@ def cached_scenario(path: str | Path) -> Scenario:
 @lru_cache(maxsize=32)
 def _load(path: Path, _mtime: int) -> Scenario:
     return load_scenario(path)
+
+
+def in_points(terms: pd.DataFrame) -> pd.DataFrame:
+    """A move's terms against staying in points, to one decimal, and their ``total``.
+
+    Args:
+        terms: rows of :func:`~sim.analysis.explain.against_staying`.
+
+    Returns:
+        The :data:`POINT_TERMS` columns rounded to 0.1 point, and ``total``: the sum of
+        the rounded terms (so a row adds up as shown; NaN if a term is NaN). It differs
+        from the unrounded net by at most 0.25 point.
+    """
+    out = (terms[list(POINT_TERMS)] / POINT).round(1) + 0.0  # + 0.0: no "-0.0"
+    out["total"] = out.sum(axis=1, skipna=False).round(1) + 0.0
+    return out
 
 
 def focus_of(scenario: Scenario) -> str:
@@ -190,6 +221,7 @@ class ClassroomModel(BalancingModel):
         self.kept: dict[int, Evaluation] = {}  # period -> the evaluation decided on
         self._agent: BalancingModel | None = None
         self._without: dict[str, BalancingModel] = {}
+        self._odds: dict[tuple, list[dict]] = {}  # (state, period, below) -> its rows
         super().__init__(world=world, rng=self.seed, shocks_off=self.shocks_off, agent_data=False)
 
     # ---- the played state ---------------------------------------------------------
@@ -301,30 +333,107 @@ class ClassroomModel(BalancingModel):
         model.run(self.period - model.period)
         return model
 
-    def bands(self, shock_id: str | None, seeds: int = 100) -> pd.DataFrame:
-        """The focus state's alignment index over ``seeds`` seeds, with and without a
-        shock: date, world ("with"/"without"), and the 5/25/50/75/95% quantiles."""
+    def computer_played(self) -> BalancingModel:
+        """This world and seed with every state an agent, run to the current step: the
+        model itself when nobody is played, else :meth:`agent_run`."""
+        return self.agent_run() if self.picks else self
+
+    def bands(
+        self, shock_id: str | None, seeds: int = 100, measure: str = ALIGNMENT
+    ) -> pd.DataFrame:
+        """The focus state's ``measure`` over ``seeds`` seeds, with and without a shock:
+        date, world ("with"/"without"), and the 5/25/50/75/95% quantiles.
+
+        ``measure``: :data:`ALIGNMENT` (the alignment index) or a partner's id (the
+        focus state's tie to it). Every state is an agent in every seed.
+        """
+        worlds = [("with", self.shocks_off)]
+        if shock_id is not None:
+            worlds.append(("without", (*self.shocks_off, shock_id)))
+        frames = []
+        for name, off in worlds:
+            paths = self._paths(off, seeds)
+            q = paths.groupby("date")[measure].quantile([0.05, 0.25, 0.5, 0.75, 0.95])
+            q = q.unstack().rename(columns=lambda v: f"q{int(round(v * 100)):02d}")
+            q = q.reset_index()
+            q["world"] = name
+            frames.append(q)
+        return pd.concat(frames, ignore_index=True)
+
+    def paired_difference(self, shock_id: str, measure: str, step: int, seeds: int = 100) -> dict:
+        """The shock's effect on the focus state's ``measure`` at record ``step``: with
+        it minus without it, paired by seed over the seeds ``0 .. seeds - 1`` (every
+        state an agent in both worlds).
+
+        Returns the keys of :func:`sim.batch.analysis.paired_summary` (``n``, ``mean``,
+        ``ci_low``, ``ci_high`` of the 95% paired t interval, ...) and ``higher``,
+        ``lower``, ``equal``: how many seeds the shock moved up, down, or not at all.
+        """
+        from sim.batch.analysis import paired_summary  # scipy: only when asked
+
+        def at_step(off: tuple) -> np.ndarray:
+            paths = self._paths(off, seeds)
+            return paths.loc[paths["step"] == step, measure].to_numpy()
+
+        with_, without = at_step(self.shocks_off), at_step((*self.shocks_off, shock_id))
+        diff = with_ - without
+        same = np.isclose(diff, 0.0, rtol=0.0, atol=SAME)
+        return {
+            **paired_summary(with_, without),
+            "higher": int(((diff > 0) & ~same).sum()),
+            "lower": int(((diff < 0) & ~same).sum()),
+            "equal": int(same.sum()),
+        }
+
+    def _paths(self, shocks_off: tuple, seeds: int) -> pd.DataFrame:
         scenario = self.world.scenario
         _SCENARIOS[scenario.content_hash] = scenario
-        return _bands(scenario.content_hash, self.shocks_off, shock_id, seeds)
+        return _focus_paths(scenario.content_hash, tuple(shocks_off), int(seeds))
+
+    # ---- moves against the odds -------------------------------------------------------
+
+    def against_the_odds(self, state_id: str, below: float = AGAINST_THE_ODDS) -> pd.DataFrame:
+        """Every choice ``state_id`` made so far that had a chance below ``below``: one
+        row per (period, partner) with date (of the record after it), partner, move,
+        tie_before, tie_after, chance (the rule's probability of the candidate taken).
+
+        Only periods in which the state revised count, and not ties held by a shock.
+        """
+        rows = []
+        for period in sorted(self.kept):
+            key = (state_id, period, below)
+            if key not in self._odds:
+                self._odds[key] = self._unlikely(state_id, self.kept[period], below)
+            rows.extend(self._odds[key])
+        return pd.DataFrame(rows, columns=list(ODDS_COLUMNS))
+
+    def _unlikely(self, state_id: str, ev: Evaluation, below: float) -> list[dict]:
+        if not ev.revising[self.world.index(state_id)]:
+            return []
+        t = self.explain(state_id, ev)
+        t = t[t["chosen"] & (t["probability"] < below)]
+        date = self.world.date(ev.period + 1)
+        return [
+            {"period": ev.period, "date": date, "partner": r.partner, "move": r.move,
+             "tie_before": r.tie_before, "tie_after": r.tie_after, "chance": r.probability}
+            for r in t.itertuples(index=False)
+        ]  # fmt: skip
 
 
 _SCENARIOS: dict[str, Scenario] = {}
 
 
-@lru_cache(maxsize=16)
-def _bands(key: str, shocks_off: tuple, shock_id: str | None, seeds: int) -> pd.DataFrame:
+@lru_cache(maxsize=12)
+def _focus_paths(key: str, shocks_off: tuple, seeds: int) -> pd.DataFrame:
+    """The focus state's alignment index and ties over the seeds ``0 .. seeds - 1`` of a
+    world: replicate, step, date, alignment_index, and one column per partner id."""
     scenario = _SCENARIOS[key]
     focus = focus_of(scenario)
-    frames = []
-    worlds = [("with", shocks_off)]
-    if shock_id is not None:
-        worlds.append(("without", (*shocks_off, shock_id)))
-    for name, off in worlds:
-        ix = run_ensemble(scenario, seeds, shocks_off=off).indices
-        ix = ix[ix["state"] == focus]
-        q = ix.groupby("date")["alignment_index"].quantile([0.05, 0.25, 0.5, 0.75, 0.95])
-        q = q.unstack().rename(columns=lambda v: f"q{int(round(v * 100)):02d}").reset_index()
-        q["world"] = name
-        frames.append(q)
-    return pd.concat(frames, ignore_index=True)
+    run = run_ensemble(scenario, seeds, shocks_off=shocks_off, keep="ties")
+    keys = ["replicate", "step", "date"]
+    ix = run.indices.loc[run.indices["state"] == focus, [*keys, ALIGNMENT]]
+    ties = run.ties[run.ties["state"] == focus]
+    wide = ties.pivot(index=keys, columns="partner", values="tie")
+    wide.columns = wide.columns.astype(str)
+    out = ix.merge(wide.reset_index(), on=keys, how="left")
+    return out.sort_values(["replicate", "step"], ignore_index=True)
