@@ -20,9 +20,9 @@ from sim.app.room import (
     RoomError,
     RoomInconsistency,
     points,
-    with_shocks_at,
 )
 from sim.drivers.model import BalancingModel
+from sim.scenario.overrides import with_shocks_at
 from sim.world.compiled import world_for
 
 TEACHING = SCENARIOS / "teaching.yaml"

@@ -35,6 +35,7 @@ from sim.drivers.ensemble import run_ensemble
 from sim.drivers.model import BalancingModel, Evaluation
 from sim.errors import UserError
 from sim.scenario import Scenario, load_scenario, with_overrides
+from sim.scenario.overrides import with_shocks_at
 from sim.world.compiled import constant, world_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,6 +150,8 @@ class ClassroomModel(BalancingModel):
         player: id of the state the student plays (``""``: nobody).
         players: ids of more played states (a shared classroom, where each group plays
             one); ``player`` is played too. Their moves are in :attr:`picks`.
+        fired: ``(shock id, period)`` pairs: each shock dated at that period instead
+            of its own date or chance (the shared classroom's teacher fired it).
         energy, security, alignment: how much the focus state cares about each, as
             relative importances (made into shares that sum to 1); ``None`` keeps the
             scenario's weights (all three must be given to change them).
@@ -169,6 +172,7 @@ class ClassroomModel(BalancingModel):
         tie_noise: float | None = None,
         move_cost: float | None = None,
         players: tuple[str, ...] = (),
+        fired: tuple[tuple[str, int], ...] = (),
         **switches,
     ):
         switches.pop("scenario", None)
@@ -195,6 +199,13 @@ class ClassroomModel(BalancingModel):
         scenario = configured(
             path, None if weights is None else tuple(map(float, weights)), constants
         )
+        if fired:
+            unknown = [sid for sid, _ in fired if sid not in known]
+            if unknown:
+                raise UserError(
+                    f"no shock {unknown[0]!r} to fire; the shocks are: {', '.join(known)}"
+                )
+            scenario = with_shocks_at(scenario, dict(fired))
         world = world_for(scenario)
         for sid in (player, *players):
             if sid and sid not in world.ids:
@@ -211,6 +222,7 @@ class ClassroomModel(BalancingModel):
             **{k: v if given[k] is None else float(given[k]) for k, v in defaults(base).items()},
             **{f"{SHOCK_PREFIX}{sid}": sid not in off for sid in known},
         }
+        self.fired = tuple(fired)  # the shocks the shared classroom's teacher fired
         self.shocks_off = tuple(off)
         self.player = world.index(player) if player else None
         #: each played state's moves this quarter: state index -> {partner index ->

@@ -28,7 +28,6 @@ rounded to one decimal, so a card's totals add up in the numbers shown.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 import json
@@ -51,9 +50,7 @@ from sim.app.classroom import (
 from sim.drivers.model import BalancingModel, Evaluation
 from sim.errors import UserError, os_error_text
 from sim.kernel.payoffs import row_utility
-from sim.scenario import Document, Scenario, period_start, scenario_from_document
-from sim.world.compiled import world_for
-from sim.world.sweep import Sweep
+from sim.scenario import Scenario
 
 #: One point of payoff, in units of the weighted payoff (utility): cards show utilities
 #: divided by this, rounded to one decimal.
@@ -774,10 +771,7 @@ class Room:
         """A fresh model of the room's scenario and seed, ``held`` shocks off and
         ``fired`` ones (id -> period) dated at those periods."""
         off = {f"{SHOCK_PREFIX}{sid}": False for sid in held}
-        model = ClassroomModel(self.scenario_file, seed=self.seed, **off)
-        if fired:
-            _date_shocks(model, fired)
-        return model
+        return ClassroomModel(self.scenario_file, seed=self.seed, fired=tuple(fired.items()), **off)
 
     def _model_changed(self) -> None:
         self._generation += 1
@@ -1101,31 +1095,6 @@ def _bands(table) -> dict:
         out.setdefault("dates", [str(d)[:10] for d in g["date"]])
         out[str(world)] = {c: _values(g[c]) for c in g.columns if c.startswith("q")}
     return out
-
-
-def with_shocks_at(scenario: Scenario, periods: dict[str, int]) -> Scenario:
-    """The scenario with each shock of ``periods`` (id -> period) dated at the first day
-    of that period: a probabilistic shock becomes dated (its chance, window and
-    ``max_fires`` dropped). What firing a shock "now" means for a scenario."""
-    data = copy.deepcopy(scenario.content)
-    for sid, period in periods.items():
-        shock = data["shocks"][sid]
-        for key in ("probability", "window", "max_fires"):
-            shock.pop(key, None)
-        shock["date"] = period_start(scenario.spec.time, period)
-    return scenario_from_document(Document(data, dict(scenario.where)), scenario.path)
-
-
-def _date_shocks(model: ClassroomModel, fired: dict[str, int]) -> None:
-    """Give a model not stepped yet the world of :func:`with_shocks_at` its scenario, as
-    if built from it: the burn-in, the base parameters and every draw are the same, as
-    none depends on when shocks fire. (ClassroomModel cannot be given a changed
-    scenario; its shock schedule is rebuilt here.)"""
-    world = world_for(with_shocks_at(model.world.scenario, fired))
-    model.world = world
-    model.sweep = Sweep([world], model.shocks_off)
-    model.params = world.base
-    model.schedule = model._schedule(world.n_periods)
 
 
 def _read_log(path: Path) -> list[tuple[int, dict]]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sim.errors import ScenarioError
+from sim.scenario.calendar import period_start
 from sim.scenario.documents import DocPath, Document, dotted
 from sim.scenario.loader import Scenario, scenario_from_document
 from sim.scenario.problems import did_you_mean
@@ -75,6 +76,20 @@ def with_overrides(
         shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
         lead = f"{origin}:{line}: the values {shown} make the scenario invalid:"
         raise ScenarioError([lead, *(f"  {p}" for p in err.problems)]) from None
+
+
+def with_shocks_at(scenario: Scenario, periods: Mapping[str, int]) -> Scenario:
+    """The scenario with each shock of ``periods`` (id -> period) dated at the first day
+    of that period: a probabilistic shock becomes dated (its chance, window and
+    ``max_fires`` dropped). What firing a shock "now" means (the shared classroom's
+    teacher can fire a shock in the coming quarter)."""
+    data = copy.deepcopy(scenario.content)
+    for sid, period in periods.items():
+        shock = data["shocks"][sid]
+        for key in ("probability", "window", "max_fires"):
+            shock.pop(key, None)
+        shock["date"] = period_start(scenario.spec.time, period)
+    return scenario_from_document(Document(data, dict(scenario.where)), scenario.path)
 
 
 def _below(where: dict) -> dict[DocPath, set[DocPath]]:

@@ -29,6 +29,7 @@ from sim.outputs.run_files import FORMATS
 from sim.tools import (
     cli_analysis,
     cli_calibration,
+    cli_classroom,
     cli_data,
     cli_discover,
     cli_new,
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_calibration.add_commands(sub)
     cli_data.add_commands(sub)
     _add_app_command(sub)
+    cli_classroom.add_commands(sub)
     return p
 
 
@@ -369,7 +371,7 @@ def _dispatch(args) -> int:
         return _cmd_batch(args)
     if args.command == "app":
         return _cmd_app(args)
-    for module in (cli_new, cli_analysis, cli_discover, cli_calibration, cli_data):
+    for module in (cli_new, cli_analysis, cli_discover, cli_calibration, cli_data, cli_classroom):
         code = module.dispatch(args)
         if code is not None:
             return code
