@@ -18,7 +18,7 @@ import pytest
 import solara
 
 import sim
-from sim.analysis.explain import against_staying, partner_summary, plain_reasons
+from sim.analysis.explain import against_staying
 from sim.app import views
 from sim.app.classroom import (
     ALIGNMENT,
@@ -135,17 +135,15 @@ def test_bands_are_quantiles_of_the_ensemble():
     np.testing.assert_allclose(b.loc[b["world"] == "with", "q50"], median.to_numpy())
 
 
-def test_plain_reasons_say_what_the_table_says():
+def test_reasons_say_what_the_table_says():
     m = ClassroomModel(BASELINE, seed=7)
     m.run(20)
+    names = dict(zip(m.world.ids, m.world.names, strict=True))
     for sid in ("AZ", "EU"):
-        ev = m.kept[19]
-        i = m.world.index(sid)
-        summary = partner_summary(m.explain(sid, ev), ev, i, list(m.world.ids))
-        names = dict(zip(m.world.ids, m.world.names, strict=True))
-        reasons = plain_reasons(summary, sid, names)
+        rows = views.why_rows(m, sid, 19)
+        reasons = views.reasons(rows, sid, names)
         assert len(reasons) == m.world.n - 1
-        for r, text in zip(summary.itertuples(), reasons, strict=True):
+        for r, text in zip(rows.itertuples(), reasons, strict=True):
             if r.pinned:
                 assert "held" in text
             elif r.after > r.before:
@@ -154,8 +152,15 @@ def test_plain_reasons_say_what_the_table_says():
                 assert " down from " in text
             else:
                 assert "kept its tie" in text
+            if not r.pinned and not np.isnan(r.total):
+                verdict = (
+                    "close to even"
+                    if abs(r.total) < views.EVEN
+                    else ("would have paid" if r.total > 0 else "would not have paid")
+                )
+                assert verdict in text
     # the EU's tie to Russia is held by the sanctions (an exogenous tie) in 2022-23
-    assert any("held at -0.80 by a shock" in t for t in reasons)
+    assert any("held at \u22120.80 by a shock" in t for t in reasons)
 
 
 # ---- the numbers the views show ------------------------------------------------------
