@@ -239,17 +239,16 @@ def test_ensemble_figure_skips_undefined_states_and_says_why():
         plt.close(fig)
 
 
-def test_dashboard_play_figure_of_a_state_without_index_draws_no_empty_line():
+def test_dashboard_charts_of_a_state_without_index_draw_no_empty_line():
+    from sim.app import views
     from sim.app.classroom import ClassroomModel
-    from sim.app.page import play_figure
 
     m = ClassroomModel(TEACHING, seed=2, player="EA")
     m.run(3)
-    fig = play_figure(m, m.indices_table(2), m.agent_run().indices_table(2))
-    ax1, ax2 = fig.axes
-    assert ax1.get_legend() is None and not ax1.get_lines()
-    assert "EA) has no alignment index" in " ".join(t.get_text() for t in ax1.texts)
-    assert _legend_texts(ax2) == ["you", "the agent"]
+    s = views.score(m)  # the Play tab: no alignment chart, the payoff chart stays
+    assert s.alignment is None and s.payoff
+    w = views.world_charts(m, "EA")  # the World tab says why instead of drawing nothing
+    assert w.alignment is None and "has no alignment index" in w.note
 
 
 # ---- the Mongolia example: pole grouping changes what autonomy does -------------------

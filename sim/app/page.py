@@ -1,10 +1,17 @@
-"""The classroom dashboard: Mesa's SolaraViz page with Multivector's views.
+"""The classroom dashboard's page: Multivector's own Solara frame around its views.
 
-SolaraViz gives the frame: the Controls card (Reset, play/pause, Step), the Model
-Parameters card (the sliders, the shock switches, who the student plays) and the app bar.
-Its parameters take effect on Reset, when it builds a new model from them; the page says
-so while a change is pending. The views (World, Why did it move?, With and without,
-Play, Guide) are tabs in the main area, drawn from the current model.
+The frame holds one browser tab's :class:`Session`: the scenario and the settings shown,
+the model built from them (a :class:`~sim.app.classroom.ClassroomModel`, a Mesa model),
+and the controls that drive it (Step, Play/Pause, Run to end, Reset). The views (World,
+Why did it move?, With and without, Play) come from :mod:`sim.app.views`; the Guide tab
+(the project's documents, their links kept inside the page) is :mod:`sim.app.page`'s own.
+
+- Choosing a scenario loads it and restarts the run at once. The other settings wait for
+  Reset, and the page lists what changed meanwhile; Reset builds the model of the
+  scenario shown with the settings shown.
+- A model that does not build (bad settings, a scenario file that no longer loads) leaves
+  the last one in place, and the page says why; so does any other failed action.
+- Only the visible tab is drawn, once per step.
 
 Run it with ``multivector app`` (see :mod:`sim.app.serve`). Each browser tab is a
 session of its own, with its own model.
@@ -12,26 +19,27 @@ session of its own, with its own model.
 
 from __future__ import annotations
 
-import io
+import functools
+import logging
 import os
+import re
+import threading
+import xml.etree.ElementTree as etree
+from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
+import ipyvuetify
 import markdown
-import matplotlib
+import solara
+import solara.lab
+import traitlets
+from markdown.extensions.toc import TocExtension
+from markdown.treeprocessors import Treeprocessor
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import solara  # noqa: E402
-import solara.lab  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from mesa.visualization import SolaraViz  # noqa: E402
-from mesa.visualization.utils import force_update, update_counter  # noqa: E402
-
-from sim.analysis.alignment import undefined_alignment  # noqa: E402
-from sim.analysis.explain import against_staying, partner_summary, plain_reasons  # noqa: E402
-from sim.app.classroom import (  # noqa: E402
+from sim.app import views, widgets
+from sim.app.classroom import (
+    CONSTANTS,
     DEFAULT_SCENARIO,
     NOBODY,
     REPO,
@@ -43,619 +51,726 @@ from sim.app.classroom import (  # noqa: E402
     focus_of,
     scenario_files,
 )
-from sim.drivers.run import RunResult  # noqa: E402
-from sim.outputs.plots import alignment_figure, mark_shocks  # noqa: E402
+from sim.errors import UserError
+from sim.scenario import Scenario
+
+log = logging.getLogger(__name__)
 
 SCENARIO_ENV = "MULTIVECTOR_APP_SCENARIO"  # the scenario `multivector app` was given
-DOCS = {
-    "Teacher's guide": REPO / "docs" / "TEACHERS_GUIDE.md",
-    "Lesson plan (45 minutes)": REPO / "docs" / "LESSON_PLAN.md",
-    "Model description (ODD)": REPO / "docs" / "ODD.md",
-    "Notebooks": REPO / "notebooks" / "README.md",
-}
 NOBODY_LABEL = "nobody (every state is an agent)"
+#: Play's pace: label -> seconds between two quarters.
+SPEEDS = {
+    "slow (1.2 s a quarter)": 1.2,
+    "medium (0.6 s a quarter)": 0.6,
+    "fast (0.3 s a quarter)": 0.3,
+}
+TABS = ("World", "Why did it move?", "With and without", "Play", "Guide")
 
 
 def start_scenario() -> Path:
+    """The scenario file the page opens with: the one ``multivector app`` was given."""
     return Path(os.environ.get(SCENARIO_ENV) or DEFAULT_SCENARIO).resolve()
 
 
-# ---- the model SolaraViz builds --------------------------------------------------------
+# ---- the settings a class can change ---------------------------------------------------
 
 
-class DashboardModel(ClassroomModel):
-    """What SolaraViz builds on Reset.
+@dataclass(frozen=True)
+class Slider:
+    """A setting shown as a slider: its key in the settings, what it is, and its range."""
 
-    The page binds each input to a :class:`solara.Reactive` (to tell when a change is
-    pending), and SolaraViz passes an input's initial value as given, so values may
-    arrive wrapped; the played state arrives as its label.
+    key: str
+    label: str
+    lo: float
+    hi: float
+    step: float
+
+    def snap(self, raw) -> float | int:
+        """A value the page sent, on the slider's steps (an int for an int step)."""
+        steps = round((float(raw) - self.lo) / self.step)
+        value = min(max(round(self.lo + steps * self.step, 10), self.lo), self.hi)
+        return int(value) if isinstance(self.step, int) else value
+
+
+def focus_name(scenario: Scenario) -> str:
+    """The name of the state the scenario is about (whose importances the panel sets)."""
+    return scenario.spec.states[focus_of(scenario)].name
+
+
+def sliders(scenario: Scenario) -> list[Slider]:
+    """The settings panel's sliders for a scenario, in their order."""
+    name = focus_name(scenario)
+    return [
+        Slider("seed", "Seed: which of the possible histories", 0, 99, 1),
+        *(Slider(w, f"How much {name} cares about {w}", 0.0, 1.0, 0.05) for w in WEIGHTS),
+        Slider("tie_cost", "Tie cost: how hard it is to hold a tie near ±1", 0.05, 0.5, 0.01),
+        Slider("tie_noise", "Randomness of choices (tie noise)", 0.01, 0.2, 0.01),
+        Slider("move_cost", "Cost of changing a tie (in units of the randomness)", 0, 5, 0.25),
+    ]
+
+
+def shock_labels(scenario: Scenario) -> dict[str, str]:
+    """``{settings key: "when: what"}`` of the scenario's shocks."""
+    out = {}
+    for sid, shock in scenario.spec.shocks.items():
+        chance = f"chance {shock.probability.value:g} a quarter" if shock.probability else ""
+        out[SHOCK_PREFIX + sid] = f"{shock.date or chance}: {shock.label}"
+    return out
+
+
+def player_labels(scenario: Scenario) -> dict[str, str]:
+    """``{state id: label}`` of the "You play" choices; NOBODY for nobody."""
+    states = scenario.spec.states
+    return {NOBODY: NOBODY_LABEL, **{s: f"{states[s].name} ({s})" for s in scenario.state_ids}}
+
+
+def setting_names(scenario: Scenario) -> dict[str, str]:
+    """Every setting's name as the pending-changes notice says it, in the panel's order."""
+    name = focus_name(scenario)
+    return {
+        "seed": "seed",
+        **{w: f"how much {name} cares about {w}" for w in WEIGHTS},
+        "tie_cost": "tie cost",
+        "tie_noise": "randomness (tie noise)",
+        "move_cost": "cost of changing a tie",
+        **{key: f"shock {label}" for key, label in shock_labels(scenario).items()},
+        "player": "You play",
+    }
+
+
+def form_for(scenario: Scenario, seed: int = 7) -> dict:
+    """The settings a scenario starts with: its own values, every shock on, nobody played."""
+    shocks = {SHOCK_PREFIX + sid: True for sid in scenario.spec.shocks}
+    return {"seed": seed, **defaults(scenario), **shocks, "player": NOBODY}
+
+
+def differs(a, b) -> bool:
+    """Whether two setting values differ (numbers by more than rounding)."""
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return abs(a - b) > 1e-9
+    return a != b
+
+
+def build(path: Path, form: dict) -> ClassroomModel:
+    """The model of a scenario file with ``form``'s settings.
+
+    A weight or constant at the scenario's own value is left to the scenario, so that a
+    run with the scenario's settings is exactly ``multivector run``'s.
     """
-
-    def __init__(self, **settings):
-        plain = {k: v.value if isinstance(v, solara.Reactive) else v for k, v in settings.items()}
-        plain["player"] = _player_id(plain.get("player", NOBODY))
-        super().__init__(**plain)
-
-
-def _player_label(scenario, sid: str) -> str:
-    return NOBODY_LABEL if not sid else f"{scenario.spec.states[sid].name} ({sid})"
+    own = defaults(cached_scenario(path))
+    kwargs = {k: v for k, v in form.items() if k not in own}
+    if any(differs(form[w], own[w]) for w in WEIGHTS):
+        kwargs.update({w: form[w] for w in WEIGHTS})
+    kwargs.update({k: form[k] for k in CONSTANTS if differs(form[k], own[k])})
+    return ClassroomModel(path, **kwargs)
 
 
-def _player_id(label: str) -> str:
-    """The state id of a "You play" label ("Azerbaijan (AZ)"); NOBODY for nobody."""
-    if label in (NOBODY, NOBODY_LABEL):
-        return NOBODY
-    return label.rsplit("(", 1)[-1].rstrip(")") if label.endswith(")") else label
+def applied(model: ClassroomModel) -> dict:
+    """The settings ``model`` was built with, as the form holds them."""
+    return {k: v for k, v in model.settings.items() if k != "scenario_file"}
 
 
-class Inputs:
-    """The SolaraViz inputs of one scenario, each bound to a reactive value."""
+def shown(scenario: Scenario, key: str, value) -> str:
+    """A setting's value as the pending-changes notice says it."""
+    if key == "player":
+        return player_labels(scenario).get(value, value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def changes(scenario: Scenario, before: dict, after: dict) -> list[str]:
+    """What ``after`` changes against ``before``, one line a setting ("seed: 7 → 8")."""
+    return [
+        f"{name}: {shown(scenario, key, before.get(key))} → {shown(scenario, key, after[key])}"
+        for key, name in setting_names(scenario).items()
+        if key in after and differs(before.get(key), after[key])
+    ]
+
+
+def problem(exc: Exception) -> str:
+    """An exception as the page says it: a user's error as it is, anything else named."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    return f"That did not work ({type(exc).__name__}: {exc})."
+
+
+# ---- one browser tab's session ---------------------------------------------------------
+
+
+def guarded(action):
+    """A session's action whose failure becomes the page's error message (the model in
+    place stays), never a traceback; it returns None then."""
+
+    @functools.wraps(action)
+    def run(self: Session, *args):
+        try:
+            with self.lock:
+                result = action(self, *args)
+            self.error.set("")
+            return result
+        except Exception as exc:  # any failure: a message on the page, the page goes on
+            log.warning("%s failed: %s: %s", action.__name__, type(exc).__name__, exc)
+            self.playing.set(False)
+            self.error.set(f"{problem(exc)} The run on the page is the one you had.")
+            self.failures.value += 1
+            return None
+
+    return run
+
+
+class Session:
+    """One browser tab's dashboard: the scenario and settings shown, the model built from
+    them (the last one that built), and what the controls do to it.
+
+    The model is not reactive itself: ``version`` counts its changes (steps, resets), and
+    what reads the model reads ``version`` too. ``lock`` serialises the changes (Play
+    steps from a thread of its own).
+    """
 
     def __init__(self, path: Path):
+        self.lock = threading.RLock()
+        self.scenario = cached_scenario(path)
+        self.path = solara.reactive(path)
+        self.form = solara.reactive(form_for(self.scenario))
+        self.version = solara.reactive(0)
+        self.error = solara.reactive("")
+        self.failures = solara.reactive(0)  # failed actions, to redraw what they left behind
+        self.playing = solara.reactive(False)
+        self.interval = solara.reactive(0.6)
+        self.tab = solara.reactive(0)
+        self.settings_open = solara.reactive(False)  # on a narrow screen; a wide one shows them
+        self.model = build(path, self.form.value)
+
+    @property
+    def ended(self) -> bool:
+        return not self.model.running
+
+    def _replace(self, path: Path, form: dict) -> None:
+        model = build(path, form)  # first: a failure leaves everything as it was
+        self.playing.set(False)
+        self.model = model
+        self.scenario = cached_scenario(path)
+        self.path.set(path)
+        self.form.set(form)
+        self.version.value += 1
+
+    @guarded
+    def step(self) -> bool:
+        """One quarter (none once the run has ended); whether the run goes on."""
+        if self.model.running:
+            self.model.step()
+            self.version.value += 1
+        if not self.model.running:
+            self.playing.set(False)
+        return self.model.running
+
+    @guarded
+    def run_to_end(self) -> None:
+        while self.model.running:
+            self.model.step()
+        self.playing.set(False)
+        self.version.value += 1
+
+    @guarded
+    def reset(self) -> None:
+        """Restart: the scenario shown, with the settings shown."""
+        self._replace(self.path.value, self.form.value)
+
+    @guarded
+    def switch(self, path: Path | None) -> None:
+        """Load another scenario and restart with its own settings (the seed stays)."""
+        if path is None:
+            raise UserError("that scenario is not among the choices")
         scenario = cached_scenario(path)
-        self.path = path
-        self.scenario = scenario
-        focus = focus_of(scenario)
-        name = scenario.spec.states[focus].name
-        d = defaults(scenario)
-        self.values: dict[str, solara.Reactive] = {}
+        self._replace(path, form_for(scenario, seed=self.form.value["seed"]))
 
-        def bind(key, value):
-            self.values[key] = solara.reactive(value)
-            return self.values[key]
+    @guarded
+    def play_as(self, state_id: str) -> None:
+        """Restart with ``state_id`` played by the student (the settings shown otherwise)."""
+        self._replace(self.path.value, {**self.form.value, "player": state_id})
 
-        p: dict = {"scenario_file": str(path)}
-        p["seed"] = {
-            "type": "SliderInt",
-            "label": "Seed: which of the possible histories",
-            "value": bind("seed", 7),
-            "min": 0,
-            "max": 99,
-            "step": 1,
-        }
-        for w in WEIGHTS:
-            p[w] = {
-                "type": "SliderFloat",
-                "label": f"How much {name} cares about {w}",
-                "value": bind(w, float(d[w])),
-                "min": 0.0,
-                "max": 1.0,
-                "step": 0.05,
-            }
-        for key, label, lo, hi, step in (
-            ("tie_cost", "Tie cost: how hard it is to hold a tie near +-1", 0.05, 0.5, 0.01),
-            ("tie_noise", "Randomness of choices (tie noise)", 0.01, 0.2, 0.01),
-            ("move_cost", "Cost of changing a tie (in units of the randomness)", 0.0, 5.0, 0.25),
-        ):
-            p[key] = {
-                "type": "SliderFloat",
-                "label": label,
-                "value": bind(key, float(d[key])),
-                "min": lo,
-                "max": hi,
-                "step": step,
-            }
-        for sid, shock in scenario.spec.shocks.items():
-            chance = f"chance {shock.probability.value:g} a quarter" if shock.probability else ""
-            when = str(shock.date) if shock.date else chance
-            p[SHOCK_PREFIX + sid] = {
-                "type": "Checkbox",
-                "label": f"{when}: {shock.label}",
-                "value": bind(SHOCK_PREFIX + sid, True),
-            }
-        players = [NOBODY_LABEL] + [_player_label(scenario, s) for s in scenario.state_ids]
-        p["player"] = {
-            "type": "Select",
-            "label": "You play",
-            "value": bind("player", NOBODY_LABEL),
-            "values": players,
-        }
-        self.params = p
+    @guarded
+    def toggle_play(self) -> None:
+        self.playing.set(not self.playing.value and self.model.running)
 
-    def wanted(self) -> dict:
-        """The settings the inputs ask for, in the model's terms."""
-        out = {k: r.value for k, r in self.values.items()}
-        out["player"] = _player_id(out["player"])
-        total = sum(out[w] for w in WEIGHTS)
-        for w in WEIGHTS:  # importances become shares
-            out[w] = out[w] / total if total > 0 else np.nan
-        return out
+    @guarded
+    def change(self, key: str, value) -> None:
+        """Set one setting; it takes effect on Reset."""
+        self.form.set({**self.form.value, key: value})
 
-    def pending(self, model: ClassroomModel) -> list[str]:
-        """The inputs whose value differs from the model's (they wait for Reset)."""
-        applied = dict(model.settings)
-        total = sum(applied[w] for w in WEIGHTS)
-        for w in WEIGHTS:
-            applied[w] = applied[w] / total
-        out = []
-        for key, value in self.wanted().items():
-            have = applied.get(key)
-            if isinstance(value, float) and isinstance(have, float):
-                if abs(value - have) > 1e-9:
-                    out.append(key)
-            elif value != have:
-                out.append(key)
-        return out
+    @guarded
+    def slide(self, setting: Slider, raw) -> None:
+        """Set a slider's setting from the value the page sent."""
+        self.form.set({**self.form.value, setting.key: setting.snap(raw)})
+
+    @guarded
+    def choose(self, key: str, label: str, options: dict) -> None:
+        """Set ``key`` to the option shown as ``label`` (``options``: label -> value)."""
+        if label not in options:
+            raise UserError(f"{label!r} is not among the choices")
+        self.form.set({**self.form.value, key: options[label]})
+
+    @guarded
+    def set_pace(self, label: str) -> None:
+        """Play's pace, one of :data:`SPEEDS`."""
+        if label not in SPEEDS:
+            raise UserError(f"{label!r} is not among the paces")
+        self.interval.set(SPEEDS[label])
+
+    @guarded
+    def undo_changes(self) -> None:
+        self.form.set(applied(self.model))
+
+    def pending(self) -> list[str]:
+        """The changes waiting for Reset."""
+        return changes(self.scenario, applied(self.model), self.form.value)
 
 
-def initial(params: dict) -> dict:
-    """The model settings of SolaraViz inputs: each input's value, fixed ones as given."""
-    return {k: v["value"] if isinstance(v, dict) else v for k, v in params.items()}
+# ---- the Guide tab ---------------------------------------------------------------------
 
 
-_INPUTS: dict[Path, Inputs] = {}
+@dataclass(frozen=True)
+class Document:
+    """A document the Guide shows: its button's title and its file."""
+
+    title: str
+    path: Path
 
 
-def inputs_for(path: Path) -> Inputs:
-    if path not in _INPUTS:
-        _INPUTS[path] = Inputs(path)
-    return _INPUTS[path]
+DOCUMENTS = {
+    "guide": Document("Teacher's guide", REPO / "docs" / "TEACHERS_GUIDE.md"),
+    "lesson": Document("Lesson plan (45 minutes)", REPO / "docs" / "LESSON_PLAN.md"),
+    "odd": Document("Model description (ODD)", REPO / "docs" / "ODD.md"),
+    "notebooks": Document("Notebooks", REPO / "notebooks" / "README.md"),
+}
+ANCHOR_PREFIX = "mv-"  # the documents' heading ids, apart from the page's own
 
 
-# ---- helpers ---------------------------------------------------------------------------
+def heading_id(text: str, _separator: str = "-") -> str:
+    """A heading's id as GitHub makes it (what the documents' links use), prefixed."""
+    return ANCHOR_PREFIX + re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
 
 
-def png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    matplotlib.pyplot.close(fig)
-    return buf.getvalue()
+class DocumentLinks(Treeprocessor):
+    """Links of a shown document, kept inside the Guide: a link to a shown document (or
+    to a heading) names it in ``data-doc``/``data-anchor`` for the page to follow; a link
+    to another site opens in a new tab; a link to a file not shown becomes its text and
+    path; an image becomes its description and path."""
+
+    def __init__(self, md, source: Path):
+        super().__init__(md)
+        self.source = source
+        self.shown = {doc.path.resolve(): key for key, doc in DOCUMENTS.items()}
+
+    def run(self, root: etree.Element) -> None:
+        for el in root.iter():
+            if el.tag == "a":
+                self.link(el)
+            elif el.tag == "img":
+                self.plain(el, el.get("alt", "figure"), el.get("src", ""))
+
+    def link(self, el: etree.Element) -> None:
+        href = el.get("href", "")
+        if re.match(r"^[a-z][a-z0-9+.-]*:", href, re.IGNORECASE):
+            el.set("target", "_blank")
+            el.set("rel", "noopener noreferrer")
+            return
+        file, _, anchor = href.partition("#")
+        target = (self.source.parent / file).resolve() if file else self.source.resolve()
+        if target not in self.shown:
+            self.plain(el, "".join(el.itertext()), file)
+            return
+        anchor = heading_id(anchor) if anchor else ""
+        el.set("href", f"#{anchor}")
+        el.set("data-doc", self.shown[target])
+        el.set("data-anchor", anchor)
+
+    def plain(self, el: etree.Element, text: str, file: str) -> None:
+        """``el`` as plain text, with the repository path of ``file`` if it adds one."""
+        path = (self.source.parent / file).resolve()
+        where = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else file
+        el.clear()
+        el.tag = "span"
+        el.set("class", "mv-file")
+        el.text = text if where in text else f"{text} ({where})"
 
 
-@solara.component
-def Picture(make, dependencies: list):
-    """A matplotlib figure as a PNG, redrawn only when ``dependencies`` change."""
-    data = solara.use_memo(lambda: png(make()), dependencies)
-    solara.Image(data, width="100%")
+class _LinksExtension(markdown.Extension):
+    def __init__(self, source: Path):
+        super().__init__()
+        self.source = source
+
+    def extendMarkdown(self, md):  # noqa: N802 (markdown's name)
+        md.treeprocessors.register(DocumentLinks(md, self.source), "mv_links", 1)
 
 
-def names_of(model) -> dict[str, str]:
-    return dict(zip(model.world.ids, model.world.names, strict=True))
+@functools.lru_cache(maxsize=8)
+def _document_html(path: Path, _mtime: int) -> str:
+    extensions = ["tables", "fenced_code", "sane_lists", TocExtension(slugify=heading_id)]
+    text = path.read_text(encoding="utf-8")
+    return markdown.markdown(text, extensions=[*extensions, _LinksExtension(path)])
 
 
-def heat_map(model: ClassroomModel) -> Figure:
-    w = model.world
-    fig = Figure(figsize=(6.4, 5.4))
-    ax = fig.subplots()
-    ties = np.where(np.eye(w.n, dtype=bool), np.nan, model.ties)
-    im = ax.imshow(ties, cmap="RdBu", vmin=-1, vmax=1)
-    for i in range(w.n):
-        for j in range(w.n):
-            if i != j:
-                v = model.ties[i, j]
-                ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=7.5,
-                        color="white" if abs(v) > 0.6 else "black")  # fmt: skip
-    ax.set_xticks(range(w.n), w.ids)
-    ax.set_yticks(range(w.n), w.ids)
-    ax.set_xlabel("partner")
-    ax.set_ylabel("state (its own row of ties)")
-    ax.set_title(f"Ties at {model.date} (blue: friendly, red: hostile)", fontsize=10)
-    fig.colorbar(im, ax=ax, shrink=0.8)
-    return fig
+def document_html(doc: Document) -> str:
+    """A document as HTML, its links kept inside the Guide (see :class:`DocumentLinks`)."""
+    return _document_html(doc.path, doc.path.stat().st_mtime_ns)
 
 
-def comparison_figure(model: ClassroomModel, shock_id: str, seeds: int) -> Figure:
-    """The focus state's alignment: this run beside the same seed without the shock, and
-    the bands over ``seeds`` seeds of each world."""
-    w = model.world
-    spec = w.scenario.spec
-    focus = focus_of(w.scenario)
-    i = w.index(focus)
-    fig = Figure(figsize=(10, 4.6))
-    ax = fig.subplots()
-    label = spec.shocks[shock_id].label
-    ax.set_title(f"With and without: {label}", fontsize=11, loc="left")
-    undefined = undefined_alignment(w.scenario)
-    if focus in undefined:  # nothing to draw: say why instead of an empty chart
-        _no_index(ax, w.names[i], focus, undefined[focus])
-        ax.set_xticks([])
-        return fig
-    bands = model.bands(shock_id, seeds)
-    colours = {"with": "#1f5fa8", "without": "#d95f02"}
-    for world, colour in colours.items():
-        b = bands[bands["world"] == world]
-        x = pd.to_datetime(b["date"])
-        ax.fill_between(x, b["q05"], b["q95"], color=colour, alpha=0.12, lw=0)
-        ax.fill_between(x, b["q25"], b["q75"], color=colour, alpha=0.25, lw=0)
-        text = "with" if world == "with" else "without"
-        ax.plot(x, b["q50"], color=colour, lw=1.2, alpha=0.9,
-                label=f"{text} the shock: median and 50%/90% bands, {seeds} seeds")  # fmt: skip
-    this = model.indices_table(model.seed)
-    this = this[this["state"] == focus]
-    other = model.without(shock_id).indices_table(model.seed)
-    other = other[other["state"] == focus]
-    ax.plot(this["date"], this["alignment_index"], color=colours["with"], lw=2.6,
-            label=f"this run (seed {model.seed})")  # fmt: skip
-    ax.plot(other["date"], other["alignment_index"], color=colours["without"], lw=2.6,
-            ls="--", label=f"same seed without: {label}")  # fmt: skip
-    shock = spec.shocks[shock_id]
-    if shock.date:
-        mark_shocks([ax], [{"date": shock.date.isoformat()}], label_ax=None)
-    axis = spec.alignment_axis
-    ax.set_ylabel(f"{w.names[i]}: alignment index\n({axis.toward} minus {axis.away})")
-    ax.axhline(0, color="0.3", lw=0.6)
-    ax.set_xlim(pd.Timestamp(w.date(0)), pd.Timestamp(w.date(w.n_periods)))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    return fig
+class DocumentView(ipyvuetify.VuetifyTemplate):
+    """A document's HTML in the page. A click on a link to a shown document does not
+    leave the page: it comes back as ``link`` (``{"doc", "anchor", "at"}``). Setting
+    ``scroll_to`` (``"<heading id>@<anything new>"``) scrolls to that heading, or to the
+    document's top for an empty id; ``""`` leaves the scroll alone."""
 
-
-def _no_index(ax, name: str, sid: str, reason: str) -> None:
-    """An axes that says why a state has no alignment index (and draws nothing)."""
-    ax.text(0.5, 0.5, f"{name} ({sid}) has no alignment index:\n{reason}",
-            transform=ax.transAxes, ha="center", va="center", color="0.25")  # fmt: skip
-    ax.set_yticks([])  # (the x axis may be shared: its ticks stay)
-
-
-def play_figure(model: ClassroomModel, mine: pd.DataFrame, theirs: pd.DataFrame) -> Figure:
-    """The played state's path (``mine``) against the agent's (``theirs``): the indices
-    tables of the model and of its :meth:`~ClassroomModel.agent_run`."""
-    w = model.world
-    sid = model.player_id
-    fig = Figure(figsize=(10, 5.2))
-    ax1, ax2 = fig.subplots(2, 1, sharex=True)
-    undefined = undefined_alignment(w.scenario)
-    for table, style, who in ((mine, "-", "you"), (theirs, "--", "the agent")):
-        d = table[table["state"] == sid]
-        if sid not in undefined:
-            ax1.plot(d["date"], d["alignment_index"], ls=style, lw=2.2, label=who)
-        ax2.plot(d["date"], d["utility"].cumsum(), ls=style, lw=2.2, label=who)
-    ax2.set_ylabel("payoff summed\nover quarters")
-    if sid in undefined:  # no line to draw: say why, and put the legend below
-        _no_index(ax1, w.names[model.player], sid, undefined[sid])
-        ax2.legend(fontsize=8, frameon=False)
-    else:
-        ax1.set_ylabel("alignment index")
-        ax1.legend(fontsize=8, frameon=False)
-    ax1.set_title(f"{w.names[w.index(sid)]}: your path and the agent's (seed {model.seed})",
-                  fontsize=11, loc="left")  # fmt: skip
-    ax2.set_xlim(pd.Timestamp(w.date(0)), pd.Timestamp(w.date(w.n_periods)))
-    return fig
-
-
-_MD = ("tables", "fenced_code", "sane_lists", "toc")
-_PROSE_CSS = """
-.mv-prose table {border-collapse: collapse; margin: 6px 0; font-size: 13px}
-.mv-prose th, .mv-prose td {border: 1px solid #ccc; padding: 2px 8px; text-align: right}
-.mv-prose th:first-child, .mv-prose td:first-child {text-align: left}
-.mv-prose code {background: #f3f3f3; padding: 0 3px}
-.mv-prose pre {background: #f6f6f6; padding: 6px; overflow-x: auto}
+    template = traitlets.Unicode(
+        """
+<template>
+  <div class="mv-prose mv-document" v-html="html" @click="follow"></div>
+</template>
+<script>
+module.exports = {
+  watch: {
+    html() { this.$nextTick(this.scroll); },
+    scroll_to() { this.$nextTick(this.scroll); },  // (both may arrive: scroll once done)
+  },
+  methods: {
+    follow(event) {
+      const a = event.target.closest("a[data-doc]");
+      if (!a) return;
+      event.preventDefault();
+      this.link = {doc: a.dataset.doc, anchor: a.dataset.anchor, at: Date.now()};
+    },
+    scroll() {
+      if (!this.scroll_to) return;
+      const id = this.scroll_to.split("@")[0];
+      const heading = id ? this.$el.querySelector('[id="' + id + '"]') : null;
+      (heading || this.$el).scrollIntoView({block: "start"});
+      if (heading) {
+        heading.setAttribute("tabindex", "-1");
+        heading.focus({preventScroll: true});
+      }
+    },
+  },
+};
+</script>
 """
-
-
-@solara.component
-def Prose(text: str):
-    """Markdown rendered here, in Python. (solara.Markdown loads KaTeX from a CDN, which a
-    classroom without internet does not reach.)"""
-    html = solara.use_memo(lambda: markdown.markdown(text, extensions=list(_MD)), [text])
-    solara.Style(_PROSE_CSS)
-    solara.HTML(tag="div", unsafe_innerHTML=html, classes=["mv-prose"])
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
-    rows = ("| " + " | ".join(map(str, r)) + " |\n" for r in df.itertuples(index=False))
-    return head + "".join(rows)
-
-
-def _fmt(v, sign=True) -> str:
-    if isinstance(v, float) and np.isnan(v):
-        return "-"
-    return f"{v:+.4f}" if sign else f"{v:.2f}"
-
-
-# ---- views -----------------------------------------------------------------------------
-
-
-@solara.component
-def Status(model: ClassroomModel, inputs: Inputs):
-    update_counter.get()
-    w = model.world
-    fired = model.shocks_so_far()
-    text = (
-        f"**{w.scenario.name}**, seed {model.seed}: quarter {model.period} of {w.n_periods}, "
-        f"records up to **{model.date}**."
-    )
-    if model.player is not None:
-        text += f" You play **{w.names[model.player]}**."
-    if fired:
-        text += " Shocks so far: " + "; ".join(f"{s['date']} {s['label']}" for s in fired) + "."
-    Prose(text)
-    pending = inputs.pending(model)
-    if pending:
-        solara.Warning(
-            f"You changed {len(pending)} setting(s) in Model Parameters. They take effect "
-            "when you press Reset: the run restarts from the start with the new settings.",
-            dense=True,
-        )
-
-
-@solara.component
-def WorldView(model: ClassroomModel):
-    update_counter.get()
-    key = [id(model), model.period]
-    result = lambda: RunResult.of(model, model.seed, model.shocks_off)  # noqa: E731
-    with solara.Row(style={"flex-wrap": "wrap"}):
-        with solara.Column(style={"min-width": "620px", "flex": "3"}):
-            Picture(lambda: alignment_figure(result()), key)
-        with solara.Column(style={"min-width": "360px", "flex": "2"}):
-            Picture(lambda: heat_map(model), key)
-
-
-@solara.component
-def WhyView(model: ClassroomModel):
-    update_counter.get()
-    w = model.world
-    state, set_state = solara.use_state(focus_of(w.scenario))
-    choice, set_choice = solara.use_state(None)
-    if state not in w.ids:
-        state = focus_of(w.scenario)
-    if not model.kept:
-        solara.Info("Press Step first: there is no decision to explain yet.")
-        return
-    periods = sorted(model.kept)
-    labels = {f"{w.date(p + 1)} (quarter {p + 1})": p for p in periods}
-    label = choice if choice in labels else list(labels)[-1]
-    with solara.Row():
-        solara.Select("State", value=state, values=list(w.ids), on_value=set_state)
-        solara.Select("Quarter ending", value=label, values=list(labels), on_value=set_choice)
-    ev = model.kept[labels[label]]
-    i = w.index(state)
-    table = model.explain(state, ev)
-    summary = partner_summary(table, ev, i, list(w.ids))
-    P = ev.params
-    Prose(
-        f"**{w.names[i]}** weighs energy {P.weights[i, 0]:.2f}, security "
-        f"{P.weights[i, 1]:.2f}, alignment {P.weights[i, 2]:.2f}. For each partner: the tie "
-        "before and after, the chance of each move, and what moving **up one step** "
-        "changes against staying, term by term (positive favours moving up)."
-    )
-    shown = pd.DataFrame(
-        {
-            "partner": [f"{names_of(model)[p]} ({p})" for p in summary["partner"]],
-            "before": [_fmt(v, False) for v in summary["before"]],
-            "after": [_fmt(v, False) for v in summary["after"]],
-            "P(down)": [f"{v:.0%}" for v in summary["p_down"]],
-            "P(stay)": [f"{v:.0%}" for v in summary["p_stay"]],
-            "P(up)": [f"{v:.0%}" for v in summary["p_up"]],
-            "energy": [_fmt(v) for v in summary["energy"]],
-            "security": [_fmt(v) for v in summary["security"]],
-            "alignment": [_fmt(v) for v in summary["alignment"]],
-            "tie cost": [_fmt(v) for v in summary["tie_cost"]],
-            "net": [_fmt(v) for v in summary["net"]],
-        }
-    )
-    pinned = summary["pinned"].to_numpy()
-    for col in ("P(down)", "P(stay)", "P(up)", "energy", "security", "alignment", "tie cost"):
-        shown.loc[pinned, col] = "held by a shock" if col == "P(down)" else ""
-    shown.loc[pinned, "net"] = ""
-    Prose(markdown_table(shown))
-    reasons = plain_reasons(summary, w.names[i], names_of(model))
-    Prose("\n".join(f"- {s}" for s in reasons))
-
-
-@solara.component
-def CompareView(model: ClassroomModel):
-    update_counter.get()
-    choice, set_choice = solara.use_state(None)
-    seeds, set_seeds = solara.use_state(100)
-    spec = model.world.scenario.spec
-    on = [sid for sid in spec.shocks if sid not in model.shocks_off]
-    if not on:
-        solara.Info("Every shock is switched off in this run: nothing to compare.")
-        return
-    labels = {f"{spec.shocks[s].label} ({s})": s for s in on}
-    label = choice if choice in labels else list(labels)[0]
-    with solara.Row():
-        solara.Select("Shock", value=label, values=list(labels), on_value=set_choice)
-        solara.Select("Seeds for the bands", value=seeds, values=[20, 100, 400], on_value=set_seeds)
-    Prose(
-        "Thick lines: this run, and the **same seed** without the shock, up to the current "
-        "quarter (a played state is played by its agent in the world without). Bands: "
-        "median, 50% and 90% of many seeds of each world over the whole horizon. One seed "
-        "is one possible history; the bands show what is typical."
-    )
-    sid = labels[label]
-    Picture(lambda: comparison_figure(model, sid, seeds), [id(model), model.period, sid, seeds])
-
-
-@solara.component
-def PlayView(model: ClassroomModel, on_play):
-    """The Play tab: an invitation to play a state, then the student's moves each quarter
-    and the student's payoff against the agent's."""
-    update_counter.get()
-    _, redraw = solara.use_state(0)
-    show_odds, set_show_odds = solara.use_state(False)
-    if model.player is None:
-        play_invitation(model, on_play)
-        return
-    me = model.world.names[model.player]
-    if not model.running:
-        solara.Success(f"The run is over. Here is your {me} against the agent's.")
-    else:
-        move_form(model, show_odds, set_show_odds, lambda: redraw(lambda n: n + 1))
-    if model.period > 0:
-        play_score(model)
-
-
-def play_invitation(model: ClassroomModel, on_play) -> None:
-    """What the Play tab shows while nobody is played: what playing is, and a button that
-    restarts the run with the focus state played (``on_play(state id)``)."""
-    w = model.world
-    focus = focus_of(w.scenario)
-    Prose(
-        "Take one state's decisions yourself: each quarter you pick, for each partner, "
-        "whether to move the tie down, keep it, or move it up, seeing what each choice "
-        "does to the payoff terms. Every other state stays an agent. Choose a state in "
-        "**You play** (Model Parameters) and press Reset, or:"
-    )
-    solara.Button(
-        f"Play {w.names[w.index(focus)]} (restarts the run)",
-        color="primary",
-        on_click=lambda: on_play(focus),
-    )
-
-
-def move_options(
-    candidates: pd.DataFrame, terms: pd.DataFrame, show_odds: bool
-) -> dict[str, tuple[int, str]]:
-    """One partner's candidates as the Play tab offers them.
-
-    Args:
-        candidates: the partner's rows of :meth:`ClassroomModel.candidates`.
-        terms: :func:`~sim.analysis.explain.against_staying` of the candidates' table.
-        show_odds: add the agent's chance of each candidate.
-
-    Returns:
-        ``{"down" | "stay" | "up": (candidate index, the line that describes it)}``.
-    """
-    options = {}
-    rows = zip(
-        candidates.itertuples(index=False),
-        terms.loc[candidates.index].itertuples(index=False),
-        strict=True,
-    )
-    for r, t in rows:
-        kind = "stay" if r.move == 0 else ("up" if r.move > 0 else "down")
-        odds = f", agent {r.probability:.0%}" if show_odds else ""
-        options[kind] = (
-            r.candidate,
-            f"{kind} to {r.tie_after:+.2f}: energy {t.energy:+.4f}, security "
-            f"{t.security:+.4f}, alignment {t.alignment:+.4f}, tie cost {t.tie_cost:+.4f}, "
-            f"total {t.net:+.4f}{odds}",
-        )
-    return options
-
-
-def move_form(model: ClassroomModel, show_odds: bool, set_show_odds, redraw) -> None:
-    """The played state's choices for the coming quarter: per partner, down, stay or up
-    with what each changes against staying, and the button that applies them.
-
-    ``redraw()`` redraws the tab after a pick (the picks live in :attr:`ClassroomModel.moves`).
-    """
-    w = model.world
-    table = model.candidates()
-    ev = model.upcoming()
-    names = names_of(model)
-    Prose(
-        f"**Your move as {w.names[model.player]}**, quarter ending {w.date(model.period + 1)}. "
-        "For each partner choose down, stay or up. The numbers are what each choice changes "
-        "against staying in your weighted payoff (positive is better for you); a tie "
-        "near +-1 costs more to hold. Then press **Make my moves** (or Step)."
-    )
-    solara.Checkbox(label="Show what the agent would do (its chances)", value=show_odds,
-                    on_value=set_show_odds)  # fmt: skip
-    terms = against_staying(table)
-    for partner, g in table.groupby("partner", sort=False, observed=True):
-        j = w.index(str(partner))
-        if g["pinned"].any():
-            Prose(f"- **{names[partner]}**: held by a shock this quarter.")
-            continue
-        options = move_options(g, terms, show_odds)
-        current = model.moves.get(j, int(ev.stay[model.player, j]))
-        kind_now = next((k for k, (c, _) in options.items() if c == current), "stay")
-        with solara.Card(f"{names[partner]} ({partner}): tie now "
-                         f"{g['tie_before'].iloc[0]:+.2f}", margin=0):  # fmt: skip
-
-            def pick(kind, j=j, options=options):
-                model.moves[j] = options[kind][0]  # Step or "Make my moves" applies it
-                redraw()
-
-            solara.ToggleButtonsSingle(value=kind_now, values=list(options), on_value=pick)
-            Prose("\n".join(f"- {text}" for _c, text in options.values()))
-
-    def make_moves():
-        model.step()
-        force_update()
-
-    solara.Button("Make my moves (one quarter)", color="primary", on_click=make_moves)
-
-
-def play_score(model: ClassroomModel) -> None:
-    """The played state's payoff so far against the agent's in the same world and seed,
-    and both paths."""
-    agent = model.agent_run()
-    mine = model.indices_table(model.seed)
-    theirs = agent.indices_table(model.seed)
-    sid = model.player_id
-    total_mine = mine.loc[mine["state"] == sid, "utility"].sum()
-    total_agent = theirs.loc[theirs["state"] == sid, "utility"].sum()
-    Prose(
-        f"Your {model.world.names[model.player]}'s payoff summed over the quarters so far: "
-        f"**{total_mine:.4f}**; the agent's, same world and seed: **{total_agent:.4f}**."
-    )
-    Picture(lambda: play_figure(model, mine, theirs), [id(model), model.period])
+    ).tag(sync=True)
+    html = traitlets.Unicode("").tag(sync=True)
+    scroll_to = traitlets.Unicode("").tag(sync=True)
+    link = traitlets.Dict({}).tag(sync=True)
 
 
 @solara.component
 def GuideView():
-    which, set_which = solara.use_state(list(DOCS)[0])
-    Prose(
-        "The teacher's guide, the lesson plan and the model description are in the "
-        f"`docs/` folder of the repository ({REPO / 'docs'}); they are shown here too."
+    """The teacher's guide, the lesson plan, the ODD and the notebooks' index; their links
+    to each other open here."""
+    key, set_key = solara.use_state("guide")
+    scroll_to, set_scroll_to = solara.use_state("")
+    doc = DOCUMENTS[key]
+
+    def follow(link: dict) -> None:
+        """A link the reader followed: its document, scrolled to its heading."""
+        if link.get("doc") in DOCUMENTS:
+            set_key(link["doc"])
+            set_scroll_to(f"{link.get('anchor', '')}@{link.get('at', '')}")
+
+    def open_document(title: str) -> None:
+        """A document chosen with its button: shown where the reader is."""
+        if title in titles:
+            set_key(titles[title])
+            set_scroll_to("")
+
+    titles = {d.title: k for k, d in DOCUMENTS.items()}
+    widgets.Prose(
+        "The teacher's guide, the lesson plan, the model description and the notebooks' "
+        f"index, from the repository ({REPO}). Links between them open here."
     )
-    solara.ToggleButtonsSingle(value=which, values=list(DOCS), on_value=set_which)
-    path = DOCS[which]
-    if path.exists():
-        Prose(path.read_text(encoding="utf-8"))
+    solara.ToggleButtonsSingle(value=doc.title, values=list(titles), on_value=open_document)
+    html = solara.use_memo(lambda: document_html(doc) if doc.path.exists() else None, [key])
+    if html is None:
+        solara.Warning(f"{doc.path} is not there (an install without the repository's docs).")
     else:
-        solara.Warning(f"{path} is not there (an install without the repository's docs).")
+        DocumentView.element(html=html, scroll_to=scroll_to, on_link=follow)
 
 
-# ---- the page --------------------------------------------------------------------------
+# ---- the frame -------------------------------------------------------------------------
+
+CSS = """
+.mv-page {padding: 8px 12px; max-width: 100%; box-sizing: border-box}
+.mv-page h1 {font-size: 20px; font-weight: 600; margin: 0 0 4px}
+.mv-bar {display: flex; flex-wrap: wrap; align-items: center; gap: 8px; margin-bottom: 8px}
+.mv-bar .v-select {flex: 0 1 230px; max-width: 230px}
+.mv-body {display: flex; flex-wrap: wrap; align-items: flex-start; gap: 16px}
+.mv-settings {flex: 0 0 300px; max-width: 100%; min-width: 0}
+.mv-main {flex: 1 1 600px; min-width: 0; max-width: 100%}
+.mv-settings-toggle {display: none}
+@media (max-width: 999px) {
+  .mv-settings {flex: 1 1 100%}
+  .mv-settings-toggle {display: inline-flex}
+  .mv-settings:not(.mv-open) .mv-settings-body {display: none}
+  .mv-settings-body {display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr));
+                     column-gap: 16px}
+}
+.mv-setting-label {font-size: 14px; color: #222; margin-top: 10px}
+.mv-slider {margin-top: 6px}
+.mv-slider .v-input__slot {flex-wrap: wrap}
+.mv-slider .v-input__slot > .v-label {flex: 1 1 100%; white-space: normal; height: auto;
+  max-width: 100%; margin-bottom: 2px; color: #222 !important; font-size: 14px}
+.mv-setting {display: flex; align-items: flex-end; gap: 8px}
+.mv-setting .mv-slider {flex: 1 1 auto; min-width: 0}
+.mv-setting-value {flex: 0 0 3.2em; text-align: right; font-weight: 600; color: #111;
+  padding-bottom: 4px}
+.mv-notice {border-left: 5px solid; padding: 8px 12px; margin: 6px 0; font-size: 15px;
+            border-radius: 3px}
+.mv-notice ul {margin: 4px 0 0}
+.mv-pending {background: #fff4ce; color: #3b2f00; border-color: #8a6d00}
+.mv-error {background: #fde7e9; color: #6b0010; border-color: #a4262c}
+.mv-end {background: #e6f0fb; color: #0b2e59; border-color: #1a4fa0}
+.mv-main .mv-prose, .mv-main .mv-document {overflow-x: auto; max-width: 100%}
+.mv-document img {max-width: 100%}
+.mv-file {font-family: monospace}
+.mv-page .v-icon.mdi {overflow: hidden}  /* the glyphs are 4 px wider than their box */
+.mv-page .v-btn:focus-visible, .mv-page [role=slider]:focus-visible, .mv-page a:focus-visible,
+.mv-page .v-tab:focus-visible {outline: 3px solid #0b57d0; outline-offset: 2px}
+.mv-page .v-tab {text-transform: none; font-size: 15px; letter-spacing: normal}
+.mv-page .v-btn {text-transform: none; letter-spacing: normal; font-size: 15px}
+"""
 
 
 @solara.component
-def ScenarioCard(path: Path, on_path):
-    files = scenario_files(path.parent)
+def Notice(kind: str, children=()):
+    """A message box with dark text on a light ground (WCAG AA contrast): ``kind`` is
+    "pending", "error" or "end"."""
+    role = "alert" if kind == "error" else "status"
+    solara.v.Html(
+        tag="div", class_=f"mv-notice mv-{kind}", attributes={"role": role}, children=list(children)
+    )
+
+
+@solara.component
+def ControlBar(session: Session):
+    """Step, Play/Pause (and its pace), Run to end, Reset."""
+    session.version.value  # noqa: B018 (read: the buttons follow the run)
+    over = session.ended
+    playing = session.playing.value
+    pace = next((k for k, s in SPEEDS.items() if s == session.interval.value), None)
+    with solara.Div(classes=["mv-bar"]):
+        solara.Button("Step (one quarter)", on_click=session.step, disabled=over, color="primary")
+        solara.Button(
+            "Pause" if playing else "Play",
+            on_click=session.toggle_play,
+            disabled=over and not playing,
+            outlined=True,
+        )
+        solara.Select(
+            "Play speed",
+            value=pace,
+            values=list(SPEEDS),
+            on_value=session.set_pace,
+            dense=True,
+        )
+        solara.Button("Run to end", on_click=session.run_to_end, disabled=over, outlined=True)
+        solara.Button("Reset", on_click=session.reset, outlined=True)
+        shown_settings = session.settings_open.value
+        solara.Button(
+            "Hide settings" if shown_settings else "Show settings",
+            on_click=lambda: session.settings_open.set(not shown_settings),
+            classes=["mv-settings-toggle"],
+            outlined=True,
+            attributes={"aria-expanded": "true" if shown_settings else "false"},
+        )
+
+
+@solara.component
+def SliderSetting(setting: Slider, value, on_value):
+    """A slider with its label above it and its value beside it, always visible;
+    ``on_value`` gets the value the page sends."""
+    with solara.Div(classes=["mv-setting"]):
+        solara.v.Slider(
+            label=setting.label,
+            v_model=value,
+            on_v_model=on_value,
+            min=setting.lo,
+            max=setting.hi,
+            step=setting.step,
+            hide_details=True,
+            class_="mv-slider",
+        )
+        shown = str(value) if isinstance(value, int) else f"{value:.2f}"
+        solara.Div(children=[shown], classes=["mv-setting-value"])
+
+
+@solara.component
+def SettingsPanel(session: Session):
+    """The scenario (loaded at once) and the settings that wait for Reset."""
+    path = session.path.value
+    form = session.form.value
+    scenario = session.scenario
+    files = solara.use_memo(lambda: scenario_choices(path), [path])
+    classes = ["mv-settings"] + (["mv-open"] if session.settings_open.value else [])
+    with solara.Div(classes=classes):
+        with solara.Div(classes=["mv-settings-body"]):
+            solara.Select(
+                "Scenario (loads at once and restarts the run)",
+                value=next(k for k, p in files.items() if p == path),
+                values=list(files),
+                on_value=lambda k: session.switch(files.get(k)),
+            ).key(f"scenario-{path}-{session.failures.value}")
+            for setting in sliders(scenario):
+                SliderSetting(setting, form[setting.key], functools.partial(session.slide, setting))
+            solara.Div(
+                children=["Shocks (switch one off to remove it)"], classes=["mv-setting-label"]
+            )
+            for key, label in shock_labels(scenario).items():
+                solara.Switch(
+                    label=label, value=form[key], on_value=functools.partial(session.change, key)
+                )
+            players = {label: sid for sid, label in player_labels(scenario).items()}
+            solara.Select(
+                "You play",
+                value=next(label for label, sid in players.items() if sid == form["player"]),
+                values=list(players),
+                on_value=lambda label: session.choose("player", label, players),
+            )
+
+
+def scenario_choices(path: Path) -> dict[str, Path]:
+    """The scenarios beside ``path`` (``{label: path}``), ``path`` among them."""
+    try:
+        files = scenario_files(path.parent)
+    except OSError:  # a file vanished while listing: show the one in use
+        files = {}
     if path not in files.values():
         files[f"{cached_scenario(path).name} ({path.name})"] = path
-    label = next(k for k, v in files.items() if v == path)
-    with solara.Card("Scenario"):
-        solara.Select(
-            "Scenario", value=label, values=list(files), on_value=lambda k: on_path(files[k])
+    return files
+
+
+@solara.component
+def Messages(session: Session):
+    """The failure of the last action, the changes waiting for Reset, the end of the run."""
+    session.version.value  # noqa: B018 (read: the messages follow the run)
+    session.form.value  # noqa: B018
+    error = session.error.value
+    if error:
+        Notice("error", children=[error])
+    pending = session.pending()
+    if pending:
+        items = "".join(f"<li>{escape(p, quote=False)}</li>" for p in pending)
+        waiting = (
+            f"{len(pending)} change waits" if len(pending) == 1 else f"{len(pending)} changes wait"
         )
-        solara.Text("Choosing a scenario loads it at once and restarts the run.")
+        text = (
+            f"<strong>{waiting} for Reset</strong> (the run then restarts from the start "
+            f"with them):<ul>{items}</ul>"
+        )
+        with Notice("pending"):
+            solara.HTML(tag="div", unsafe_innerHTML=text)
+            solara.Button("Undo these changes", on_click=session.undo_changes, text=True)
+    if session.ended:
+        Notice(
+            "end",
+            children=[f"The run has reached {session.model.date}: press Reset to start again."],
+        )
+
+
+@solara.component
+def Status(session: Session):
+    """Where the run is: scenario, seed, quarter, date, the played state, shocks so far."""
+    session.version.value  # noqa: B018
+    model = session.model
+    w = model.world
+    text = (
+        f"**{session.scenario.name}**, seed {model.seed}: quarter {model.period} of "
+        f"{w.n_periods}, records up to **{model.date}**."
+    )
+    if model.player is not None:
+        text += f" You play **{w.names[model.player]}**."
+    fired = model.shocks_so_far()
+    if fired:
+        text += " Shocks so far: " + "; ".join(f"{s['date']} {s['label']}" for s in fired) + "."
+    with solara.v.Html(tag="div", attributes={"aria-live": "polite"}, class_="mv-status"):
+        widgets.Prose(text)
+
+
+@solara.component
+def LiveView(session: Session, index: int):
+    """The view of tab ``index``, drawn from the model at its current version. A view that
+    fails says so in its place."""
+    failure, clear = solara.use_exception()
+    if failure is not None:
+        log.warning("the %s tab failed: %s: %s", TABS[index], type(failure).__name__, failure)
+        Notice("error", children=[f"This tab could not be drawn: {problem(failure)}"])
+        solara.Button("Try again", on_click=clear, outlined=True)
+        return
+    model, version = session.model, session.version.value
+    makers = (
+        lambda: views.WorldView(model, version),
+        lambda: views.WhyView(model, version),
+        lambda: views.CompareView(model, version),
+        lambda: views.PlayView(model, version, session.play_as, session.step),
+    )
+    with solara.Div(classes=["mv-view"]):
+        makers[index]()
+
+
+@solara.component
+def Tabs(session: Session):
+    """The tabs; only the visible one is drawn."""
+    shown_tab = session.tab.value
+    with solara.lab.Tabs(value=session.tab, lazy=True):
+        for i, title in enumerate(TABS):
+            with solara.lab.Tab(title):
+                if i == shown_tab:
+                    GuideView() if title == "Guide" else LiveView(session, i)
+
+
+@solara.component
+def AutoStep(session: Session):
+    """Play: a step every ``interval`` seconds, from a thread, until Pause or the end."""
+    playing, interval = session.playing.value, session.interval.value
+
+    def play(cancel: threading.Event) -> None:
+        while playing and not cancel.wait(interval):
+            if not session.step():
+                return
+
+    solara.use_thread(play, dependencies=[playing, interval], intrusive_cancel=False)
+
+
+def open_session() -> Session | str:
+    """The session of the scenario ``multivector app`` was given, else of the default
+    scenario; if neither builds, why not."""
+    try:
+        return Session(start_scenario())
+    except Exception as exc:  # the file broke after the app started: try the default
+        first = problem(exc)
+    try:
+        session = Session(DEFAULT_SCENARIO)
+    except Exception as exc:
+        return f"{first} The default scenario did not load either: {problem(exc)}"
+    session.error.set(f"{first} Here is the default scenario instead.")
+    return session
 
 
 @solara.component
 def Page():
-    start = solara.use_memo(start_scenario, [])
-    path, set_path = solara.use_state(start)
-    inputs = inputs_for(path)
-    first = solara.use_memo(lambda: DashboardModel(**initial(inputs.params)), [])
-    model = solara.use_reactive(first)
-
-    def switch(new: Path):
-        new_inputs = inputs_for(new)
-        model.set(DashboardModel(**initial(new_inputs.params)))
-        set_path(new)
-
-    def play(sid: str):
-        inputs.values["player"].set(_player_label(inputs.scenario, sid))
-        model.set(DashboardModel(**initial(inputs.params)))
-        force_update()
-
-    solara.Title("Multivector")
-    SolaraViz(
-        model,
-        components=[],
-        model_params=inputs.params,
-        name=f"Multivector: {inputs.scenario.name}",
-        play_interval=300,
-    ).key(str(path))
-    with solara.Sidebar():
-        ScenarioCard(path, switch)
-    m = model.value
-    with solara.Column(style={"padding": "0 12px"}):
-        Status(m, inputs)
-        with solara.lab.Tabs(lazy=True):
-            for title, view in (
-                ("World", lambda: WorldView(m)),
-                ("Why did it move?", lambda: WhyView(m)),
-                ("With and without", lambda: CompareView(m)),
-                ("Play", lambda: PlayView(m, play)),
-                ("Guide", GuideView),
-            ):
-                with solara.lab.Tab(title):
-                    with solara.Column(align="stretch", style={"width": "100%"}):
-                        view()
+    session = solara.use_memo(open_session, [])
+    solara.Style(CSS)
+    if isinstance(session, str):
+        solara.Title("Multivector")
+        Notice("error", children=[session])
+        return
+    session.path.value  # noqa: B018 (read: the titles follow the scenario)
+    title = f"Multivector: {session.scenario.name}"
+    solara.Title(title)
+    with solara.Div(classes=["mv-page"]):
+        solara.v.Html(tag="h1", children=[title])
+        ControlBar(session)
+        Messages(session)
+        with solara.Div(classes=["mv-body"]):
+            SettingsPanel(session)
+            with solara.Div(classes=["mv-main"]):
+                Status(session)
+                Tabs(session)
+        AutoStep(session)

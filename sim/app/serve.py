@@ -1,4 +1,4 @@
-"""Start the dashboard: Solara's server on Mesa's page, offline, telemetry off.
+"""Start the dashboard: Solara's server on our page, offline, telemetry off.
 
 The checks run here, in the ``multivector app`` process (a missing package or a busy port
 is a plain error, exit 2); then the process replaces itself with :mod:`sim.app.server`,
@@ -21,7 +21,7 @@ from sim.errors import UserError
 def check_offline_assets() -> None:
     """Refuse to start a page that would fetch its JavaScript from the internet."""
     missing = []
-    for module in ("solara", "solara_assets", "ipyvuetify", "mesa.visualization"):
+    for module in ("solara", "solara_assets", "ipyvuetify"):
         try:
             __import__(module)
         except ImportError:

@@ -18,8 +18,9 @@ So the proxy is off (Solara then mounts no ``/_solara/cdn`` handler at all), the
 is fixed (``SOLARA_ROOT_PATH=""``), the page is pointed at ``/_solara/cdn`` through
 ``SOLARA_ASSETS_CDN``, and :class:`OfflineApp` answers that path itself from the files the
 ``solara-assets`` package installed: GET and HEAD only, a missing file or a directory is a
-404 at once, nothing is fetched, written or deleted. Everything else goes to Solara's own
-app unchanged.
+404 at once, nothing is fetched, written or deleted. The page itself gets its language
+declared (``<html lang="en">``, which Solara's template leaves out) and the title
+"Multivector"; everything else goes to Solara's own app unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import importlib.metadata
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -48,6 +50,7 @@ SOLARA_ENV = {
     "SOLARA_MODE": "production",
     "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
     "SOLARA_THEME_SHOW_BANNER": "False",
+    "SOLARA_THEME_TITLE": "Multivector",
     "SOLARA_ASSETS_PROXY": "False",
     "SOLARA_ASSETS_CDN": ASSETS_URL,
     "SOLARA_ROOT_PATH": "",
@@ -64,6 +67,11 @@ SOLARA_ENV = {
 #: page stays connected; a vanished one is still closed when TCP gives up on the pings.
 WS_PING_INTERVAL = 20.0
 WS_PING_TIMEOUT = None
+
+#: The page's language, declared on its ``<html>`` element (Solara's template declares none).
+PAGE_LANGUAGE = "en"
+#: The path of the page itself (the dashboard has no other).
+PAGE_PATH = "/"
 
 #: The assets carry their version in their path (``requirejs@2.3.6/...``): they never change.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -113,8 +121,49 @@ def assets_app(directory: Path):
     return Starlette(routes=[Mount(ASSETS_URL, app=files)])
 
 
+def with_language(html: bytes) -> bytes:
+    """The page's HTML with its language declared: ``<html lang="en">``."""
+    declared = b'<html lang="%s"' % PAGE_LANGUAGE.encode()
+    return re.sub(rb"<html(?![^>]*\slang=)", declared, html, count=1)
+
+
+async def send_page(app, scope, receive, send) -> None:
+    """Solara's answer for the page, its language declared (see :func:`with_language`).
+
+    The request goes on without ``accept-encoding`` (the page is a few tens of kB), so
+    that the HTML comes back as text to declare it in; other answers pass unchanged.
+    """
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]
+    start: dict = {}
+    body: list[bytes] = []
+
+    async def declare(message):
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            body.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await send_declared(start, b"".join(body), send)
+        else:
+            await send(message)
+
+    await app(dict(scope, headers=headers), receive, declare)
+
+
+async def send_declared(start: dict, html: bytes, send) -> None:
+    """Send an answer whose body was held back: an HTML one with its language declared."""
+    fields = dict(start.get("headers", []))
+    if fields.get(b"content-type", b"").startswith(b"text/html"):
+        html = with_language(html)
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(html)).encode()))
+    await send(dict(start, headers=headers))
+    await send({"type": "http.response.body", "body": html})
+
+
 class OfflineApp:
-    """ASGI: requests for ASSETS_URL go to our read-only handler, the rest to Solara."""
+    """ASGI: requests for ASSETS_URL go to our read-only handler, the page gets its
+    language declared, the rest goes to Solara."""
 
     def __init__(self, solara_app, assets):
         self.solara_app = solara_app
@@ -126,6 +175,9 @@ class OfflineApp:
                 await self.assets(scope, receive, send)
             else:
                 await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] == "http" and scope["path"] == PAGE_PATH and scope["method"] == "GET":
+            await send_page(self.solara_app, scope, receive, send)
             return
         await self.solara_app(scope, receive, send)
 
