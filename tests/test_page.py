@@ -14,7 +14,7 @@ import ipyvuetify as v
 import pytest
 import solara
 
-from sim.app import page, views
+from sim.app import guide, page, views
 from sim.app.classroom import SCENARIOS, ClassroomModel, cached_scenario
 
 BASELINE = (SCENARIOS / "baseline.yaml").resolve()
@@ -364,26 +364,26 @@ def test_guide_links_stay_inside_the_guide(start):
     p = start()
     p.tab("Guide")
     p.click("Lesson plan (45 minutes)")
-    doc = p.rc.find(page.DocumentView).widget
+    doc = p.rc.find(guide.DocumentView).widget
     html = doc.html
     assert 'href="ODD.md"' not in html and 'href="TEACHERS_GUIDE.md"' not in html
     assert 'data-doc="odd"' in html and 'data-doc="guide"' in html
     # a file the Guide does not show: its text and path, no link
     assert '<span class="mv-file">scenarios/README.md</span>' in html
     doc.link = {"doc": "odd", "anchor": "mv-references", "at": 1}
-    doc = p.rc.find(page.DocumentView).widget
+    doc = p.rc.find(guide.DocumentView).widget
     assert "model description (ODD)" in doc.html and doc.scroll_to == "mv-references@1"
     assert 'id="mv-references"' in doc.html
 
 
 def test_document_links_are_rewritten():
-    guide = page.document_html(page.DOCUMENTS["guide"])
-    assert '<a data-anchor="mv-what-is-it" data-doc="guide" href="#mv-what-is-it">' in guide
-    assert 'id="mv-what-is-it"' in guide
-    assert '<a data-anchor="mv-references" data-doc="odd" href="#mv-references">' in guide
-    assert '<a href="http://127.0.0.1:8765/" rel="noopener noreferrer" target="_blank">' in guide
-    assert "README.md (README.md)" not in guide
-    notebooks = page.document_html(page.DOCUMENTS["notebooks"])
+    html = guide.document_html(guide.DOCUMENTS["guide"])
+    assert '<a data-anchor="mv-what-is-it" data-doc="guide" href="#mv-what-is-it">' in html
+    assert 'id="mv-what-is-it"' in html
+    assert '<a data-anchor="mv-references" data-doc="odd" href="#mv-references">' in html
+    assert '<a href="http://127.0.0.1:8765/" rel="noopener noreferrer" target="_blank">' in html
+    assert "README.md (README.md)" not in html
+    notebooks = guide.document_html(guide.DOCUMENTS["notebooks"])
     assert "01_what_is_balancing.ipynb (notebooks/01_what_is_balancing.ipynb)" in notebooks
     assert "<a " not in notebooks.split("<table>")[1].split("</table>")[0]
 
@@ -398,7 +398,7 @@ def test_document_links_are_rewritten():
     ],
 )  # fmt: skip
 def test_heading_ids_are_githubs(heading, anchor):
-    assert page.heading_id(heading) == page.ANCHOR_PREFIX + anchor
+    assert guide.heading_id(heading) == guide.ANCHOR_PREFIX + anchor
 
 
 def test_changes_name_each_setting():
