@@ -512,8 +512,9 @@ def Status(session: Session):
     if model.player is not None:
         text += f" You play **{w.names[model.player]}**."
     fired = model.shocks_so_far()
-    if fired:
-        text += " Shocks so far: " + "; ".join(f"{s['date']} {s['label']}" for s in fired) + "."
+    if fired:  # the whole list is the chart's key: one line here keeps the chart in view
+        last = fired[-1]
+        text += f" Shocks so far: {len(fired)}, the latest {last['date']} {last['label']}."
     with solara.v.Html(tag="div", attributes={"aria-live": "polite"}, class_="mv-status"):
         widgets.Prose(text)
 
