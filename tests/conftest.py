@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from headless import chromium
 
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -30,3 +31,16 @@ def data_folder() -> Path:
     if os.environ.get("MULTIVECTOR_REQUIRE_DATA") == "1":
         pytest.fail(reason + " [MULTIVECTOR_REQUIRE_DATA=1]", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser_path() -> str:
+    """Debian's chromium for Playwright; skips without one, fails under
+    ``MULTIVECTOR_REQUIRE_BROWSER=1`` (CI installs it and sets that)."""
+    path = chromium()
+    if path is None:
+        if os.environ.get("MULTIVECTOR_REQUIRE_BROWSER") == "1":
+            pytest.fail("MULTIVECTOR_REQUIRE_BROWSER=1 but no chromium on PATH")
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    return path

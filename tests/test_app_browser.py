@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 import socket
 import statistics
 import subprocess
@@ -34,49 +33,16 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from headless import CHROMIUM_FLAGS, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LAPTOP, SMALL, PHONE = (1366, 768), (800, 600), (360, 640)
 STEP = "Step (one quarter)"
 #: WCAG AA: text against its background.
 AA_CONTRAST = 4.5
 #: Chart text large enough to read from the back of a classroom (at 1366x768).
 SMALLEST_TEXT_PX = 12.0
-
-
-def chromium() -> str | None:
-    for name in (os.environ.get("MULTIVECTOR_CHROMIUM"), "chromium", "chromium-browser"):
-        if name and (path := shutil.which(name)):
-            return path
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def browser_path():
-    path = chromium()
-    if path is None:
-        if os.environ.get("MULTIVECTOR_REQUIRE_BROWSER") == "1":
-            pytest.fail("MULTIVECTOR_REQUIRE_BROWSER=1 but no chromium on PATH")
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    return path
 
 
 @pytest.fixture(scope="module")

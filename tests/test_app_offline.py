@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from test_app_browser import CHROMIUM_FLAGS, chromium, free_port
+from headless import CHROMIUM_FLAGS, chromium, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

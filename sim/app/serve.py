@@ -43,14 +43,20 @@ def check_offline_assets() -> None:
 
 
 def check_port(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+    """Refuse a port that something listens on, as uvicorn will bind it: with
+    SO_REUSEADDR, so the connections of a server closed a moment ago (TIME_WAIT) do not
+    block a restart. (The dashboard and the shared classroom both check here.)"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
+            s.listen()
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise UserError(
                     f"--port {port}: something is already listening on {host}:{port} "
-                    "(another dashboard?); choose another port with --port"
+                    "(another dashboard or classroom?); choose another port with --port"
                 ) from None
             raise UserError(
                 f"--host {host} --port {port}: cannot listen there ({exc.strerror})"
