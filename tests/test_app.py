@@ -489,3 +489,16 @@ def test_app_refuses_a_busy_port():
         r = _app("--port", str(port))
     assert r.returncode == 2
     assert f"--port {port}: something is already listening" in r.stderr
+
+
+def test_a_student_pushing_a_tie_up_every_quarter_stops_below_one():
+    """A played move the agent could never take (a tie at or past +-1) is refused: the
+    tie stays, as the kernel's NaN utility says; ties keep within (-1, 1]."""
+    m = ClassroomModel(BASELINE, seed=3, player="AZ")
+    i, j = m.world.index("AZ"), m.world.index("EU")
+    while m.running:
+        ev = m.upcoming()
+        m.moves = {j: int(np.argmax(ev.values[i, j]))}  # always the highest candidate
+        m.step()
+    assert 0.9 < m.ties[i, j] <= 1.0 + 1e-9
+    assert np.abs(m.ties).max() <= 1.0 + 1e-9

@@ -56,6 +56,7 @@ AGAINST_THE_ODDS = 0.10  # a choice with a chance below this was taken against t
 ODDS_COLUMNS = ("period", "date", "partner", "move", "tie_before", "tie_after", "chance")
 #: The unit students read payoffs in: one point is 0.001 of the weighted payoff.
 POINT = 0.001
+SAME_TIE = 1e-12  # ties closer than this did not move
 #: A move's terms against staying (:func:`~sim.analysis.explain.against_staying`), in the
 #: order the dashboard shows them: they add up to the move's total.
 POINT_TERMS = ("energy", "security", "alignment", "tie_cost", "move_cost")
@@ -84,6 +85,34 @@ def cached_scenario(path: str | Path) -> Scenario:
 @lru_cache(maxsize=32)
 def _load(path: Path, _mtime: int) -> Scenario:
     return load_scenario(path)
+
+
+def moved_ties(model: BalancingModel, i: int) -> np.ndarray:
+    """``(periods so far,)``: how many of state ``i``'s ties it moved in each period (a
+    tie set by a shock is not a move)."""
+    snaps = np.stack(model.datacollector.model_vars["ties"])
+    regimes = model.datacollector.model_vars["regime"]
+    changed = np.abs(np.diff(snaps[:, i, :], axis=0)) > SAME_TIE
+    for t in range(1, len(snaps)):
+        pins = model.sweep.pins(model.schedule.regimes[regimes[t]])
+        if pins is not None:
+            for a, j, _v in pins.triples():
+                if a == i:
+                    changed[t - 1, j] = False
+    return changed.sum(axis=1)
+
+
+def earned_points(model: BalancingModel, state: str) -> np.ndarray:
+    """``(periods so far,)``: the points ``state`` earned in each period: its utility at
+    the end of the period (weighted energy, security and alignment minus the tie cost)
+    minus the cost of moving for every tie it moved, the value its agent's choices weigh.
+    What the Play tab and the shared classroom's debrief add up."""
+    i = model.world.index(state)
+    u = model.indices_table()
+    u = u.loc[(u["state"] == state) & (u["step"] > 0), "utility"].to_numpy()
+    regimes = model.datacollector.model_vars["regime"][1:]
+    gamma = np.array([model.sweep.params(model.schedule.regimes[r]).gamma[i] for r in regimes])
+    return (u - gamma * moved_ties(model, i)) / POINT
 
 
 def in_points(terms: pd.DataFrame) -> pd.DataFrame:
@@ -304,8 +333,8 @@ class ClassroomModel(BalancingModel):
             choice, revising = ev.choice.copy(), ev.revising.copy()
             for i, picks in self.picks.items():
                 row = ev.stay[i].copy()
-                for j, s in picks.items():
-                    if 0 <= s < ev.values.shape[-1] and not np.isnan(ev.values[i, j, s]):
+                for j, s in picks.items():  # an impossible candidate (|tie| >= 1) stays
+                    if 0 <= s < ev.values.shape[-1] and not np.isnan(ev.utility[i, j, s]):
                         row[j] = s
                 choice[i], revising[i] = row, True
             self._upcoming = dataclasses.replace(ev, choice=choice, revising=revising)

@@ -42,19 +42,20 @@ import numpy as np
 from sim.analysis.explain import against_staying
 from sim.app.classroom import (
     ALIGNMENT,
+    POINT,
+    SAME_TIE,
     SHOCK_PREFIX,
     ClassroomModel,
     cached_scenario,
+    earned_points,
     focus_of,
 )
 from sim.drivers.model import BalancingModel, Evaluation
 from sim.errors import UserError, os_error_text
-from sim.kernel.payoffs import row_utility
 from sim.scenario import Scenario
 
 #: One point of payoff, in units of the weighted payoff (utility): cards show utilities
 #: divided by this, rounded to one decimal.
-POINT = 0.001
 #: The moves a group can choose for a tie, as tie steps.
 MOVES = {"down": -1, "stay": 0, "up": 1}
 #: Join-code letters: no 0/O, 1/I/L, which are easy to mix up when read off a projector.
@@ -63,7 +64,6 @@ CODE_LENGTH = 5
 NAME_MAX = 40  # longest group name, in characters
 TIMER_MAX = 3600.0  # longest timer for a quarter, in seconds
 LOG_FORMAT = 1  # version of the log's format, in its ``created`` line
-_SAME = 1e-12  # ties closer than this did not move
 #: A move's terms on a card, in points, against staying: they add up to its total.
 TERMS = ("energy", "security", "alignment", "tie_cost", "move_cost")
 
@@ -832,7 +832,7 @@ class Room:
         news = [f"Shock: {e['label']}." for e in self._fired_so_far() if e["period"] == period]
         me = self._name(state)
         for j, p in enumerate(self.world.ids):
-            if j != i and abs(after[j, i] - before[j, i]) > _SAME:
+            if j != i and abs(after[j, i] - before[j, i]) > SAME_TIE:
                 way = "up" if after[j, i] > before[j, i] else "down"
                 news.append(
                     f"{self._name(p)} moved its tie to {me} {way} from "
@@ -1040,38 +1040,11 @@ def _own_moves(model: BalancingModel, ev: Evaluation, i: int) -> list[dict]:
     return out
 
 
-def _moved(model: BalancingModel, i: int) -> np.ndarray:
-    """``(periods,)`` how many of state ``i``'s ties it moved in each period so far (a
-    tie set by a shock is not a move)."""
-    snaps = np.stack(model.datacollector.model_vars["ties"])
-    regimes = model.datacollector.model_vars["regime"]
-    changed = np.abs(np.diff(snaps[:, i, :], axis=0)) > _SAME
-    for t in range(1, len(snaps)):
-        pins = model.sweep.pins(model.schedule.regimes[regimes[t]])
-        if pins is not None:
-            for a, j, _v in pins.triples():
-                if a == i:
-                    changed[t - 1, j] = False
-    return changed.sum(axis=1)
-
-
 def _payoff(model: BalancingModel, state: str, periods: list[int]) -> float:
-    """The points ``state`` earned in ``periods``: in each, its utility ``U`` at the end
-    of the period (weighted energy, security and alignment minus the tie cost) minus the
-    move cost ``gamma`` of every tie it moved; each period rounded to points first, so
-    the total adds up."""
-    if not periods:
-        return 0.0
-    i = model.world.index(state)
-    snaps = model.datacollector.model_vars["ties"]
-    regimes = model.datacollector.model_vars["regime"]
-    moved = _moved(model, i)
-    earned = []
-    for p in periods:
-        params = model.sweep.params(model.schedule.regimes[regimes[p + 1]])
-        _comp, util = row_utility(snaps[p + 1], params, model.world.delta)
-        earned.append(points(util[i] - params.gamma[i] * moved[p]))
-    return total_points(earned)
+    """The points ``state`` earned in ``periods`` (:func:`~sim.app.classroom.earned_points`),
+    each period rounded to points first, so the total adds up as shown."""
+    earned = earned_points(model, state) * POINT if periods else []
+    return total_points([points(earned[p]) for p in periods])
 
 
 def _path(model: BalancingModel, state: str) -> dict:

@@ -38,6 +38,7 @@ from sim.app.classroom import (
     ALIGNMENT,
     POINT,
     ClassroomModel,
+    earned_points,
     focus_of,
     in_points,
 )
@@ -793,10 +794,9 @@ def score(model: ClassroomModel) -> Score:
 
 def summed_payoff(run: BalancingModel, state: str) -> np.ndarray:
     """``state``'s payoff summed over the quarters, in points, at every record so far
-    (0 at the start)."""
-    u = run.indices_table()
-    u = u.loc[(u["state"] == state) & (u["step"] > 0), "utility"].to_numpy()
-    return np.concatenate([[0.0], np.cumsum(u)]) / POINT
+    (0 at the start): :func:`~sim.app.classroom.earned_points`, the cost of moving
+    included."""
+    return np.concatenate([[0.0], np.cumsum(earned_points(run, state))])
 
 
 def _paths_chart(model: ClassroomModel, runs: dict, styles: dict):
