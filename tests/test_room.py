@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.app.classroom import SCENARIOS, ClassroomModel, cached_scenario
+from sim.app.classroom import SCENARIOS, ClassroomModel, cached_scenario, earned_points
 from sim.app.room import (
     CODE_ALPHABET,
     MOVES,
@@ -448,6 +448,23 @@ def test_debrief_sets_each_group_beside_its_agent():
     assert set(comparison["bands"]) == {"dates", "with", "without"}
     with pytest.raises(RoomError, match="no shock"):
         room.debrief("nope")
+
+
+def test_score_adds_the_points_of_the_quarters_a_group_played():
+    room = Room(TEACHING, seed=9)
+    late = room.join("late")
+    early = room.join("early", state="SM")
+    assert room.score(late.token) == {"quarters": 0, "points": 0.0, "agent_points": 0.0}
+    for _ in range(4):  # "early" sends nothing: it keeps its ties, and it played
+        room.advance()
+    room.assign(late.token, "EA")
+    room.advance()
+    assert room.score(late.token)["quarters"] == 1 and room.score(early.token)["quarters"] == 5
+    s = room.score(early.token)
+    earned = earned_points(room.model, "SM")
+    assert s["points"] == pytest.approx(sum(round(e, 1) for e in earned[:5]), abs=1e-9)
+    (mine,) = [g for g in room.debrief(seeds=4)["groups"] if g["name"] == "early"]
+    assert (mine["total_payoff"], mine["agent_total_payoff"]) == (s["points"], s["agent_points"])
 
 
 def test_leave_returns_the_state_to_its_agent():

@@ -324,7 +324,10 @@ def test_end_and_debrief(served):
     assert len(debrief["paths"]) == 1 and "<svg" in debrief["paths"][0]["chart"]
     assert "mean paired difference" in debrief["compare"]["summary"].lower()
     card = student.expect("card", lambda m: m["finished"])
-    assert card["summary"]
+    total = debrief["totals"][0]
+    assert "over the 1 quarter you played" in card["summary"][0]
+    assert f"{total['points']:+.1f} points" in card["summary"][0]
+    assert f"{total['agent_points']:+.1f} points" in card["summary"][0]
     student.send(type="choose", moves={})
     assert "ended the game" in student.expect("error")["message"]
 

@@ -490,7 +490,7 @@ class Room:
         for g in self.groups.values():
             if g.state is None:
                 continue
-            quarters = [k for k, q in enumerate(self._quarters) if g.state in q]
+            score = self.score(g.token)
             groups.append(
                 {
                     "name": g.name,
@@ -498,11 +498,27 @@ class Room:
                     "state_name": self._name(g.state),
                     "path": _path(self.model, g.state),
                     "agent_path": _path(agent, g.state),
-                    "total_payoff": _payoff(self.model, g.state, quarters),
-                    "agent_total_payoff": _payoff(agent, g.state, quarters),
+                    "total_payoff": score["points"],
+                    "agent_total_payoff": score["agent_points"],
                 }
             )
         return {"groups": groups, "comparison": self._comparison(shock_id, seeds)}
+
+    def score(self, group: str) -> dict:
+        """A group's payoff so far: ``quarters`` (how many its people played),
+        ``points`` (what its state earned in them, :func:`_payoff`) and ``agent_points``
+        (what the state's agent earned in the same quarters of the same world and seed,
+        every state an agent)."""
+        g = self._group(group)
+        if g.state is None:
+            return {"quarters": 0, "points": 0.0, "agent_points": 0.0}
+        quarters = [k for k, q in enumerate(self._quarters) if g.state in q]
+        agent = self.model.agent_run()
+        return {
+            "quarters": len(quarters),
+            "points": _payoff(self.model, g.state, quarters),
+            "agent_points": _payoff(agent, g.state, quarters),
+        }
 
     # ---- the log ---------------------------------------------------------------------------
 

@@ -273,11 +273,17 @@ class Views:
         return message("card", card)
 
     def _summary(self, card: dict) -> list[str]:
-        """The end of the game for a group: how each tie went, start to end."""
+        """The end of the game for a group: its payoff beside its agent's, and how each
+        tie went, start to end."""
         if card["state"] is None:
             return ["Your group did not play a state."]
         series = self._projector_data()["series"]["ties"]
-        lines = []
+        score = self.room.score(card["group"]["id"])
+        lines = [
+            f"Your payoff over the {_quarters(score['quarters'])} you played: "
+            f"{score['points']:+.1f} points; the computer's agent, in the same world and the "
+            f"same quarters: {score['agent_points']:+.1f} points."
+        ]
         for s in series:
             if s["state"] == card["state"] and s["values"] and s["values"][0] is not None:
                 first, last = charts.signed(s["values"][0]), charts.signed(s["values"][-1])
@@ -911,3 +917,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _quarters(n: int) -> str:
+    return "1 quarter" if n == 1 else f"{n} quarters"
