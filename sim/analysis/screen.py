@@ -189,7 +189,6 @@ def screen(
         ``no_effect`` and ``negligible`` as in the module docstring. Identical for
         identical arguments.
     """
-    from SALib.analyze import morris as morris_analyze
     from SALib.sample import morris as morris_sample
 
     from sim.scenario.priors import draw_inputs, uncertain_inputs
@@ -220,36 +219,44 @@ def screen(
     s = len(seed_list)
     world = world_for(scenario)
     values = _run_points(scenario, world, points, seed_list, outs, progress)
-    step = levels / (2 * (levels - 1))
     resolution = RESOLUTION * world.delta
-    frames = []
-    for o in outs:
-        y = values[o.text].reshape(len(points), s).mean(axis=1)
-        res = morris_analyze.analyze(
-            problem, unit, y, num_levels=levels, conf_level=0.95, seed=seed
-        )
-        mu_star = np.asarray(res["mu_star"], dtype=float)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "outcome": o.text,
-                    "path": problem["names"],
-                    "mu_star": mu_star,
-                    "mu_star_conf": np.asarray(res["mu_star_conf"], dtype=float),
-                    "sigma": np.asarray(res["sigma"], dtype=float),
-                    "mu": np.asarray(res["mu"], dtype=float),
-                    "no_effect": mu_star == 0.0,
-                    "negligible": mu_star * step < resolution,
-                    "value": [u.value for u in inputs],
-                    "low": [u.low for u in inputs],
-                    "high": [u.high for u in inputs],
-                    "dist": [u.dist for u in inputs],
-                }
-            )
-            .sort_values(["mu_star", "path"], ascending=[False, True], kind="stable")
-            .assign(rank=lambda f: np.arange(1, len(f) + 1))
-        )
+    frames = [
+        _ranking(o.text, problem, unit, values[o.text].reshape(len(points), s).mean(axis=1),
+                 levels, seed, resolution, inputs)
+        for o in outs
+    ]  # fmt: skip
     return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def _ranking(
+    outcome: str, problem: dict, unit: np.ndarray, y: np.ndarray, levels: int, seed: int,
+    resolution: float, inputs: list,
+) -> pd.DataFrame:  # fmt: skip
+    """One outcome's rows of :func:`screen`: SALib's Morris analysis of the outcome's
+    seed means ``y`` at the design points ``unit``, ranked by ``mu_star``."""
+    from SALib.analyze import morris as morris_analyze
+
+    res = morris_analyze.analyze(problem, unit, y, num_levels=levels, conf_level=0.95, seed=seed)
+    mu_star = np.asarray(res["mu_star"], dtype=float)
+    step = levels / (2 * (levels - 1))  # one grid step of the design, in the unit range
+    frame = pd.DataFrame(
+        {
+            "outcome": outcome,
+            "path": problem["names"],
+            "mu_star": mu_star,
+            "mu_star_conf": np.asarray(res["mu_star_conf"], dtype=float),
+            "sigma": np.asarray(res["sigma"], dtype=float),
+            "mu": np.asarray(res["mu"], dtype=float),
+            "no_effect": mu_star == 0.0,
+            "negligible": mu_star * step < resolution,
+            "value": [u.value for u in inputs],
+            "low": [u.low for u in inputs],
+            "high": [u.high for u in inputs],
+            "dist": [u.dist for u in inputs],
+        }
+    )
+    frame = frame.sort_values(["mu_star", "path"], ascending=[False, True], kind="stable")
+    return frame.assign(rank=np.arange(1, len(frame) + 1))
 
 
 class _Design:

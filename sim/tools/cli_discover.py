@@ -159,39 +159,53 @@ def cmd_discover(args: argparse.Namespace) -> int:
     products: dict = {}
     t0 = time.perf_counter()
     if condition is not None:
-        found = disc.prim(cases.x, y, threshold=args.threshold)
-        print(f"\nPRIM box for {cases.text} {condition.text}:")
-        print(found.text())
-        restricted = found.limits[found.limits["restricted"]]
-        if len(restricted):
-            print(restricted.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-        makers = (
-            _table(found.trajectory),
-            _figure(lambda: disc.tradeoff_figure(found, title)),
-            _table(found.limits),
-            _figure(lambda: disc.box_figure(found, title)),
-        )
-        products |= dict(zip(prim_names, makers, strict=True))
+        products |= _prim_products(disc.prim(cases.x, y, threshold=args.threshold),
+                                   cases, condition, title, prim_names)  # fmt: skip
     if args.features:
-        scores = disc.feature_scores(
-            cases.x,
-            cases.y if condition is None else y,
-            classify=condition is not None,
-            seed=disc.analysis_seed(result.manifest["root_seed"]),
-        )
-        print(f"\nFeature scores for {title} ({scores.kind}, extra trees):")
-        print(scores.text())
-        if args.by == "run" and int(result.manifest.get("replicates") or 1) > 1:
-            print(
-                "  (optimistic: a run's replicates share its inputs and are often in the bag; "
-                "--by point gives a fair out-of-bag score)"
-            )
-        makers = (_table(scores.table), _figure(lambda: disc.scores_figure(scores, title)))
-        products |= dict(zip(feature_names, makers, strict=True))
+        products |= _feature_products(args, result, cases, condition, y, title, feature_names)
     print(f"({time.perf_counter() - t0:.1f} s)")
     written = target.write(products)
     print(f"\nwrote {', '.join(written)} to {out}/")
     return 0
+
+
+def _prim_products(found, cases, condition, title: str, names: list[str]) -> dict:
+    """Print a PRIM box; its table and figure makers, by file name."""
+    from sim.analysis import discover as disc
+
+    print(f"\nPRIM box for {cases.text} {condition.text}:")
+    print(found.text())
+    restricted = found.limits[found.limits["restricted"]]
+    if len(restricted):
+        print(restricted.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    makers = (
+        _table(found.trajectory),
+        _figure(lambda: disc.tradeoff_figure(found, title)),
+        _table(found.limits),
+        _figure(lambda: disc.box_figure(found, title)),
+    )
+    return dict(zip(names, makers, strict=True))
+
+
+def _feature_products(args, result, cases, condition, y, title: str, names: list[str]) -> dict:
+    """Print the inputs' feature scores; their table and figure makers, by file name."""
+    from sim.analysis import discover as disc
+
+    scores = disc.feature_scores(
+        cases.x,
+        cases.y if condition is None else y,
+        classify=condition is not None,
+        seed=disc.analysis_seed(result.manifest["root_seed"]),
+    )
+    print(f"\nFeature scores for {title} ({scores.kind}, extra trees):")
+    print(scores.text())
+    if args.by == "run" and int(result.manifest.get("replicates") or 1) > 1:
+        print(
+            "  (optimistic: a run's replicates share its inputs and are often in the bag; "
+            "--by point gives a fair out-of-bag score)"
+        )
+    makers = (_table(scores.table), _figure(lambda: disc.scores_figure(scores, title)))
+    return dict(zip(names, makers, strict=True))
 
 
 def _print_plan(result, cases, condition, y) -> None:

@@ -182,8 +182,7 @@ def skeleton(
         poles: pole name -> member states; the first two make the alignment axis.
         focus: the state summarised after a run (default: the first).
     """
-    from sim.scenario.schema import DEFAULT_SEED_START
-    from sim.scenario.vocabulary import MODEL_CONSTANTS, PAIR_PARAMS
+    from sim.scenario.vocabulary import MODEL_CONSTANTS
 
     poles = poles or {}
     focus = focus or states[0]
@@ -235,7 +234,16 @@ def skeleton(
         )
     else:
         lines.append("# alignment_axis: {toward: West, away: East}   # needs two poles")
-    lines += ["", "states:"]
+    lines += _states_and_relations(states)
+    lines += _shocks_to_calibration(states, focus, partner, start, end)
+    return "\n".join(lines)
+
+
+def _states_and_relations(states: list[str]) -> list[str]:
+    """The skeleton's ``states`` and ``relations`` sections."""
+    from sim.scenario.vocabulary import PAIR_PARAMS
+
+    lines = ["", "states:"]
     third = round(1 / 3, 6)
     shares = {"energy": third, "security": third, "alignment": round(1 - 2 * third, 6)}
     for s in states:
@@ -263,8 +271,18 @@ def skeleton(
             for param in PAIR_PARAMS:
                 meaning = _PAIR_MEANING[param].format(i=i, j=j)
                 lines.append(f"      {param}: {_todo(0.0, meaning)}")
+    return lines
+
+
+def _shocks_to_calibration(
+    states: list[str], focus: str, partner: str, start: dt.date, end: dt.date
+) -> list[str]:
+    """The skeleton from ``rivalries`` to the end: an example shock, the references,
+    an example stylised fact, and ``observed`` and ``calibration`` commented."""
+    from sim.scenario.schema import DEFAULT_SEED_START
+
     a, b = states[0], states[1]
-    lines += [
+    lines = [
         "",
         "rivalries: []                    # symmetric, 0 to 1, e.g.:",
         f'#  - {{pair: [{_q(a)}, {_q(b)}], value: 0.5, assumption: "TODO: why they are rivals"}}',
@@ -310,7 +328,7 @@ def skeleton(
         "#   until: 2021",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def _slug(name: str) -> str:
