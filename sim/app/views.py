@@ -183,7 +183,7 @@ def world_charts(model: ClassroomModel, state: str) -> WorldCharts:
         x_range=x_range(model),
         events=shock_events(model),
         now=model.date,
-        height=400,
+        height=360,  # its shock key starts in view at 1366x768
     )
     alignment, alignment_table, note = _alignment_chart(model, state)
     heat = charts.heat_map(
