@@ -9,9 +9,13 @@ From a notebook, the same as ``multivector batch``::
     effects = analysis.effects(result, "baseline", "gas_deal_fails", dates=["2030-12-31"])
     fig = plots.fan_chart(result, states=["AZ"])   # each figure function returns a Figure
 
+On a cluster, each task of an array job runs one shard (``sim.batch.run(..., shard=(K,
+M))``, ``multivector batch ... --shard K/M``) and ``sim.batch.load(DIR)`` reads them as
+one batch.
+
 Modules: ``experiment`` (the file format), ``design`` (points and seeds), ``runner`` (one
-chunk), ``executors``, ``store`` (the directory), ``driver`` (run and resume),
-``results`` (load), ``analysis``, ``plots``, ``bench``.
+chunk), ``executors``, ``store`` (the directory), ``shards`` (a batch cut into slices),
+``driver`` (run and resume), ``results`` (load), ``analysis``, ``plots``, ``bench``.
 """
 
 from sim.batch.driver import Summary, run

@@ -161,51 +161,67 @@ def run_seed(root: int, spawn_key: tuple[int, ...]) -> int:
     return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def run_table(experiment: Experiment) -> pd.DataFrame:
-    """Every run: run_id, arm, point, replicate, seed, seed_entropy, seed_spawn_key, and
-    the point's parameter values. Ordered by arm, point, replicate (run_id is the row).
+def run_table(experiment: Experiment, run_ids: range | None = None) -> pd.DataFrame:
+    """Every run (or the runs ``run_ids``, a contiguous range: a shard's): run_id, arm,
+    point, replicate, seed, seed_entropy, seed_spawn_key, and the point's parameter
+    values. Ordered by arm, point, replicate; run_id is the row of the whole table.
 
-    Built column by column (no Python object per run), so the table of 100,000 runs is a
-    few MB (texts as Arrow strings or categories, not Python objects).
+    A run's row depends on its run id alone (its arm, point and replicate follow from
+    it, its seed from the root seed and its replicate, or point and replicate), so the
+    rows of a range equal the same rows of the whole table, dtypes included. Built
+    column by column (no Python object per run), so the table of 100,000 runs is a few
+    MB (texts as Arrow strings or categories, not Python objects); the seeds are derived
+    only for the runs asked for.
 
     Raises:
         UserError: the experiment asks for more than :data:`MAX_RUNS` runs.
     """
-    check_size(experiment)
+    n_runs = check_size(experiment)
     spec = experiment.spec
     pts = points(experiment)
-    n_pts, reps, n_arms = len(pts), spec.replicates, len(experiment.arms)
-    point = np.repeat(np.arange(n_pts, dtype=np.int64), reps)
-    replicate = np.tile(np.arange(reps, dtype=np.int64), n_pts)
-    if spec.seeds == "per_point":
-        seeds = np.array(
-            [run_seed(spec.seed, (p, k)) for p in range(n_pts) for k in range(reps)],
-            dtype=np.int64,
-        )
-        key = np.char.add(np.char.add(np.char.mod("%d", point), ","), np.char.mod("%d", replicate))
-    else:
-        per_rep = np.array([run_seed(spec.seed, (k,)) for k in range(reps)], dtype=np.int64)
-        seeds = per_rep[replicate]
-        key = np.char.mod("%d", replicate)
-    per_arm = n_pts * reps
+    reps = spec.replicates
+    ids = np.arange(n_runs, dtype=np.int64) if run_ids is None else _ids_in(run_ids, n_runs)
+    arm, within = np.divmod(ids, len(pts) * reps)  # within: the run's place in its arm
+    point, replicate = np.divmod(within, reps)
+    seeds, key = _seeds(spec.seed, reps, within, per_point=spec.seeds == "per_point")
     runs = pd.DataFrame(
         {
-            "run_id": np.arange(n_arms * per_arm, dtype=np.int64),
-            "arm": pd.Categorical.from_codes(
-                np.repeat(np.arange(n_arms), per_arm), categories=[a.name for a in experiment.arms]
-            ),
-            "point": np.tile(point, n_arms),
-            "replicate": np.tile(replicate, n_arms),
-            "seed": np.tile(seeds, n_arms),
+            "run_id": ids,
+            "arm": pd.Categorical.from_codes(arm, categories=[a.name for a in experiment.arms]),
+            "point": point,
+            "replicate": replicate,
+            "seed": seeds,
             "seed_entropy": pd.Categorical.from_codes(
-                np.zeros(n_arms * per_arm, dtype=np.int8), categories=[str(spec.seed)]
+                np.zeros(len(ids), dtype=np.int8), categories=[str(spec.seed)]
             ),
-            "seed_spawn_key": pd.array(np.tile(key, n_arms), dtype="str"),
+            "seed_spawn_key": pd.array(key, dtype="str"),
         }
     )
     for col in pts.columns[1:]:  # the design parameters, by point
-        runs[col] = pts[col].to_numpy()[runs["point"].to_numpy()]
+        runs[col] = pts[col].to_numpy()[point]
     return runs
+
+
+def _ids_in(run_ids: range, n_runs: int) -> np.ndarray:
+    """The run ids of a contiguous range, checked to lie in ``0..n_runs - 1``."""
+    if run_ids.step != 1 or run_ids.start < 0 or run_ids.stop > n_runs:
+        raise ValueError(f"run ids {run_ids} are not a contiguous range in 0..{n_runs - 1}")
+    return np.arange(run_ids.start, run_ids.stop, dtype=np.int64)
+
+
+def _seeds(root: int, reps: int, within: np.ndarray, per_point: bool):
+    """The seeds and spawn keys of runs at places ``within`` their arm (point * reps +
+    replicate): each distinct seed derived once (the arms share them)."""
+    places, at = np.unique(within, return_inverse=True)
+    point, replicate = np.divmod(places, reps)
+    if per_point:
+        seeds = [run_seed(root, (int(p), int(k))) for p, k in zip(point, replicate, strict=True)]
+        key = np.char.add(np.char.add(np.char.mod("%d", point), ","), np.char.mod("%d", replicate))
+    else:
+        reps_used, of_rep = np.unique(replicate, return_inverse=True)
+        seeds = np.array([run_seed(root, (int(k),)) for k in reps_used], dtype=np.int64)[of_rep]
+        key = np.char.mod("%d", replicate)
+    return np.array(seeds, dtype=np.int64)[at], key[at]
 
 
 def overrides_of(runs: pd.DataFrame, experiment: Experiment) -> list[dict[str, float]]:

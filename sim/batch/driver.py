@@ -1,6 +1,8 @@
 """Running a batch: plan the runs, cut them into chunks, feed an executor, store the parts.
 
-``run(experiment, out)`` is what ``multivector batch`` calls. It holds the store's lock
+``run(experiment, out)`` is what ``multivector batch`` calls; ``run(..., shard=(K, M))``
+runs only the K-th of M slices of the runs, into ``out/shard-K-of-M/`` (a store of its
+own, with every guarantee below: :mod:`sim.batch.shards`). It holds the store's lock
 for as long as it runs (a second batch on the same ``out`` is refused, naming the
 holder), resumes an interrupted batch in the same ``out`` (the finished chunks are
 checked against their ledgers, kept and skipped; damaged ones are rerun), keeps a
@@ -11,6 +13,7 @@ failing run as data, and reruns the chunks of a worker that died.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections import deque
@@ -25,8 +28,10 @@ import pandas as pd
 from sim.batch.design import check_size, overrides_of, run_table
 from sim.batch.executors import CONNECT_TIMEOUT_S, Backend, backend_for
 from sim.batch.experiment import Experiment, load_experiment
+from sim.batch.ledger import describe_shard
 from sim.batch.lock import StoreLock
 from sim.batch.runner import Chunk, ChunkResult, empty_indices, empty_shocks, run_chunk
+from sim.batch.shards import Shard, check_shard_out, check_siblings, refuse_shards
 from sim.batch.store import (
     EXECUTOR_FAILURE,
     Store,
@@ -65,6 +70,7 @@ class Summary:
     reruns: int  # chunks rerun after a worker died
     errors: list[tuple[str, int]] = field(default_factory=list)  # the commonest, with counts
     repaired: list[str] = field(default_factory=list)  # damaged parts found and rerun
+    shard: dict | None = None  # the shard's record (None: the whole batch)
 
     @property
     def rate(self) -> float:
@@ -75,7 +81,8 @@ class Summary:
         """The summary ``multivector batch`` prints."""
         lines = [
             f"batch {self.out}: {self.runs} runs in {self.chunks} chunks of up to "
-            f"{self.chunk_size} ({self.backend})",
+            f"{self.chunk_size} ({self.backend})"
+            + (f"; {describe_shard(self.shard)}" if self.shard else ""),
             f"  this session: {self.ran} runs in {self.wall_s:.1f} s ({self.rate:.1f} runs/s)"
             + (f"; {self.resumed_runs} were already done" if self.resumed_runs else ""),
             f"  ok {self.ok}, failed {self.failed}, pending {self.pending}"
@@ -198,6 +205,7 @@ def run(
     backend: Backend | None = None,
     on_chunk=None,
     force: bool = False,
+    shard: tuple[int, int] | Shard | None = None,
 ) -> Summary:
     """Run (or resume) a batch into ``out``.
 
@@ -218,14 +226,24 @@ def run(
         on_chunk: called with (chunk_id, backend) after each chunk is stored (tests).
         force: replace what ``out`` holds when it is not a batch of this experiment (a
             batch of this experiment is still resumed); it is set aside until the new
-            store exists, and put back if the batch fails before that.
+            store exists, and put back if the batch fails before that. With ``shard``,
+            only the shard's own folder is ever replaced.
+        shard: ``(K, M)``: run the K-th of M contiguous slices of the experiment's runs
+            into the store ``out/shard-K-of-M/`` (resumed there like any store), so that
+            M machines can share a batch; ``sim.batch.load(out)`` reads the union.
     """
     t_start = time.perf_counter()
+    shard = None if shard is None else Shard.of(shard)
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     inputs = [experiment.path] if experiment.path is not None else []
-    check_out_dir(out, BATCH, force=force, inputs=inputs)
-    check_size(experiment)  # before any worker starts or any table is built
+    store_out = check_out(out, shard, force=force, inputs=inputs)
+    n_runs = check_size(experiment)  # before any worker starts or any table is built
+    if shard is not None:
+        shard.check_size(n_runs, str(experiment.path or experiment.name))
+        check_siblings(out, shard, experiment, force)
+        os.makedirs(out_target(out), exist_ok=True)  # shards started together all make it
+    out = store_out
     make_parents(out_target(out))  # --out may name new folders (the lock sits beside it)
     aside = make_way(Path(out), experiment, force)
     try:
@@ -235,7 +253,8 @@ def run(
             if own_backend:
                 backend = backend_for(workers, scheduler, dask_local, scheduler_timeout)
             try:
-                return _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start)
+                request = _Request(experiment, shard, chunk_size, progress, on_chunk)
+                return _run(request, out, backend, t_start)
             finally:
                 if own_backend:
                     backend.close()
@@ -244,35 +263,78 @@ def run(
             settle_replaced(aside, Path(out))
 
 
-def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> Summary:
-    from sim.batch.progress import Progress
+def check_out(
+    out: str | Path, shard: Shard | None = None, *, force: bool = False, inputs=()
+) -> Path:
+    """Check ``--out`` before any work (:func:`sim.outputs.files.check_out_dir`): an
+    unsharded batch's directory (never one of shards), or a shard's folder in it
+    (:func:`sim.batch.shards.check_shard_out`). Returns the store's directory.
 
-    resuming = (out / MANIFEST).is_file()
-    runs = manifest = None
-    if not resuming:  # a resumed batch keeps the chunking it started with
-        runs = run_table(experiment)
+    Raises:
+        UserError: it must not be written (the message says why).
+    """
+    if shard is None:
+        refuse_shards(out)
+        return check_out_dir(out, BATCH, force=force, inputs=inputs)
+    store = check_shard_out(out, shard)
+    return check_out_dir(store, BATCH, force=force, inputs=inputs)
+
+
+@dataclass
+class _Request:
+    """What a batch session is asked to do: the experiment, the shard, the chunking, the
+    progress shown and the hook called after each chunk."""
+
+    experiment: Experiment
+    shard: Shard | None
+    chunk_size: int | None
+    progress: bool | None
+    on_chunk: object
+
+    def shard_record(self) -> dict | None:
+        """The manifest's shard record (``None`` for a whole batch)."""
+        if self.shard is None:
+            return None
+        return self.shard.record(check_size(self.experiment))
+
+    def new_store(self, backend: Backend) -> tuple[pd.DataFrame, dict]:
+        """The runs (with their chunks) and the manifest of a new store."""
+        record = self.shard_record()
+        ids = None if self.shard is None else self.shard.run_ids(record["experiment_runs"])
+        runs = run_table(self.experiment, ids)
+        chunk_size = self.chunk_size
         if chunk_size is None:
             if hasattr(backend, "warm_up"):
                 backend.warm_up(wait=False)  # the workers start while the probe runs here
-            chunk_size = auto_chunk_size(experiment, len(runs), backend.workers, runs)
-        runs = plan(experiment, chunk_size, runs)
-        manifest = new_manifest(experiment, len(runs), int(runs["chunk"].max()) + 1, chunk_size)
-    store, resumed = Store.open(out, experiment, runs, manifest)
+            chunk_size = auto_chunk_size(self.experiment, len(runs), backend.workers, runs)
+        runs = plan(self.experiment, chunk_size, runs)
+        n_chunks = int(runs["chunk"].max()) + 1
+        return runs, new_manifest(self.experiment, len(runs), n_chunks, chunk_size, record)
+
+
+def _run(request: _Request, out: Path, backend: Backend, t_start: float) -> Summary:
+    from sim.batch.progress import Progress
+
+    experiment = request.experiment
+    runs = manifest = None
+    if not (out / MANIFEST).is_file():  # a resumed batch keeps the chunking it started with
+        runs, manifest = request.new_store(backend)
+    store, resumed = Store.open(out, experiment, runs, manifest, request.shard_record())
     runs = store.runs
     if resumed:
         _warn_if_code_changed(store.manifest)
     chunk_size = int(store.manifest["chunk_size"])
     done = store.done_chunks()
     all_chunks = sorted(runs["chunk"].unique().tolist())
-    todo = [c for c in all_chunks if c not in done]
+    pending = [c for c in all_chunks if c not in done]
     sizes = runs.groupby("chunk").size().to_dict()
     already = int(sum(sizes[c] for c in done))
     started = utc_now()
 
-    bar = Progress(len(runs), initial=already, enabled=progress)
+    bar = Progress(len(runs), initial=already, enabled=request.progress)
     reruns = 0
     try:
-        reruns = _execute(experiment, runs, todo, store, backend, bar, on_chunk)
+        reruns = _execute(experiment, runs, pending, store, backend, bar, request.on_chunk)
     except KeyboardInterrupt:
         bar.write(
             f"interrupted: the finished chunks are kept in {out}; rerun the same command to resume"
@@ -307,6 +369,7 @@ def _run(experiment, out, backend, chunk_size, progress, on_chunk, t_start) -> S
             (str(k), int(v)) for k, v in store.runs["error"].dropna().value_counts().head(3).items()
         ],
         repaired=store.repairs,
+        shard=store.manifest.get("shard"),
     )
 
 

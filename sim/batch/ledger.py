@@ -300,11 +300,35 @@ def cannot_repair(out: Path, manifest: dict | None) -> str:
 
 
 def resume_command(out: Path, manifest: dict) -> str:
-    """The command that resumes (and so repairs) the batch in ``out``."""
+    """The command that resumes (and so repairs) the batch in ``out`` (a shard: its
+    directory and ``--shard K/M``)."""
     exp = manifest.get("experiment", {}).get("path")
+    shard = manifest.get("shard")
+    if isinstance(shard, dict):
+        k, m = shard.get("index"), shard.get("count")
+        if exp:
+            return f"multivector batch {exp} --out {out.parent} --shard {k}/{m}"
+        return f"sim.batch.run(EXPERIMENT, {str(out.parent)!r}, shard=({k}, {m}))"
     if exp:
         return f"multivector batch {exp} --out {out}"
     return f"sim.batch.run(EXPERIMENT, {str(out)!r})"
+
+
+def describe_shard(record: dict | None) -> str:
+    """A manifest's shard record in words (``None``: a whole batch)."""
+    if not isinstance(record, dict):
+        return "a whole batch (no shard)"
+    ids = record.get("run_ids") or ["?", "?"]
+    return (
+        f"shard {record.get('index')} of {record.get('count')} (runs {ids[0]}..{ids[-1]} of "
+        f"{record.get('experiment_runs')})"
+    )
+
+
+def first_run_id(manifest: dict) -> int:
+    """The first run id of the store's design: its shard's first run (0 unsharded)."""
+    shard = manifest.get("shard")
+    return shard["run_ids"][0] if isinstance(shard, dict) else 0
 
 
 def check_manifest(out: Path, manifest: dict) -> None:
@@ -317,6 +341,8 @@ def check_manifest(out: Path, manifest: dict) -> None:
     bad = [k for k, t in need.items() if not isinstance(manifest.get(k), t)]
     if not bad and not isinstance(manifest["experiment"].get("content_hash"), str):
         bad = ["experiment.content_hash"]
+    if not bad and "shard" in manifest and not _is_shard_record(manifest["shard"]):
+        bad = ["shard"]
     ledger = manifest.get("ledger")
     if not bad and ledger is not None:
         design = ledger.get("design") if isinstance(ledger, dict) else None
@@ -327,6 +353,16 @@ def check_manifest(out: Path, manifest: dict) -> None:
             f"{out / MANIFEST}: damaged (no valid {', '.join(bad)}); "
             + cannot_repair(out, manifest)
         )
+
+
+def _is_shard_record(record) -> bool:
+    """A manifest's ``shard`` has its fields, whole numbers (see :mod:`sim.batch.shards`)."""
+    if not isinstance(record, dict):
+        return False
+    ids = record.get("run_ids")
+    numbers = [record.get(k) for k in ("index", "count", "experiment_runs")]
+    numbers += ids if isinstance(ids, list) and len(ids) == 2 else [None]
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in numbers)
 
 
 def design_bytes(design: pd.DataFrame) -> bytes:
@@ -347,8 +383,8 @@ def design_entry(data: bytes, rows: int, previous: str | None = None) -> dict:
 
 def read_design(out: Path, manifest: dict) -> tuple[pd.DataFrame, dict]:
     """``design.parquet`` and its ledger line, verified against the manifest: its
-    checksum (when the store keeps a ledger), one row per run with ``run_id`` its row,
-    and chunks in range.
+    checksum (when the store keeps a ledger), one row per run with ``run_id`` its row
+    (plus the shard's first run id), and chunks in range.
 
     Raises:
         UserError: it is missing or damaged (naming it, and saying that it cannot be
@@ -383,8 +419,9 @@ def _design_problem(design: pd.DataFrame, manifest: dict) -> str | None:
         return "no run_id or chunk column"
     if len(design) != manifest["runs"]:
         return f"{len(design)} rows, the manifest says {manifest['runs']} runs"
-    if not np.array_equal(design["run_id"].to_numpy(), np.arange(len(design))):
-        return "its run ids are not 0, 1, 2, ... in order"
+    first = first_run_id(manifest)
+    if not np.array_equal(design["run_id"].to_numpy(), first + np.arange(len(design))):
+        return f"its run ids are not {first}, {first + 1}, {first + 2}, ... in order"
     chunk = design["chunk"].to_numpy()
     if len(chunk) and (chunk.min() < 0 or chunk.max() >= manifest["chunks"]):
         return f"chunk ids outside 0..{manifest['chunks'] - 1}"
@@ -392,8 +429,9 @@ def _design_problem(design: pd.DataFrame, manifest: dict) -> str | None:
 
 
 def chunk_runs(design: pd.DataFrame) -> dict[int, np.ndarray]:
-    """The run ids of each chunk, sorted (``run_id`` is the row of the design)."""
-    return {int(c): np.asarray(pos) for c, pos in design.groupby("chunk").indices.items()}
+    """The run ids of each chunk, sorted (the design is in run id order)."""
+    ids = design["run_id"].to_numpy()
+    return {int(c): ids[pos] for c, pos in design.groupby("chunk").indices.items()}
 
 
 # ---- every part of a store --------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Reading a batch back: ``sim.batch.load(DIR)`` gives tidy pandas DataFrames.
 
 The store is verified as it is read (:mod:`sim.batch.ledger`): a damaged one is refused
-with a :class:`~sim.errors.UserError` naming its damaged files, never read in part.
+with a :class:`~sim.errors.UserError` naming its damaged files, never read in part. A
+directory of shards (:mod:`sim.batch.shards`) is read as the union of its shards, each
+verified as a store; a missing or unfinished shard is refused unless ``partial=True``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sim.batch.ledger import (
     resume_command,
     scan_parts,
 )
+from sim.batch.shards import ShardSet, contents, shard_set
 from sim.batch.store import FORMAT, read_manifest
 from sim.errors import UserError
 from sim.outputs.files import MANIFEST
@@ -40,9 +43,14 @@ class BatchResult:
     """A batch read back from its directory.
 
     Attributes:
-        manifest: the manifest (experiment, arms, versions, counts).
+        manifest: the manifest (experiment, arms, versions, counts). Of a directory of
+            shards: the first shard's, with the union's ``runs`` and ``status``, and
+            ``shards`` (``count``, ``read``, ``missing``, ``unfinished``) in place of
+            the one store's ``shard``, ``chunks``, ``ledger`` and ``sessions``.
         runs: one row per run: run_id, arm, point, replicate, seed, seed_entropy,
-            seed_spawn_key, the design parameters, chunk, status, error, wall_s.
+            seed_spawn_key, the design parameters, chunk, status, error, wall_s (and,
+            of a directory of shards, ``shard`` after ``chunk``: the K of the shard
+            whose store holds the run; chunk ids count from 0 in each shard).
         indices: one row per finished run, step (kept dates only when the experiment
             names dates) and state: run_id, arm, point, replicate, seed, step, date,
             state, alignment_index, hedging_index, energy, security, alignment, cost,
@@ -93,22 +101,39 @@ class BatchResult:
         )
 
 
-def load(path: str | Path, ties: bool = True) -> BatchResult:
+def load(path: str | Path, ties: bool = True, *, partial: bool = False) -> BatchResult:
     """Read a batch directory (finished or not: the finished chunks are read), verified.
 
     Every part read is checked against its ledger (checksums, row counts) and the design
-    (its run ids) first; a damaged store is refused rather than read in part.
+    (its run ids) first; a damaged store is refused rather than read in part. A
+    directory of shards (``multivector batch ... --shard K/M``) is read as the union of
+    its shards: the same tables as the unsharded batch's (and a ``shard`` column in
+    ``runs``), once every shard is there and finished.
 
     Args:
-        path: the ``--out`` directory of ``multivector batch``.
+        path: the ``--out`` directory of ``multivector batch`` (with or without
+            ``--shard``; a single shard's folder is a store too).
         ties: also read the tie table when the batch kept it (it is the big one).
+        partial: of a directory of shards, read the shards that are there even if some
+            are missing or unfinished (a warning says which; ``manifest["shards"]``
+            records it); without it such a directory is refused.
 
     Raises:
         UserError: not a batch directory; its manifest or design is damaged (it cannot
-            be repaired); or some of its parts are damaged or missing (the message names
-            them: rerunning the batch repairs them).
+            be repaired); some of its parts are damaged or missing (the message names
+            them: rerunning the batch repairs them); its shards do not fit together, or
+            (without ``partial``) some are missing or unfinished (naming each, with the
+            command that completes it).
     """
     path = Path(path)
+    found = contents(path)
+    if found.stores:
+        return _load_shards(shard_set(path, found), ties, partial)
+    return _load_store(path, ties)
+
+
+def _load_store(path: Path, ties: bool) -> BatchResult:
+    """Read one store (:func:`load`)."""
     manifest = _manifest(path)
     design, _ = read_design(path, manifest)
     if not (path / "parts").is_dir():
@@ -127,7 +152,7 @@ def load(path: str | Path, ties: bool = True) -> BatchResult:
             f"{path}: written by an earlier version without checksums: its row counts and "
             "run ids were checked, its bytes cannot be; rerun the batch command to verify "
             f"it and add them ({resume_command(path, manifest)})",
-            stacklevel=2,
+            stacklevel=3,
         )
     design = design.drop(columns=["status", "error"], errors="ignore")
     status = _concat(parts, RUNS)
@@ -163,6 +188,89 @@ def load(path: str | Path, ties: bool = True) -> BatchResult:
     if shocks is None:
         shocks = keys.iloc[:0].assign(id=[], label=[], kind=[], period=[], date=[])
     return BatchResult(path, manifest, runs, indices, tie_table, shocks)
+
+
+def _load_shards(shards: ShardSet, ties: bool, partial: bool) -> BatchResult:
+    """Read the shards of a batch as one (:func:`load`)."""
+    if not shards.complete:
+        exp = next(iter(shards.manifests.values()))["experiment"].get("path") or "EXPERIMENT"
+        lines = "\n  ".join(shards.problems(f"multivector batch {exp} --out {shards.path}"))
+        gaps = len(shards.missing) + len(shards.unfinished)
+        if not partial:
+            raise UserError(
+                f"{shards.path}: {gaps} of its {shards.count} shards are missing or "
+                f"unfinished; refusing to read a part of the batch as the whole:\n  {lines}\n"
+                "Run them, or read what is there with "
+                f"sim.batch.load({str(shards.path)!r}, partial=True)"
+            )
+        warnings.warn(
+            f"{shards.path}: read {len(shards.stores)} of {shards.count} shards, "
+            f"{gaps} missing or unfinished (partial=True):\n  {lines}",
+            stacklevel=3,
+        )
+    read = {k: _load_store(shards.stores[k], ties) for k in sorted(shards.stores)}
+    _warn_if_versions_differ(shards)
+    return _union(shards, read)
+
+
+def _union(shards: ShardSet, read: dict[int, BatchResult]) -> BatchResult:
+    """One result of the shards' results. The shards hold ascending blocks of run ids,
+    each sorted as :func:`load` sorts, so their tables in shard order are sorted too."""
+    parts = list(read.values())
+    runs = []
+    for k, r in read.items():
+        r.runs.insert(r.runs.columns.get_loc("chunk") + 1, "shard", k)
+        runs.append(r.runs)
+    runs = _stack(runs)
+    manifest = {
+        key: value
+        for key, value in parts[0].manifest.items()
+        if key not in ("shard", "chunks", "chunk_size", "ledger", "sessions")
+    }
+    counts = runs["status"].value_counts()
+    manifest["runs"] = parts[0].manifest["shard"]["experiment_runs"]
+    manifest["status"] = {k: int(counts.get(k, 0)) for k in ("ok", "failed", "pending")}
+    manifest["status"]["pending"] += manifest["runs"] - len(runs)  # the missing shards'
+    manifest["shards"] = {
+        "count": shards.count,
+        "read": sorted(read),
+        "missing": shards.missing,
+        "unfinished": shards.unfinished,
+    }
+    tie_tables = [r.ties for r in parts]
+    return BatchResult(
+        shards.path,
+        manifest,
+        runs,
+        _stack([r.indices for r in parts]),
+        None if any(t is None for t in tie_tables) else _stack(tie_tables),
+        _stack([r.shocks for r in parts]),
+    )
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames one below the other, with their columns' dtypes (empty frames, typed
+    loosely, do not count unless all are)."""
+    full = [f for f in frames if len(f)] or frames[:1]
+    return pd.concat(full, ignore_index=True) if len(full) > 1 else full[0]
+
+
+def _warn_if_versions_differ(shards: ShardSet) -> None:
+    """Shards run with other code or packages may differ in the last digits (or more,
+    if the model changed): say so."""
+    seen: dict[str, set] = {}
+    for manifest in shards.manifests.values():
+        for name, version in (manifest.get("versions") or {}).items():
+            if name != "platform":
+                seen.setdefault(name, set()).add(str(version))
+    differ = [f"{name}: {', '.join(sorted(v))}" for name, v in sorted(seen.items()) if len(v) > 1]
+    if differ:
+        warnings.warn(
+            f"{shards.path}: its shards were run with other code or packages ("
+            + "; ".join(differ)
+            + "); their manifests say which shard ran with which",
+            stacklevel=4,
+        )
 
 
 def _manifest(path: Path) -> dict:

@@ -54,12 +54,15 @@ from sim.batch.ledger import (
     RUNS,
     cannot_repair,
     check_manifest,
+    describe_shard,
     design_bytes,
     design_entry,
     file_entry,
+    first_run_id,
     part_dirs,
     part_name,
     read_design,
+    resume_command,
     scan_parts,
     write_ledger,
 )
@@ -211,17 +214,23 @@ class Store:
 
     @classmethod
     def open(
-        cls, out: str | Path, experiment: Experiment, runs: pd.DataFrame, manifest: dict
+        cls,
+        out: str | Path,
+        experiment: Experiment,
+        runs: pd.DataFrame,
+        manifest: dict,
+        shard: dict | None = None,
     ) -> tuple[Store, bool]:
         """Create the store, or reopen, check and repair it to resume. Returns (store,
         resumed). The caller holds the store's lock (:class:`sim.batch.lock.StoreLock`).
 
         ``runs`` must already carry the ``chunk`` column (used for a new store only: a
-        resumed batch keeps the chunking it started with).
+        resumed batch keeps the chunking it started with). ``shard`` is the manifest's
+        shard record a resumed store must have (``None``: an unsharded batch).
         """
         out = check_out_dir(out, "batch")
         if (out / MANIFEST).is_file():
-            return cls.reopen(out, experiment), True
+            return cls.reopen(out, experiment, shard), True
         with atomic_dir(out, "batch") as tmp:
             (tmp / "parts").mkdir()
             design = runs  # the caller's table, completed in place (no copy)
@@ -235,11 +244,13 @@ class Store:
         return cls(out, manifest, design), False
 
     @classmethod
-    def reopen(cls, out: Path, experiment: Experiment) -> Store:
-        """Open an existing store of ``experiment``, check it, and repair its parts.
+    def reopen(cls, out: Path, experiment: Experiment, shard: dict | None = None) -> Store:
+        """Open an existing store of ``experiment`` (of its shard ``shard``, a manifest's
+        shard record), check it, and repair its parts.
 
         Raises:
-            UserError: it holds something else, or its manifest or design is damaged.
+            UserError: it holds something else (another experiment, another shard), or
+                its manifest or design is damaged.
         """
         old = read_manifest(out)
         if old.get("format") != FORMAT:
@@ -256,6 +267,12 @@ class Store:
                 f"hash {have[:12]}); this one ({experiment.name!r}, hash "
                 f"{experiment.content_hash[:12]}) differs in the experiment file or in a "
                 "scenario it names. Name a new --out, or delete the old batch to start over"
+            )
+        if old.get("shard") != shard:
+            raise UserError(
+                f"--out {out}: holds {describe_shard(old.get('shard'))} of "
+                f"{old['experiment'].get('name')!r}, not {describe_shard(shard)}: "
+                f"resume it with {resume_command(out, old)}, or name another --out"
             )
         design, entry = read_design(out, old)
         store = cls(out, old, design)
@@ -346,7 +363,7 @@ class Store:
         tables = [p.tables[RUNS].select(["run_id", "status", "error"]) for p in scan.sound.values()]
         if tables:
             t = pa.concat_tables(tables, promote_options="permissive")
-            pos = t["run_id"].to_numpy()  # run_id is the row of the design table
+            pos = t["run_id"].to_numpy() - first_run_id(self.manifest)  # rows of the design
             ok = t["status"].to_numpy(zero_copy_only=False) == "ok"
             code[pos] = np.where(ok, 1, 2)
             bad = np.flatnonzero(~ok)
@@ -449,9 +466,12 @@ def run_and_store(chunk, parts: Path) -> Stored:
     return Stored(chunk.chunk, len(result.runs), int((result.runs["status"] != "ok").sum()))
 
 
-def new_manifest(experiment: Experiment, n_runs: int, n_chunks: int, chunk_size: int) -> dict:
-    """The manifest of a new batch: the experiment, its arms and design, the chunking and
-    the common stamp (:func:`sim.outputs.manifest.stamped`), with every run pending."""
+def new_manifest(
+    experiment: Experiment, n_runs: int, n_chunks: int, chunk_size: int, shard: dict | None = None
+) -> dict:
+    """The manifest of a new batch: the experiment, its arms and design, the chunking,
+    the shard's record (:mod:`sim.batch.shards`; none unsharded) and the common stamp
+    (:func:`sim.outputs.manifest.stamped`), with every run pending."""
     fields = {
         "format": FORMAT,
         "experiment": {
@@ -487,5 +507,6 @@ def new_manifest(experiment: Experiment, n_runs: int, n_chunks: int, chunk_size:
         "runs": n_runs,
         "chunks": n_chunks,
         "chunk_size": chunk_size,
+        **({"shard": shard} if shard is not None else {}),
     }
     return {**stamped(fields), "status": {"ok": 0, "failed": 0, "pending": n_runs}}

@@ -80,6 +80,8 @@ WRITES = {
 #: How a batch store's ``format`` starts.
 BATCH_FORMAT = "multivector-batch/"
 #: The files the analysis commands write (how an earlier version's plots are recognised).
+#: A shard's store folder in a batch directory (``batch --shard K/M``), as listed.
+SHARD_FOLDER = re.compile(r"shard-[0-9]+-of-[0-9]+/")
 ANALYSIS_FILE = re.compile(
     r"(fan_.+|distributions_.+|compare_.+_vs_.+|sensitivity)\.(png|csv)|" + re.escape(MANIFEST)
 )
@@ -131,6 +133,11 @@ class Contents:
         """The entries without the trailing slash of directories."""
         return {e.rstrip("/") for e in self.entries}
 
+    @property
+    def shards(self) -> list[str]:
+        """The shard stores it holds (``shard-K-of-M``, see :mod:`sim.batch.shards`)."""
+        return [e.rstrip("/") for e in self.entries if SHARD_FOLDER.fullmatch(e)]
+
     def extras(self, kind: str) -> list[str]:
         """The entries that ``kind`` does not write (all of them for a kind that is not
         replaced as a whole)."""
@@ -162,6 +169,8 @@ class Contents:
             return f" of {name!r}, {m.get('replicates')} replicates"
         if self.kind == BATCH:
             exp = m.get("experiment") if isinstance(m.get("experiment"), dict) else None
+            if exp is None and self.shards:
+                return f" in {len(self.shards)} shard folders ({listing(self.shards)})"
             if exp is None:
                 return f" whose {MANIFEST} is missing or damaged"
             return f" of experiment {exp.get('name')!r} ({m.get('runs', '?')} runs)"
@@ -203,6 +212,8 @@ def inspect_dir(path: Path) -> Contents:
             kind, inferred = ANALYSIS, True  # an earlier version's plots (no manifest)
         elif "design.parquet" in names or "parts/" in entries:
             kind, inferred = BATCH, False  # a batch store that lost its manifest
+        elif any(SHARD_FOLDER.fullmatch(e) for e in entries):
+            kind, inferred = BATCH, False  # the shards of a batch (`batch --shard K/M`)
     return Contents(path, entries, kind, inferred, manifest, has_manifest)
 
 

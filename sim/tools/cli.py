@@ -249,8 +249,10 @@ def _add_batch_command(sub) -> None:
         help="run an experiment (designs, seeds, arms) into a resumable result store",
         description="Run an experiment file into --out. Rerunning the same command on the "
         "same --out resumes: finished chunks are kept. An --out that holds anything else "
-        "is refused unless --force. Exit code 1 if some runs failed (they are recorded as "
-        "data), 2 for bad input or a file that cannot be written.",
+        "is refused unless --force. With --shard K/M, run only the K-th of M slices of the "
+        "runs into --out/shard-K-of-M/ (one task of a cluster array job; sim.batch.load "
+        "reads the union of the shards). Exit code 1 if some runs failed (they are "
+        "recorded as data), 2 for bad input or a file that cannot be written.",
     )
     b.add_argument("experiment", help="experiment file (YAML)")
     b.add_argument(
@@ -264,7 +266,26 @@ def _add_batch_command(sub) -> None:
         action="store_true",
         help="replace what --out holds when it is not a batch of this experiment (another "
         "experiment's batch, another kind of output, files of your own) with a new batch; "
-        "a batch of this same experiment is still resumed, never discarded",
+        "a batch of this same experiment is still resumed, never discarded. With --shard, "
+        "only the shard's own folder is replaced; a directory of shards is never replaced",
+    )
+
+    def shard(text: str):
+        from sim.batch.shards import Shard
+
+        try:
+            return Shard.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    b.add_argument(
+        "--shard",
+        type=shard,
+        default=None,
+        metavar="K/M",
+        help="run only shard K of M (1 <= K <= M <= 100,000): the K-th of M contiguous "
+        "slices of the runs, into --out/shard-K-of-M/, a store of its own (rerun the same "
+        "command to resume it); e.g. --shard ${SLURM_ARRAY_TASK_ID}/8 in a SLURM array job",
     )
     most = max_workers()
     b.add_argument(
@@ -454,12 +475,14 @@ def _refuse_if_batch_running(out: str | Path, force: bool) -> None:
     from sim.outputs.files import out_target
     from sim.outputs.kinds import BATCH, inspect_dir
 
-    if not force or inspect_dir(out_target(out)).kind != BATCH:
+    contents = inspect_dir(out_target(out))
+    if not force or contents.kind != BATCH:
         return
     from sim.batch.lock import StoreLock
 
-    with StoreLock(Path(out)):
-        pass
+    for store in [Path(out), *(Path(out) / s for s in contents.shards)]:  # each shard's lock
+        with StoreLock(store):
+            pass
 
 
 def progress_callback(label: str, unit: str = "run"):
@@ -521,13 +544,14 @@ def _cmd_check(args) -> int:
 
 def _cmd_batch(args) -> int:
     from sim.batch import load_experiment, run
-    from sim.outputs.files import check_out_dir, make_parents, out_target
-    from sim.outputs.kinds import BATCH
+    from sim.batch.driver import check_out
+    from sim.outputs.files import make_parents, out_target
 
     # the arguments first, before the experiment file is read (run checks them again)
-    check_out_dir(args.out, BATCH, force=args.force, inputs=[args.experiment])
+    check_out(args.out, args.shard, force=args.force, inputs=[args.experiment])
     experiment = load_experiment(args.experiment)
-    make_parents(out_target(args.out))  # the store's lock lives beside it
+    if args.shard is None:  # a shard's directory is made by run, racing other shards
+        make_parents(out_target(args.out))  # the store's lock lives beside it
     try:
         summary = run(
             experiment,
@@ -539,6 +563,7 @@ def _cmd_batch(args) -> int:
             chunk_size=args.chunk_size,
             progress=not args.quiet,
             force=args.force,
+            shard=args.shard,
         )
     except OSError as exc:
         at = f" (at {exc.filename})" if exc.filename else ""
