@@ -1,8 +1,10 @@
 """The benchmarks start and print their figures (smallest sizes: a smoke test, not a
-timing; the figures themselves are read from the README's Performance section)."""
+timing; the figures themselves are read from the README's Performance section): every
+figure as a ``key=value`` line, CPU time beside wall time, the machine's load."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +25,50 @@ def _bench(*args: str) -> str:
     return res.stdout
 
 
-def test_ensemble_bench_runs_and_finds_identical_tables():
+def keys(out: str) -> dict[str, str]:
+    """The ``key=value`` lines a bench printed."""
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line and " " not in line)
+
+
+MACHINE = {"cores", "cores_usable", "load_start", "load_end"}
+
+
+def test_ensemble_bench_prints_cpu_and_wall_and_finds_identical_tables():
     out = _bench("sim.tools.bench", "ensemble", "--runs", "4", "--sizes", "8")
     assert "(b) and (c) made identical tables: True" in out
-    assert "ratio_batch_run_over_ensemble=" in out
+    found = keys(out)
+    per_path = {f"{p}_{m}" for p in ("batch_run", "loop", "ensemble_4", "ensemble_8")
+                for m in ("wall_s", "cpu_s", "peak_rss_mb")}  # fmt: skip
+    ratios = {"ratio_batch_run_over_ensemble", "ratio_batch_run_over_ensemble_wall"}
+    assert MACHINE | per_path | ratios | {"ratio_loop_over_ensemble"} <= set(found)
+    assert all(float(found[k]) > 0 for k in per_path | ratios)
 
 
-def test_batch_bench_runs_and_compares_its_tables():
-    out = _bench("sim.tools.bench_batch", "--repeats", "1", "--replicates", "4", "--no-dask")
-    assert "identical" in out.lower()
+def test_batch_bench_prints_every_process_s_cpu_and_the_overheads():
+    dask = importlib.util.find_spec("distributed") is not None
+    out = _bench("sim.tools.bench_batch", "--repeats", "1", "--replicates", "4")
+    found = keys(out)
+    executors = ["local_processes"] + (["dask_local_cluster"] if dask else [])
+    pools = ["plain_split", *executors]  # the plain loop split over worker processes too
+    timed = ["in_process", *pools]
+    expected = MACHINE | {"plain_cpu_s", "plain_wall_s", "tables_identical"}
+    expected |= {f"overhead_{e}_pct" for e in timed}
+    expected |= {f"overhead_{e}_vs_plain_split_pct" for e in executors}
+    expected |= {f"{e}_{m}" for e in timed for m in ("cpu_s", "wall_s", "cpu_batch_process_s")}
+    expected |= {f"{p}_{m}" for p in pools for m in ("cpu_per_process_s", "start_cpu_s")}
+    assert expected <= set(found) and found["tables_identical"] == "yes"
+    for pool in pools:  # the workers' CPU is counted: one figure per busy worker at most
+        per_process = [float(x) for x in found[f"{pool}_cpu_per_process_s"].split(",") if x]
+        assert 1 <= len(per_process) and all(x > 0 for x in per_process)
+        assert float(found[f"{pool}_cpu_s"]) >= sum(per_process)
+
+
+def test_threads_bench_prints_each_setting_on_all_cores_and_one():
+    out = _bench("sim.tools.bench", "threads", "--states", "12", "--runs", "2", "--repeats", "1")
+    found = keys(out)
+    expected = {
+        f"ms_per_run_{m}_threads_{t}_{place}"
+        for m in ("wall", "cpu") for t in (1, 2) for place in ("all_cores", "one_core")
+    }  # fmt: skip
+    assert MACHINE | expected <= set(found)
+    assert all(float(found[k]) > 0 for k in expected)

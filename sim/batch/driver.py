@@ -376,6 +376,7 @@ def _run(request: _Request, out: Path, backend: Backend, t_start: float) -> Summ
 def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chunk) -> int:
     """Feed the chunks to the executor, a bounded number in flight; returns reruns."""
     chunks = _LazyChunks(experiment, runs)
+    parts = backend.share_store(store.parts)  # Dask: checks that its workers see the store
     queue = list(todo)
     queue.reverse()  # pop() from the end: chunks go out in order
     window = max(2, 2 * backend.workers)
@@ -385,7 +386,7 @@ def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chu
 
     def submit(cid: int) -> None:
         if backend.workers_write:
-            fut = backend.executor.submit(run_and_store, chunks[cid], store.parts)
+            fut = backend.executor.submit(run_and_store, chunks[cid], parts)
         else:
             fut = backend.executor.submit(run_chunk, chunks[cid])
         inflight[fut] = cid

@@ -10,29 +10,76 @@
   ``distributed.Client`` (``Client.get_executor()``). Dask is an optional extra
   (``pip install 'multivector[dask]'``); Dask itself reruns the tasks of a worker that
   dies.
+
+Workers write their chunks' Parquet parts into the store themselves and send back only
+a :class:`~sim.batch.store.Stored` (a few numbers), so the batch process writes only the
+bookkeeping. Local processes and a LocalCluster share this machine's file system; the
+workers of a remote Dask scheduler must see the store at the same path (a shared file
+system), which :meth:`Dask.share_store` checks before the first chunk goes out.
+
+Every worker runs with numpy's BLAS (and OpenMP) limited to
+:func:`~sim.drivers.engine.blas_threads` threads, one unless ``MULTIVECTOR_BLAS_THREADS``
+says otherwise (read in the batch process and passed on to its workers: local processes
+when they start, Dask workers at each task; a Dask worker keeps the setting after the
+batch, and Dask starts its workers with one BLAS thread anyway).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import uuid
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
+from sim.drivers.engine import THREADS_ENV, blas_threads, limited_threads
 from sim.errors import UserError
+from sim.outputs.files import temporary_path
 
 CONNECT_TIMEOUT_S = 10
 
 
+def pin_worker_threads(threads: int) -> None:
+    """Limit this whole worker process to ``threads`` BLAS and OpenMP threads for good,
+    and set :data:`~sim.drivers.engine.THREADS_ENV` in its environment so that the
+    engine's own limit agrees with the batch process's setting."""
+    os.environ[THREADS_ENV] = str(threads)
+    threadpool_limits(limits=threads)
+
+
+def _pinned(threads: int, fn, /, *args, **kwargs):
+    """Call ``fn`` on a Dask worker once its threads are pinned (:func:`pin_worker_threads`)."""
+    pin_worker_threads(threads)
+    return fn(*args, **kwargs)
+
+
 class InProcess(Executor):
-    """An executor that runs each call at submission, in the calling process."""
+    """An executor that runs each call at submission, in the calling process, with BLAS
+    limited to ``threads`` during the call (the caller's own limits come back after)."""
+
+    def __init__(self, threads: int | None = None):
+        self.threads = blas_threads() if threads is None else threads
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         f: Future = Future()
         try:
-            f.set_result(fn(*args, **kwargs))
+            with limited_threads(self.threads):
+                f.set_result(fn(*args, **kwargs))
         except BaseException as exc:  # noqa: BLE001  handed to the caller via the future
             f.set_exception(exc)
         return f
+
+
+class _Pinning(Executor):
+    """A Dask client's executor whose tasks first pin their worker's BLAS threads."""
+
+    def __init__(self, inner: Executor, threads: int):
+        self.inner, self.threads = inner, threads
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self.inner.submit(_pinned, self.threads, fn, *args, **kwargs)
 
 
 def default_workers() -> int:
@@ -52,6 +99,8 @@ class Backend:
     #: Workers write their chunks' parts themselves (they share the batch process's
     #: file system); otherwise results travel back and the batch process writes them.
     workers_write = False
+    #: BLAS and OpenMP threads in each worker (:func:`~sim.drivers.engine.blas_threads`).
+    threads = 1
 
     def __enter__(self) -> Backend:
         return self
@@ -66,11 +115,22 @@ class Backend:
     def restart(self) -> None:
         raise RuntimeError(f"the {self.name} executor cannot be restarted")
 
+    def share_store(self, parts: Path) -> Path:
+        """The store's folder of parts as the workers are to be given it (absolute: a
+        worker's current directory may differ), once the store exists and before any
+        chunk goes out. Dask checks here that its workers see it."""
+        return Path(os.path.abspath(parts))
+
     def close(self) -> None:
         pass
 
     def describe(self) -> str:
-        return f"{self.name} ({self.workers} worker{'s' if self.workers != 1 else ''})"
+        return f"{self.name} ({self.sizes()})"
+
+    def sizes(self) -> str:
+        """How many workers, and the BLAS threads of each (recorded in the manifest)."""
+        workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+        return f"{workers}, {self.threads} BLAS thread{'s' if self.threads != 1 else ''} each"
 
 
 class InProcessBackend(Backend):
@@ -79,7 +139,8 @@ class InProcessBackend(Backend):
     name = "in-process"
 
     def __init__(self):
-        self._ex = InProcess()
+        self.threads = blas_threads()
+        self._ex = InProcess(self.threads)
 
     @property
     def executor(self) -> Executor:
@@ -95,6 +156,7 @@ class LocalProcesses(Backend):
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
+        self.threads = blas_threads()
         # forkserver: workers start from a clean process (no threads or open files of
         # the parent), and importing the package once in the server makes them cheap
         self._ctx = multiprocessing.get_context("forkserver")
@@ -102,7 +164,12 @@ class LocalProcesses(Backend):
         self._ex = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx)
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=self._ctx,
+            initializer=pin_worker_threads,
+            initargs=(self.threads,),
+        )
 
     @property
     def executor(self) -> Executor:
@@ -145,6 +212,7 @@ class Dask(Backend):
                 "Dask is not installed: it is an optional extra; install it with "
                 "pip install 'multivector[dask]' (or dask and distributed)"
             ) from None
+        self.threads = blas_threads()
         self.cluster = None
         if scheduler is not None:
             try:
@@ -169,7 +237,7 @@ class Dask(Backend):
             self.address = self.cluster.scheduler_address
             self.workers_write = True  # a LocalCluster shares this machine's file system
         self.workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
-        self._ex = self.client.get_executor()
+        self._ex = _Pinning(self.client.get_executor(), self.threads)
 
     @property
     def executor(self) -> Executor:
@@ -186,14 +254,55 @@ class Dask(Backend):
         if wait:
             self.client.gather(futures)
 
+    def share_store(self, parts: Path) -> Path:
+        """Check that every worker sees the store's folder of parts at the same path (a
+        file the batch process writes there, with a random token, must read the same on
+        each), then let the workers write their parts themselves.
+
+        Raises:
+            UserError: a worker cannot see it (the store is not on a file system the
+                workers share, at the same path).
+        """
+        parts = super().share_store(parts)
+        token = uuid.uuid4().hex
+        probe = temporary_path(parts / "shared-check")
+        probe.write_text(token)
+        try:
+            found = self.client.run(_read_probe, str(probe), on_error="return")
+        finally:
+            probe.unlink(missing_ok=True)
+        blind = {w: why for w, text in found.items() if (why := _unseen(text, token))}
+        if blind:
+            worker, why = next(iter(blind.items()))
+            raise UserError(
+                f"--out {parts.parent}: {len(blind)} of the {len(found)} Dask workers cannot "
+                f"see the store (worker {worker}: {why}). The workers write their results "
+                "into the store themselves, so --out must be on a file system that every "
+                "worker shares, at the same path (NFS, Lustre, BeeGFS, ...): put it there"
+            )
+        self.workers_write = True
+        return parts
+
     def describe(self) -> str:
         where = "LocalCluster" if self.cluster is not None else "scheduler"
-        return f"dask {where} {self.address} ({self.workers} workers)"
+        return f"dask {where} {self.address} ({self.sizes()})"
 
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _read_probe(path: str) -> str:
+    """What a worker reads in the batch process's probe file (:meth:`Dask.share_store`)."""
+    return Path(path).read_text()
+
+
+def _unseen(found: str | BaseException, token: str) -> str:
+    """Why a worker that read ``found`` did not see the store ("" if it did)."""
+    if isinstance(found, BaseException):
+        return f"{type(found).__name__}: {found}"
+    return "" if found == token else "another file is at that path: not this store"
 
 
 def _import_runner(_worker: str) -> int:

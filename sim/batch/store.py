@@ -457,8 +457,9 @@ class Stored:
 
 
 def run_and_store(chunk, parts: Path) -> Stored:
-    """Run a chunk and write its part from the worker (when the worker sees ``parts``:
-    local processes), so that only a few numbers travel back to the batch process."""
+    """Run a chunk and write its part from the worker (local processes, and Dask workers
+    once :meth:`~sim.batch.executors.Backend.share_store` has seen them share the store),
+    so that only a few numbers travel back to the batch process."""
     from sim.batch.runner import run_chunk
 
     result = run_chunk(chunk)

@@ -17,10 +17,13 @@ both take the same numbers in the same order:
 from __future__ import annotations
 
 import ctypes
+import os
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from sim.errors import UserError
 from sim.kernel import decision
 from sim.world.schedule import ShockSchedule, schedule_shocks, shock_draws
 from sim.world.sweep import Sweep
@@ -163,6 +166,48 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         if record[p + 1]:
             snaps[:, slot[p + 1]] = T
     return Simulation(snaps, schedule.record_regimes(steps), schedule, points)
+
+
+#: The environment variable that sets how many threads numpy's BLAS (and any OpenMP
+#: runtime) may use in the engine and in each batch worker; default 1.
+THREADS_ENV = "MULTIVECTOR_BLAS_THREADS"
+
+
+def blas_threads() -> int:
+    """The BLAS and OpenMP threads the engine and batch workers use: the whole number in
+    :data:`THREADS_ENV`, 1 when it is unset or empty.
+
+    One, because the engine's arrays are small (a chunk's period is a few hundred KB):
+    OpenBLAS, by default one thread per core, gains no speed from its threads there, and
+    they spin while they wait. Measured on 2 cores, 100 states: the same wall time for
+    twice the CPU; in batch workers that already use every core, or in a process pinned
+    to one core, they slow every run (the issue measured 669 ms a run instead of 121).
+
+    Raises:
+        UserError: the variable holds something else than a whole number >= 1.
+    """
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return 1
+    try:
+        threads = int(raw)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise UserError(
+            f"{THREADS_ENV}={raw!r}: expected a whole number of threads, 1 or more (how "
+            "many threads numpy's BLAS may use in the ensemble engine and in each batch "
+            "worker; unset, it is 1)"
+        )
+    return threads
+
+
+def limited_threads(threads: int | None = None) -> threadpool_limits:
+    """BLAS and OpenMP limited to ``threads`` (default :func:`blas_threads`) in this
+    process, for the ``with`` block this is used in; the earlier limits come back after.
+    Used around the engine's work (chunk by chunk, so a caller between chunks keeps its
+    own settings)."""
+    return threadpool_limits(limits=blas_threads() if threads is None else threads)
 
 
 _MALLOC_TUNED = False

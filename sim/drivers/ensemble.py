@@ -39,6 +39,7 @@ from sim.drivers.engine import (
     Seed,
     Simulation,
     default_chunk_size,
+    limited_threads,
     reuse_freed_memory,
     simulate,
 )
@@ -225,8 +226,11 @@ def iter_ensemble(
             t0 = time.perf_counter()
             chunk_seeds = [seeds[r] for r in chunk]
             local_points = np.array([local[points.of_replicate[r]] for r in chunk], dtype=np.intp)
-            sim = simulate(sweep, chunk_seeds, local_points, steps)
-            result = _result(scenario, base, sweep, sim, chunk, chunk_seeds, points, steps, keep)
+            with limited_threads():  # one BLAS thread unless set (engine.blas_threads)
+                sim = simulate(sweep, chunk_seeds, local_points, steps)
+                result = _result(
+                    scenario, base, sweep, sim, chunk, chunk_seeds, points, steps, keep
+                )
             result.shocks_off = tuple(shocks_off)
             result.wall_time = time.perf_counter() - t0
             yield result
@@ -307,9 +311,10 @@ def ensemble_ties(
     out = np.empty((len(seeds), len(steps), world.n, world.n))
     for lo in range(0, len(seeds), size):
         chunk = seeds[lo : lo + size]
-        out[lo : lo + len(chunk)] = simulate(
-            sweep, chunk, np.zeros(len(chunk), dtype=np.intp), steps
-        ).snaps
+        with limited_threads():
+            out[lo : lo + len(chunk)] = simulate(
+                sweep, chunk, np.zeros(len(chunk), dtype=np.intp), steps
+            ).snaps
         if progress is not None:
             progress(lo + len(chunk), len(seeds))
     return out

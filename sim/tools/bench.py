@@ -1,4 +1,5 @@
-"""Benchmarks that print their figures (``python -m sim.tools.bench run`` / ``ensemble``).
+"""Benchmarks that print their figures (``python -m sim.tools.bench run`` / ``ensemble`` /
+``threads``).
 
 Machines are shared and noisy, so every figure is a median over repeats, reported with
 the spread; compare figures measured in one invocation rather than across machines.
@@ -9,13 +10,21 @@ made: what ``sim.drivers.run`` does), its parts (the model alone, with and witho
 agent data collection; the figure), and ``multivector run`` end to end in a fresh
 process (interpreter start, imports, loading, running, writing the four outputs).
 
-``ensemble``: the same baseline replicated, in one process: (a) ``mesa.batch_run`` of the
-model as a Mesa user would run it, (b) a plain loop of ``sim.drivers.run`` (the fastest Mesa path
-to the same tables), (c) the vectorized ensemble (``sim.run_ensemble``) at R = 1,000 and
-10,000 with every record's indices kept in memory, and R = 100,000 streamed to Parquet
-chunk by chunk (yearly records). Wall time, runs per second and peak resident memory
-(sampled every 10 ms) for each; the ratios a/c and b/c on 1,000 runs; a check that (b)
-and (c) made identical tables; last line ``ratio_batch_run_over_ensemble=<number>``.
+``ensemble``: the same baseline replicated, in one process pinned to one core with one
+BLAS thread: (a) ``mesa.batch_run`` of the model as a Mesa user would run it, (b) a plain
+loop of ``sim.drivers.run`` (the fastest Mesa path to the same tables), (c) the vectorized
+ensemble (``sim.run_ensemble``) at R = 1,000 and 10,000 with every record's indices kept
+in memory, and R = 100,000 streamed to Parquet chunk by chunk (yearly records). Wall time,
+CPU time (``time.process_time``: this process, all its threads), runs per second and
+peak resident memory (sampled every 10 ms) for each; the ratios a/c and b/c on 1,000
+runs, in CPU time (what another job on the machine does not change) and in wall time; a
+check that (b) and (c) made identical tables; the machine's load and cores at the start
+and the end; every figure also as a ``key=value`` line.
+
+``threads``: the ensemble on a made-up ring of 100 states (:func:`ring_scenario`) with
+one and with two BLAS threads (``MULTIVECTOR_BLAS_THREADS``), on every core and pinned to
+one (Linux: ``sched_setaffinity``): milliseconds a run, wall and CPU (why the engine and
+the batch workers use one).
 """
 
 from __future__ import annotations
@@ -29,9 +38,28 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.yaml"
+
+
+def machine(when: str) -> None:
+    """Print the machine's load (the 1, 5 and 15 minute averages of runnable processes)
+    as ``load_<when>=...`` and, at the start, its cores and those this process may use:
+    on a shared machine, figures mean little without them."""
+    try:
+        load = ",".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # not available here
+        load = "unknown"
+    if when == "start":
+        try:
+            usable = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            usable = os.cpu_count()
+        print(f"cores={os.cpu_count()}")
+        print(f"cores_usable={usable}")
+    print(f"load_{when}={load}", flush=True)
 
 
 def _median(xs: list[float]) -> str:
@@ -163,56 +191,87 @@ def bench_ensemble(scenario: Path, runs: int, sizes: list[int], mesa_runs: int) 
 
     sc = load_scenario(scenario)
     w = world_for(sc)
+    machine("start")
     print(f"scenario: {sc.name} ({w.n} states, {w.n_periods} periods + {w.burn_in} burn-in)")
     print(f"python {sys.version.split()[0]}, mesa {mesa.__version__}; one process, {_pin()}")
     run(sc, seed=0)
     run_ensemble(sc, 20)  # warm-up: imports, compiled world, caches
-    rows: list[tuple[str, int, float, float]] = []
+    rows: list[Timed] = []
     a, b, c, same = _time_three_paths(sc, mesa_runs, rows)
     _time_sizes(sc, w, [r for r in sizes if r != mesa_runs], rows)
-    ratio_a, ratio_b = a / c, b / c
-    print(f"ratio a/c (batch_run over ensemble, {mesa_runs} runs): {ratio_a:.1f}")
-    print(f"ratio b/c (loop of sim.run over ensemble): {ratio_b:.1f}")
+    print(f"ratio a/c (batch_run over ensemble, {mesa_runs} runs): {a.cpu / c.cpu:.1f} in CPU")
+    print(f"ratio b/c (loop of sim.run over ensemble): {b.cpu / c.cpu:.1f} in CPU")
     print(f"(b) and (c) made identical tables: {same}")
-    print(f"aim: a/c >= 30 -> {ratio_a:.1f}")
-    for _label, n, wall, peak in rows:
-        if n == 10_000:
-            print(f"aim: 10,000 runs < 10 s -> {wall:.1f} s")
-        if n == 100_000:
-            print(f"aim: 100,000 runs < 2 GB peak -> {peak:.0f} MB")
-    print(f"ratio_batch_run_over_ensemble={ratio_a:.1f}")
+    print(f"aim: a/c >= 50 -> {a.cpu / c.cpu:.1f}")
+    for row in rows:
+        print(f"{row.key}_wall_s={row.wall:.3f}")
+        print(f"{row.key}_cpu_s={row.cpu:.3f}")
+        print(f"{row.key}_peak_rss_mb={row.peak:.0f}")
+        if row.n == 10_000:
+            print(f"aim: 10,000 runs < 3 s of CPU -> {row.cpu:.1f} s")
+        if row.n == 100_000:
+            print(f"aim: 100,000 runs < 2 GB peak -> {row.peak:.0f} MB")
+    print(f"ratio_loop_over_ensemble={b.cpu / c.cpu:.1f}")
+    print(f"ratio_batch_run_over_ensemble_wall={a.wall / c.wall:.1f}")
+    print(f"ratio_batch_run_over_ensemble={a.cpu / c.cpu:.1f}")
+    machine("end")
     return {"a": a, "b": b, "c": c, "rows": rows}
 
 
 def _pin() -> str:
-    """Pin this process to one core, as the aims say (and no BLAS threads on another)."""
+    """Pin this process to one core, as the aims say, and numpy's BLAS to the threads
+    the engine uses (:func:`sim.drivers.engine.blas_threads`; else its threads share
+    the one core and slow the Mesa paths)."""
+    from threadpoolctl import threadpool_limits
+
+    from sim.drivers.engine import blas_threads
+
+    threadpool_limits(limits=blas_threads())
     try:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        return "pinned to one core"
+        return f"pinned to one core, {blas_threads()} BLAS thread(s)"
     except (AttributeError, OSError):
         return "not pinned (no sched_setaffinity here)"
 
 
-def _report(rows: list, label: str, n: int, wall: float, mem: _PeakRSS) -> None:
-    rows.append((label, n, wall, mem.peak))
+@dataclass
+class Timed:
+    """One timed path: wall and CPU seconds, peak resident memory (MB)."""
+
+    label: str
+    key: str
+    n: int
+    wall: float
+    cpu: float
+    peak: float
+
+
+@contextmanager
+def _timed(rows: list[Timed], label: str, key: str, n: int):
+    """Time the block (wall, this process's CPU, peak memory), print and keep the row."""
+    mem = _PeakRSS()
+    with mem.watch():
+        t, c = time.perf_counter(), time.process_time()
+        yield
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+    row = Timed(label, key, n, wall, cpu, mem.peak)
+    rows.append(row)
     print(
-        f"{label:<46} {n:>7} runs {wall:8.2f} s {n / wall:9.0f} runs/s "
-        f"  peak RSS {mem.peak:7.0f} MB",
+        f"{label:<46} {n:>7} runs {wall:8.2f} s wall {cpu:8.2f} s CPU {n / cpu:7.0f} runs/CPU-s"
+        f"  peak RSS {mem.peak:6.0f} MB",
         flush=True,
     )
 
 
-def _time_three_paths(sc, n: int, rows: list) -> tuple[float, float, float, bool]:
-    """Seconds of (a), (b), (c) on ``n`` runs, and whether (b) and (c) agree."""
+def _time_three_paths(sc, n: int, rows: list[Timed]) -> tuple[Timed, Timed, Timed, bool]:
+    """(a), (b), (c) timed on ``n`` runs, and whether (b) and (c) agree."""
     import mesa
 
     from sim.drivers.ensemble import run_ensemble
     from sim.drivers.model import BalancingModel
     from sim.drivers.run import run
 
-    m = _PeakRSS()
-    with m.watch():
-        t = time.perf_counter()
+    with _timed(rows, "(a) mesa.batch_run (agent data, last step kept)", "batch_run", n):
         mesa.batch_run(
             BalancingModel,
             parameters={"scenario": sc},
@@ -221,18 +280,10 @@ def _time_three_paths(sc, n: int, rows: list) -> tuple[float, float, float, bool
             data_collection_period=-1,
             display_progress=False,
         )
-        a = time.perf_counter() - t
-    _report(rows, "(a) mesa.batch_run (agent data, last step kept)", n, a, m)
-    with m.watch():
-        t = time.perf_counter()
+    with _timed(rows, "(b) loop of sim.run (full tables)", "loop", n):
         loop = [run(sc, seed=k).indices for k in range(n)]
-        b = time.perf_counter() - t
-    _report(rows, "(b) loop of sim.run (full tables)", n, b, m)
-    with m.watch():
-        t = time.perf_counter()
+    with _timed(rows, "(c) ensemble, indices of every record", f"ensemble_{n}", n):
         ens = run_ensemble(sc, n)
-        c = time.perf_counter() - t
-    _report(rows, "(c) ensemble, indices of every record", n, c, m)
     same = all(
         ens.indices[ens.indices["replicate"] == k]
         .drop(columns="replicate")
@@ -240,31 +291,92 @@ def _time_three_paths(sc, n: int, rows: list) -> tuple[float, float, float, bool
         .equals(loop[k])
         for k in range(n)
     )
+    a, b, c = rows[-3:]
     return a, b, c, same
 
 
-def _time_sizes(sc, w, sizes: list[int], rows: list) -> None:
+def _time_sizes(sc, w, sizes: list[int], rows: list[Timed]) -> None:
     """The ensemble alone at each size: in memory up to 10,000 runs, streamed beyond."""
     import pandas as pd
 
     from sim.drivers.ensemble import run_ensemble
     from sim.outputs.ensemble_files import save_ensemble
 
-    m = _PeakRSS()
+    years = pd.date_range(w.date(0), w.date(w.n_periods), freq="YE").date
     for r in sizes:
-        with m.watch():
-            t = time.perf_counter()
-            if r <= 10_000:
-                res = run_ensemble(sc, r)
-                del res
-                label = "(c) ensemble, indices of every record"
-            else:
-                years = pd.date_range(w.date(0), w.date(w.n_periods), freq="YE").date
+        if r <= 10_000:
+            with _timed(rows, "(c) ensemble, indices of every record", f"ensemble_{r}", r):
+                run_ensemble(sc, r)
+        else:
+            label = f"(c) ensemble, streamed to Parquet ({len(years)} dates)"
+            with _timed(rows, label, f"ensemble_streamed_{r}", r):
                 with tempfile.TemporaryDirectory() as tmp:
                     save_ensemble(sc, r, Path(tmp) / "out", dates=list(years))
-                label = f"(c) ensemble, streamed to Parquet ({len(years)} dates)"
-            wall = time.perf_counter() - t
-        _report(rows, label, r, wall, m)
+
+
+def ring_scenario(n: int, steps: int = 20, burn_in: int = 10):
+    """A made-up world of ``n`` states for timing: a ring, each state tied to the next by
+    energy, threat and proximity, a rivalry every seventh pair, quarterly periods."""
+    import datetime as dt
+
+    from sim.scenario import scenario_from_dict
+
+    def num(value: float) -> dict:
+        return {"value": float(value), "assumption": "a world for timing"}
+
+    ids = [f"S{i}" for i in range(n)]
+    weights = {"energy": num(0.3), "security": num(0.4), "alignment": num(0.3)}
+    states = {
+        s: {"name": s, "power": num(1 + i % 3), "weights": weights, "autonomy": num(0.5),
+            "cross_pressure": num(0.5), "rule": "logit"}
+        for i, s in enumerate(ids)
+    }  # fmt: skip
+    ring = {"energy": num(0.05), "threat": num(0.2), "proximity": num(0.5)}
+    rivalries = [
+        {"pair": [ids[k], ids[k + 1]], "value": 0.5, "assumption": "a world for timing"}
+        for k in range(0, n - 1, 7)
+    ]
+    return scenario_from_dict(
+        {
+            "name": f"a ring of {n} states (timing)",
+            "time": {"start": dt.date(2020, 1, 1), "steps": steps, "step": "quarter",
+                     "burn_in": burn_in},
+            "states": states,
+            "relations": {a: {ids[(i + 1) % n]: ring} for i, a in enumerate(ids)},
+            "rivalries": rivalries,
+        }
+    )  # fmt: skip
+
+
+def bench_threads(states: int, runs: int, threads: list[int], repeats: int) -> None:
+    """The ensemble on a ring of ``states`` states with each number of BLAS threads, on
+    every core this process may use and pinned to one; interleaved repeats, medians of
+    milliseconds a run (wall and CPU)."""
+    from sim.drivers.engine import THREADS_ENV
+    from sim.drivers.ensemble import run_ensemble
+
+    machine("start")
+    sc = ring_scenario(states)
+    run_ensemble(sc, 2)  # warm-up
+    all_cores = os.sched_getaffinity(0)
+    where = {"all_cores": all_cores, "one_core": {min(all_cores)}}
+    times: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(repeats):
+        for place, cores in where.items():
+            os.sched_setaffinity(0, cores)
+            for t in threads:
+                os.environ[THREADS_ENV] = str(t)
+                wall, cpu = time.perf_counter(), time.process_time()
+                run_ensemble(sc, runs)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                times.setdefault(f"threads_{t}_{place}", []).append((wall, cpu))
+    os.sched_setaffinity(0, all_cores)
+    print(f"{runs} runs of a ring of {states} states, {repeats} repeat(s), medians per run:")
+    for key, seconds in times.items():
+        wall, cpu = (statistics.median(x) * 1e3 / runs for x in zip(*seconds, strict=True))
+        print(f"ms_per_run_wall_{key}={wall:.1f}")
+        print(f"ms_per_run_cpu_{key}={cpu:.1f}")
+    machine("end")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,9 +396,17 @@ def main(argv: list[str] | None = None) -> int:
         default="1000,10000,100000",
         help="ensemble sizes, comma-separated (above 10,000: streamed to disk)",
     )
+    t = sub.add_parser("threads", help="the ensemble with 1 and more BLAS threads")
+    t.add_argument("--states", type=int, default=100, help="states in the ring (default 100)")
+    t.add_argument("--runs", type=int, default=16, help="replicates a timing (default 16)")
+    t.add_argument("--threads", default="1,2", help="BLAS threads to compare (default 1,2)")
+    t.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
     if args.what == "run":
         bench_run(args.scenario, args.repeats, args.cli_repeats)
+    elif args.what == "threads":
+        threads = [int(x) for x in args.threads.split(",") if x]
+        bench_threads(args.states, args.runs, threads, args.repeats)
     else:
         sizes = [int(x) for x in args.sizes.split(",") if x]
         bench_ensemble(args.scenario, args.runs, sizes, args.runs)

@@ -1,20 +1,30 @@
 """Batch benchmark: ``python -m sim.tools.bench_batch`` (prints its figures).
 
-Runs the same 2,000-run experiment (the gas-deal pair, 1,000 seeds in each arm, indices
-only, every step kept) four ways and prints the wall time, runs per second and the
-overhead against a plain in-process loop:
+Runs the same experiment (the gas-deal pair, ``--replicates`` seeds in each arm, 1,000 by
+default: 2,000 runs; indices only, every step kept) four ways:
 
 - *plain loop*: the ensemble engine called once per arm over all its seeds, in this
-  process, results kept in memory (no chunks, no store, no executor): the floor;
+  process, results kept in memory (no chunks, no store, no executor): the floor; and the
+  same split over the local worker processes;
 - ``--workers 1``: the batch in this process (chunks, Parquet parts, manifest);
-- default: the batch on local worker processes (one per core; starting the pool, about
-  a second of imports, is timed apart);
-- Dask: the batch on a ``LocalCluster`` on 127.0.0.1 (cluster start timed apart).
+- local worker processes (one per core);
+- a Dask ``LocalCluster`` on 127.0.0.1 (one worker per core).
 
-For the parallel executors the overhead is in core-seconds: ``wall x workers`` against
-the plain loop's wall (0% would be perfect scaling). The three batches' tables are
-compared and must be identical. Machines are shared and noisy: ``--repeats`` gives the
-median and the spread; compare figures from one invocation.
+For each it prints the wall time and the CPU time (user + system) of every process that
+took part: this one (the batch process: the chunk-size probe, the bookkeeping, Dask's
+scheduler) and each process it started (pool workers and their fork server, Dask's
+nannies and workers), counted with psutil just before the pool or cluster closes.
+Starting a pool or a cluster (worker processes importing the package) is counted apart.
+The executor overhead is ``(CPU of all processes - CPU of the plain loop) / CPU of the
+plain loop``: what the executor costs whatever the other jobs on the machine do, where
+wall time would assume idle cores. Processes that run at once share the machine's caches
+and memory, and each takes more CPU for the same work than one alone; so the plain loop
+also runs split over as many worker processes (one part a worker, nothing stored or sent
+back), and the pools' overhead is also given against that split loop.
+
+The machine's load (1, 5 and 15 minute averages) and cores are printed at the start and
+the end; every figure is also a ``key=value`` line; ``--repeats`` gives medians. The
+three batches' tables are compared and must be identical.
 
 ``--memory`` instead runs 10,000 and 100,000 indices-only runs (one date kept) in fresh
 processes and prints each one's peak resident memory: results stream to disk, so the
@@ -32,9 +42,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from sim.tools.bench import machine
+
 SCENARIOS = Path(__file__).resolve().parent.parent.parent / "scenarios"
+#: Processes that used less CPU than this are left out of the per-process listing
+#: (the idle fork server, Dask's idle helpers).
+IDLE_S = 0.02
 
 
 def experiment(replicates: int = 1000, dates=None):
@@ -55,101 +71,227 @@ def experiment(replicates: int = 1000, dates=None):
     return experiment_from_dict(doc, base_dir=SCENARIOS, name="<benchmark>")
 
 
-def plain_loop(exp) -> float:
-    """The floor: the engine over every seed of each arm, in this process, in memory."""
+def plain_calls(exp, parts: int = 1) -> list[tuple]:
+    """The plain loop's calls of :func:`engine`: each arm's seeds, cut in ``parts``."""
     from sim.batch.design import run_table
-    from sim.drivers.ensemble import run_ensemble
 
     runs = run_table(exp)
-    t0 = time.perf_counter()
+    calls = []
     for arm in exp.arms:
         seeds = runs.loc[runs["arm"] == arm.name, "seed"].astype(int).tolist()
-        run_ensemble(arm.scenario, seeds, shocks_off=arm.shocks_off, keep=exp.spec.keep)
-    return time.perf_counter() - t0
+        for k in range(parts):
+            calls.append((arm.scenario, seeds[k::parts], arm.shocks_off, exp.spec.keep))
+    return calls
 
 
-def _fmt(xs: list[float]) -> str:
-    med = statistics.median(xs)
-    spread = f" ({min(xs):.2f}-{max(xs):.2f})" if len(xs) > 1 else ""
-    return f"{med:6.2f} s{spread}"
+def engine(scenario, seeds: list[int], shocks_off, keep: str) -> None:
+    """The ensemble engine over ``seeds``, results kept in memory and dropped."""
+    from sim.drivers.ensemble import run_ensemble
+
+    run_ensemble(scenario, seeds, shocks_off=shocks_off, keep=keep)
+
+
+def plain_loop(exp) -> None:
+    """The floor: the engine over every seed of each arm, in this process, in memory."""
+    for call in plain_calls(exp):
+        engine(*call)
+
+
+def plain_split(exp, backend) -> None:
+    """The plain loop's work cut in one part a worker, run on ``backend``'s workers at
+    once: what the same work costs when the processes share the machine's caches and
+    memory, without chunks, store or results travelling."""
+    futures = [backend.executor.submit(engine, *c) for c in plain_calls(exp, backend.workers)]
+    for f in futures:
+        f.result()
+
+
+def cpu_by_process() -> dict[int, float]:
+    """CPU seconds so far of this process and of every live process under it, by pid
+    (each with its reaped children's)."""
+    import psutil
+
+    me = psutil.Process()
+    out = {}
+    for p in (me, *me.children(recursive=True)):
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:  # ended meanwhile
+            continue
+        out[p.pid] = t.user + t.system + t.children_user + t.children_system
+    return out
+
+
+class Meter:
+    """Wall time and CPU time of every process from its creation to :meth:`read`."""
+
+    def __init__(self):
+        self.before = cpu_by_process()
+        self.t0 = time.perf_counter()
+
+    def read(self) -> tuple[float, dict[int, float]]:
+        wall = time.perf_counter() - self.t0
+        now = cpu_by_process()
+        return wall, {pid: cpu - self.before.get(pid, 0.0) for pid, cpu in now.items()}
+
+
+@dataclass
+class Row:
+    """One way of running the experiment, over the repeats."""
+
+    label: str
+    key: str
+    wall: list[float] = field(default_factory=list)
+    cpu: list[dict[int, float]] = field(default_factory=list)  # pid -> CPU s, a repeat each
+    start_cpu: list[float] = field(default_factory=list)  # starting the pool or cluster
+
+    def add(self, meter: Meter) -> None:
+        wall, cpu = meter.read()
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+    @property
+    def cpu_total(self) -> float:
+        return statistics.median(sum(c.values()) for c in self.cpu)
+
+    @property
+    def cpu_batch(self) -> float:
+        return statistics.median(c[os.getpid()] for c in self.cpu)
+
+    def cpu_others(self) -> list[float]:
+        """The other processes' CPU seconds in the last repeat, the busiest first."""
+        others = [v for pid, v in self.cpu[-1].items() if pid != os.getpid() and v >= IDLE_S]
+        return sorted(others, reverse=True)
+
+
+def _in_process(rows: list[Row], label: str, key: str, repeats: int, work) -> None:
+    row = Row(label, key)
+    for k in range(repeats):
+        meter = Meter()
+        work(k)
+        row.add(meter)
+    rows.append(row)
+
+
+def _on_backend(rows: list[Row], label: str, key: str, repeats: int, make, work) -> None:
+    """Time ``work(k, backend)`` on a new, warmed-up backend each repeat; its processes'
+    CPU is read before the backend closes (then they are still there to be counted)."""
+    row = Row(label, key)
+    for k in range(repeats):
+        start = Meter()
+        with make() as backend:
+            backend.warm_up()
+            row.start_cpu.append(sum(start.read()[1].values()))
+            meter = Meter()
+            work(k, backend)
+            row.add(meter)
+    rows.append(row)
 
 
 def bench(repeats: int, replicates: int, dask: bool) -> None:
-    import pandas as pd
-
     import sim.batch
     from sim.batch.executors import Dask, LocalProcesses, default_workers
 
     exp = experiment(replicates)
     n = len(exp.arms) * replicates
-    cores = default_workers()
+    workers = default_workers()
+    machine("start")
     print(
         f"{n} runs: {', '.join(a.name for a in exp.arms)} x {replicates} seeds "
         f"(baseline scenario, {exp.arms[0].scenario.spec.time.start} on, indices only); "
-        f"{cores} cores; {repeats} repeat(s), median (min-max)"
+        f"{workers} workers; {repeats} repeat(s), medians"
     )
     plain_loop(experiment(4))  # warm up: imports, compiled worlds
-    plain = [plain_loop(exp) for _ in range(repeats)]
-    p = statistics.median(plain)
-    rows = [("plain loop (engine only)", plain, 1, None)]
+    rows: list[Row] = []
     tmp = Path(tempfile.mkdtemp(prefix="mv-batch-bench-"))
-    tables = {}
+
+    def batch_into(name: str):
+        """The batch into ``tmp/NAME-k``, on ``backend`` (none: ``--workers 1``)."""
+
+        def work(k: int, backend=None) -> None:
+            opts = {"backend": backend} if backend is not None else {"workers": 1}
+            sim.batch.run(exp, tmp / f"{name}-{k}", progress=False, **opts)
+
+        return work
+
     try:
-        label = "--workers 1 (in process)"
-        times = []
-        for k in range(repeats):
-            t0 = time.perf_counter()
-            sim.batch.run(exp, tmp / f"inproc-{k}", progress=False, workers=1)
-            times.append(time.perf_counter() - t0)
-        tables[label] = sim.batch.load(tmp / f"inproc-{k}").indices
-        rows.append((label, times, 1, None))
-        times, starts = [], []
-        for k in range(repeats):
-            t0 = time.perf_counter()
-            with LocalProcesses(cores) as backend:
-                backend.warm_up()
-                starts.append(time.perf_counter() - t0)
-                t1 = time.perf_counter()
-                sim.batch.run(exp, tmp / f"procs-{k}", progress=False, backend=backend)
-                times.append(time.perf_counter() - t1)
-        tables["default"] = sim.batch.load(tmp / f"procs-{k}").indices
-        rows.append((f"default ({cores} processes)", times, cores, starts))
+        _in_process(rows, "plain loop (engine only)", "plain", repeats, lambda k: plain_loop(exp))
+        _in_process(rows, "--workers 1 (in process)", "in_process", repeats, batch_into("inproc"))
+        _on_backend(
+            rows, f"plain loop split, {workers} processes", "plain_split", repeats,
+            lambda: LocalProcesses(workers), lambda k, backend: plain_split(exp, backend),
+        )  # fmt: skip
+        _on_backend(
+            rows, f"local processes ({workers})", "local_processes", repeats,
+            lambda: LocalProcesses(workers), batch_into("procs"),
+        )  # fmt: skip
         if dask:
-            times, starts = [], []
-            for k in range(repeats):
-                t0 = time.perf_counter()
-                with Dask(local_workers=cores) as backend:
-                    backend.warm_up()
-                    starts.append(time.perf_counter() - t0)
-                    out = tmp / f"dask-{k}"
-                    t1 = time.perf_counter()
-                    sim.batch.run(exp, out, progress=False, backend=backend)
-                    times.append(time.perf_counter() - t1)
-            tables["dask"] = sim.batch.load(out).indices
-            rows.append((f"dask LocalCluster ({cores} workers)", times, cores, starts))
+            _on_backend(
+                rows, f"dask LocalCluster ({workers} workers)", "dask_local_cluster", repeats,
+                lambda: Dask(local_workers=workers), batch_into("dask"),
+            )  # fmt: skip
+        _check_same_tables(tmp, repeats - 1, dask)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _print_rows(rows, n)
+    print("tables_identical=yes")
+    machine("end")
 
-    print(f"{'how':<30} {'wall':>10}   {'runs/s':>7}   overhead against the plain loop")
-    for label, times, workers, starts in rows:
-        t = statistics.median(times)
-        if label.startswith("plain"):
-            note = "-"
-        elif workers == 1:
-            note = f"{100 * (t - p) / p:+.1f}% time"
-        else:
-            note = (
-                f"{100 * (t * workers - p) / p:+.1f}% core-time "
-                f"(speed-up {p / t:.2f}x on {workers})"
-            )
-        if starts:
-            note += f"; start {statistics.median(starts):.1f} s not included"
-        print(f"{label:<30} {_fmt(times):>10}   {n / t:7.0f}   {note}")
-    ref_label, ref = next(iter(tables.items()))
-    same = all(ref.equals(t) for t in tables.values())
+
+def _check_same_tables(tmp: Path, k: int, dask: bool) -> None:
+    """The last repeat's batches made identical tables (an AssertionError shows where not)."""
+    import pandas as pd
+
+    import sim.batch
+
+    names = ["inproc", "procs"] + (["dask"] if dask else [])
+    tables = {name: sim.batch.load(tmp / f"{name}-{k}").indices for name in names}
     for name, t in tables.items():
-        pd.testing.assert_frame_equal(ref, t, check_exact=True, obj=f"{name} vs {ref_label}")
-    print(f"tables identical across {', '.join(tables)}: {'yes' if same else 'NO'}")
+        pd.testing.assert_frame_equal(tables["inproc"], t, check_exact=True, obj=name)
+
+
+def _print_rows(rows: list[Row], n: int) -> None:
+    """The table, then every figure as ``key=value`` (medians over the repeats)."""
+    plain, split = rows[0], next(r for r in rows if r.key == "plain_split")
+    print(
+        f"{'how':<32} {'wall s':>7} {'runs/s':>7} {'CPU s':>7} {'batch':>7}  "
+        f"{'CPU s of the others (start apart)':<36}  overhead (against the split loop)"
+    )
+    for row in rows:
+        wall = statistics.median(row.wall)
+        others = ", ".join(f"{v:.2f}" for v in row.cpu_others()) or "-"
+        if row.start_cpu:
+            others += f" (start {statistics.median(row.start_cpu):.1f})"
+        overhead = "-" if row is plain else f"{_overhead(row, plain):+.1f}% CPU"
+        if row.start_cpu and row is not split:
+            overhead += f" ({_overhead(row, split):+.1f}%)"
+        print(
+            f"{row.label:<32} {wall:7.2f} {n / wall:7.0f} {row.cpu_total:7.2f} "
+            f"{row.cpu_batch:7.2f}  {others:<36}  {overhead}"
+        )
+    for row in rows:
+        _print_keys(row, plain, split)
+
+
+def _print_keys(row: Row, plain: Row, split: Row) -> None:
+    """One row's figures as ``key=value`` lines."""
+    print(f"{row.key}_wall_s={statistics.median(row.wall):.3f}")
+    print(f"{row.key}_cpu_s={row.cpu_total:.3f}")
+    print(f"{row.key}_cpu_batch_process_s={row.cpu_batch:.3f}")
+    if row.start_cpu:
+        print(f"{row.key}_cpu_per_process_s={','.join(f'{v:.3f}' for v in row.cpu_others())}")
+        print(f"{row.key}_start_cpu_s={statistics.median(row.start_cpu):.3f}")
+    if row is not plain:
+        print(f"overhead_{row.key}_pct={_overhead(row, plain):.1f}")
+        speedup = statistics.median(plain.wall) / statistics.median(row.wall)
+        print(f"wall_speedup_{row.key}={speedup:.2f}")
+    if row.start_cpu and row is not split:
+        print(f"overhead_{row.key}_vs_plain_split_pct={_overhead(row, split):.1f}")
+
+
+def _overhead(row: Row, floor: Row) -> float:
+    """The CPU ``row`` takes beyond ``floor``'s, in percent of ``floor``'s."""
+    return 100 * (row.cpu_total - floor.cpu_total) / floor.cpu_total
 
 
 def _memory_child(runs: int, out: str) -> None:
@@ -210,6 +352,11 @@ def main(argv=None) -> int:
     if args.memory:
         memory([10_000, 100_000])
         return 0
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        print("the batch bench counts every process's CPU with psutil: pip install psutil")
+        return 1
     try:
         import distributed  # noqa: F401
 
