@@ -11,7 +11,7 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
-from worlds import build, pair, state, world
+from worlds import build, ring_world
 
 import sim
 from sim.drivers.engine import default_chunk_size
@@ -20,18 +20,7 @@ from sim.world.compiled import compile_world
 
 
 def _big_world(n: int):
-    ids = [f"S{i}" for i in range(n)]
-    states = {
-        s: state(s, power=1.0 + i % 3, energy=0.3, security=0.4, alignment=0.3,
-                 autonomy=0.5, cross_pressure=0.5)
-        for i, s in enumerate(ids)
-    }  # fmt: skip
-    relations = {
-        a: {ids[(i + 1) % n]: pair(energy=0.05, threat=0.2, proximity=0.5)}
-        for i, a in enumerate(ids)
-    }
-    rivalries = [(ids[k], ids[k + 1], 0.5) for k in range(0, n - 1, 7)]
-    return compile_world(build(world(states, relations, rivalries=rivalries, steps=2, burn_in=1)))
+    return compile_world(build(ring_world(n, rivalry_every=7, steps=2, burn_in=1)))
 
 
 def test_a_500_state_run_stays_far_below_one_cubic_array():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_batch import SMALL, write
 from threadpoolctl import threadpool_info
-from worlds import build, pair, state, world
+from worlds import build, ring_world
 
 import sim.drivers.ensemble
 from sim.batch.executors import InProcessBackend, LocalProcesses
@@ -63,9 +63,9 @@ def test_the_engine_runs_on_the_threads_set_and_the_caller_keeps_its_own(monkeyp
     monkeypatch.setattr(sim.drivers.ensemble, "simulate", watched)
     monkeypatch.delenv(THREADS_ENV, raising=False)
     caller = blas_counts(threadpool_info())
-    run_ensemble(ring_world(4), 3)
+    run_ensemble(build(ring_world(4)), 3)
     monkeypatch.setenv(THREADS_ENV, "2")
-    run_ensemble(ring_world(4), 3)
+    run_ensemble(build(ring_world(4)), 3)
     assert seen == [{1}, {2}]
     assert blas_counts(threadpool_info()) == caller
 
@@ -90,24 +90,8 @@ def test_unset_or_empty_means_one_thread(monkeypatch, unset):
     assert blas_threads() == 1
 
 
-def ring_world(n: int):
-    """A scenario: a ring of ``n`` states with a few rivalries, six recorded periods."""
-    ids = [f"S{i}" for i in range(n)]
-    states = {
-        s: state(s, power=1.0 + i % 3, energy=0.3, security=0.4, alignment=0.3,
-                 autonomy=0.5, cross_pressure=0.5)
-        for i, s in enumerate(ids)
-    }  # fmt: skip
-    relations = {
-        a: {ids[(i + 1) % n]: pair(energy=0.05, threat=0.2, proximity=0.5)}
-        for i, a in enumerate(ids)
-    }
-    rivalries = [(ids[k], ids[k + 1], 0.5) for k in range(0, n - 1, 5)]
-    return build(world(states, relations, rivalries=rivalries, steps=6, burn_in=4))
-
-
 def test_one_or_two_threads_give_identical_tables(monkeypatch):
-    scenario = ring_world(80)  # from about 80 states on, OpenBLAS uses its second thread
+    scenario = build(ring_world(80))  # from about 80 states on, OpenBLAS uses its second thread
     tables = {}
     for threads in ("1", "2"):
         monkeypatch.setenv(THREADS_ENV, threads)

@@ -234,3 +234,20 @@ def random_ties(rng: np.random.Generator, n: int, bound: float = 0.9) -> np.ndar
     T = rng.uniform(-bound, bound, (n, n))
     np.fill_diagonal(T, 0.0)
     return T
+
+
+def ring_world(n: int, rivalry_every: int = 5, steps: int = 6, burn_in: int = 4) -> dict:
+    """A large made-up world: a ring of ``n`` states, each with an energy stake, a
+    threat and proximity toward the next, and a rivalry every ``rivalry_every`` states."""
+    ids = [f"S{i}" for i in range(n)]
+    states = {
+        s: state(s, power=1.0 + i % 3, energy=0.3, security=0.4, alignment=0.3,
+                 autonomy=0.5, cross_pressure=0.5)
+        for i, s in enumerate(ids)
+    }  # fmt: skip
+    relations = {
+        a: {ids[(i + 1) % n]: pair(energy=0.05, threat=0.2, proximity=0.5)}
+        for i, a in enumerate(ids)
+    }
+    rivalries = [(ids[k], ids[k + 1], 0.5) for k in range(0, n - 1, rivalry_every)]
+    return world(states, relations, rivalries=rivalries, steps=steps, burn_in=burn_in)
