@@ -34,6 +34,7 @@ from sim.drivers import records
 from sim.drivers.ensemble import run_ensemble
 from sim.drivers.model import BalancingModel, Evaluation
 from sim.errors import UserError
+from sim.kernel import indices
 from sim.scenario import Scenario, load_scenario, with_overrides
 from sim.scenario.overrides import with_shocks_at
 from sim.world.compiled import constant, world_for
@@ -87,10 +88,26 @@ def _load(path: Path, _mtime: int) -> Scenario:
     return load_scenario(path)
 
 
+def tie_paths(model: BalancingModel) -> np.ndarray:
+    """``(steps, N, N)``: the tie matrix of every record so far."""
+    return np.stack(model.datacollector.model_vars["ties"])
+
+
+def measure_path(run: BalancingModel, state: str, measure: str) -> np.ndarray:
+    """``state``'s ``measure`` at every record of ``run`` so far: its alignment index
+    (:data:`ALIGNMENT`) or its tie to the partner ``measure``."""
+    w = run.world
+    i = w.index(state)
+    paths = tie_paths(run)
+    if measure == ALIGNMENT:
+        return indices.alignment_index(paths, w.toward, w.away)[:, i]
+    return paths[:, i, w.index(measure)]
+
+
 def moved_ties(model: BalancingModel, i: int) -> np.ndarray:
     """``(periods so far,)``: how many of state ``i``'s ties it moved in each period (a
     tie set by a shock is not a move)."""
-    snaps = np.stack(model.datacollector.model_vars["ties"])
+    snaps = tie_paths(model)
     regimes = model.datacollector.model_vars["regime"]
     changed = np.abs(np.diff(snaps[:, i, :], axis=0)) > SAME_TIE
     for t in range(1, len(snaps)):

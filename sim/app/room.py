@@ -43,12 +43,16 @@ from sim.analysis.explain import against_staying
 from sim.app.classroom import (
     ALIGNMENT,
     POINT,
+    POINT_TERMS,
     SAME_TIE,
     SHOCK_PREFIX,
     ClassroomModel,
     cached_scenario,
     earned_points,
     focus_of,
+    in_points,
+    measure_path,
+    tie_paths,
 )
 from sim.drivers.model import BalancingModel, Evaluation
 from sim.errors import UserError, os_error_text
@@ -65,7 +69,6 @@ NAME_MAX = 40  # longest group name, in characters
 TIMER_MAX = 3600.0  # longest timer for a quarter, in seconds
 LOG_FORMAT = 1  # version of the log's format, in its ``created`` line
 #: A move's terms on a card, in points, against staying: they add up to its total.
-TERMS = ("energy", "security", "alignment", "tie_cost", "move_cost")
 
 
 class RoomError(UserError):
@@ -757,8 +760,7 @@ class Room:
         model = self._build(held, fired)
         for moves in self._quarters:
             play_quarter(model, moves)
-        before = np.stack(self.model.datacollector.model_vars["ties"])
-        after = np.stack(model.datacollector.model_vars["ties"])
+        before, after = tie_paths(self.model), tie_paths(model)
         if before.shape != after.shape or not np.array_equal(before, after):
             raise RoomInconsistency(
                 "replaying the quarters played so far with the new shock settings gave "
@@ -803,9 +805,7 @@ class Room:
         return self._cached("upcoming", self.model.upcoming)
 
     def _snapshots(self) -> np.ndarray:
-        return self._cached(
-            "snapshots", lambda: np.stack(self.model.datacollector.model_vars["ties"])
-        )
+        return self._cached("snapshots", lambda: tie_paths(self.model))
 
     def _fired_so_far(self) -> list[dict]:
         """The firings in the quarters played so far (id, label, kind, period, date),
@@ -977,7 +977,7 @@ def _candidate(ev: Evaluation, i: int, j: int, step: int) -> int:
 def _options(model: ClassroomModel, ev: Evaluation, state: str) -> list[dict]:
     """See :meth:`Room._options`."""
     table = model.explain(state, ev)
-    terms = against_staying(table)[list(TERMS)].to_numpy().tolist()
+    terms = in_points(against_staying(table))[[*POINT_TERMS, "total"]].to_numpy().tolist()
     steps = np.rint(table["move"].to_numpy() / ev.delta).astype(int).tolist()
     columns = ("partner", "tie_before", "tie_after", "probability", "pinned")
     words = {v: k for k, v in MOVES.items()}
@@ -998,13 +998,11 @@ def _options(model: ClassroomModel, ev: Evaluation, state: str) -> list[dict]:
         )
         if step not in words or (pinned and step != 0):
             continue
-        shown = [points(x) for x in term]
         option["moves"].append(
             {
                 "move": words[step],
                 "tie_after": _tie(after),
-                **dict(zip(TERMS, shown, strict=True)),
-                "total": total_points(shown),
+                **dict(zip((*POINT_TERMS, "total"), term, strict=True)),
                 "agent_chance": round(float(chance), 3),
             }
         )
@@ -1059,19 +1057,18 @@ def _own_moves(model: BalancingModel, ev: Evaluation, i: int) -> list[dict]:
 def _payoff(model: BalancingModel, state: str, periods: list[int]) -> float:
     """The points ``state`` earned in ``periods`` (:func:`~sim.app.classroom.earned_points`),
     each period rounded to points first, so the total adds up as shown."""
-    earned = earned_points(model, state) * POINT if periods else []
-    return total_points([points(earned[p]) for p in periods])
+    earned = earned_points(model, state) if periods else []
+    return total_points([round(float(earned[p]), 1) + 0.0 for p in periods])
 
 
 def _path(model: BalancingModel, state: str) -> dict:
     """A state's alignment index and ties over the records so far, as plain lists."""
     w = model.world
     i = w.index(state)
-    ix = model.indices_table()
-    snaps = np.stack(model.datacollector.model_vars["ties"])
+    snaps = tie_paths(model)
     return {
         "dates": [w.date(t).isoformat() for t in range(len(snaps))],
-        "alignment": _values(ix.loc[ix["state"] == state, ALIGNMENT]),
+        "alignment": _values(measure_path(model, state, ALIGNMENT)),
         "ties": {p: _values(snaps[:, i, j]) for j, p in enumerate(w.ids) if j != i},
     }
 

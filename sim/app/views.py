@@ -41,6 +41,8 @@ from sim.app.classroom import (
     earned_points,
     focus_of,
     in_points,
+    measure_path,
+    tie_paths,
 )
 from sim.app.widgets import Chart, Prose, Table, html_table
 from sim.drivers.model import BalancingModel
@@ -86,11 +88,6 @@ def x_range(model: BalancingModel) -> tuple[dt.date, dt.date]:
 def record_dates(model: BalancingModel) -> np.ndarray:
     """The dates of the records so far (steps 0 .. period)."""
     return model.world.record_dates(np.arange(model.period + 1))
-
-
-def tie_paths(model: BalancingModel) -> np.ndarray:
-    """``(steps, N, N)``: the tie matrix of every record so far."""
-    return np.stack(model.datacollector.model_vars["ties"])
 
 
 def shock_events(model: ClassroomModel) -> list[Event]:
@@ -485,17 +482,6 @@ def _key(labels: dict, value) -> str:
 
 
 # ---- With and without --------------------------------------------------------------
-
-
-def measure_path(run: BalancingModel, state: str, measure: str) -> np.ndarray:
-    """``state``'s ``measure`` at every record of ``run`` so far: its alignment index
-    (:data:`ALIGNMENT`) or its tie to the partner ``measure``."""
-    w = run.world
-    i = w.index(state)
-    paths = tie_paths(run)
-    if measure == ALIGNMENT:
-        return indices.alignment_index(paths, w.toward, w.away)[:, i]
-    return paths[:, i, w.index(measure)]
 
 
 def measures(model: BalancingModel) -> dict[str, str]:
