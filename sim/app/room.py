@@ -406,7 +406,7 @@ class Room:
         last = self._snapshots()[-1]
         i = self.world.index(g.state)
         out["ties"] = [
-            {"partner": p, "name": self._name(p), "tie": _tie(last[i, j])}
+            {"partner": p, "name": self._name(p), "tie": _round(last[i, j])}
             for j, p in enumerate(self.world.ids)
             if j != i
         ]
@@ -991,7 +991,7 @@ def _options(model: ClassroomModel, ev: Evaluation, state: str) -> list[dict]:
             {
                 "partner": partner,
                 "name": w.names[w.index(partner)],
-                "tie": _tie(before),
+                "tie": _round(before),
                 "pinned": bool(pinned),
                 "moves": [],
             },
@@ -1001,7 +1001,7 @@ def _options(model: ClassroomModel, ev: Evaluation, state: str) -> list[dict]:
         option["moves"].append(
             {
                 "move": words[step],
-                "tie_after": _tie(after),
+                "tie_after": _round(after),
                 **dict(zip((*POINT_TERMS, "total"), term, strict=True)),
                 "agent_chance": round(float(chance), 3),
             }
@@ -1047,8 +1047,8 @@ def _own_moves(model: BalancingModel, ev: Evaluation, i: int) -> list[dict]:
             {
                 "partner": p,
                 "move": words[step],
-                "tie_before": _tie(before),
-                "tie_after": _tie(after),
+                "tie_before": _round(before),
+                "tie_after": _round(after),
             }
         )
     return out
@@ -1164,14 +1164,12 @@ def _group_name(name) -> str:
     return text
 
 
-def _tie(value: float) -> float:
-    return round(float(value), 4) + 0.0
-
-
-def _round(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+def _round(value: float | None) -> float | None:
+    """A number for JSON: rounded to 4 decimals (never ``-0.0``), ``None`` where
+    undefined (None or NaN)."""
+    return None if value is None or not math.isfinite(value) else round(float(value), 4) + 0.0
 
 
 def _values(values) -> list[float | None]:
-    """Numbers for JSON: rounded to 4 decimals, ``None`` where undefined (NaN)."""
-    return [round(float(v), 4) + 0.0 if math.isfinite(v) else None for v in values]
+    """Numbers for JSON (:func:`_round`)."""
+    return [_round(v) for v in values]
