@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import sim
+from sim.scenario.vocabulary import in_version
 from sim.tools import cli
 from sim.tools.cli_new import EXPERIMENT_SCHEMA, SCENARIO_SCHEMA, params_table
 from tests.cli_helpers import ROOT, cli_run
@@ -53,12 +54,17 @@ def test_new_writes_a_skeleton_that_loads_and_runs(main, tmp_path):
     assert (spec.alignment_axis.toward, spec.alignment_axis.away) == ("West", "East")
     # every section, every field: all model constants, every ordered pair with every
     # parameter, one shock, one fact; every number a TODO assumption
-    assert all(getattr(spec.model, c) is not None for c in sim.scenario.vocabulary.MODEL_CONSTANTS)
+    assert all(
+        getattr(spec.model, c) is not None
+        for c in in_version(sim.scenario.vocabulary.MODEL_CONSTANTS, 1)
+    )
     pairs = [(i, j) for i in spec.states for j in spec.states if i != j]
     assert sorted((i, j) for i in spec.relations for j in spec.relations[i]) == sorted(pairs)
     for i, j in pairs:
         pair = spec.relations[i][j]
-        assert all(getattr(pair, p) is not None for p in sim.scenario.vocabulary.PAIR_PARAMS)
+        assert all(
+            getattr(pair, p) is not None for p in in_version(sim.scenario.vocabulary.PAIR_PARAMS, 1)
+        )
     assert len(spec.shocks) == 1 and len(spec.validation.facts) == 1
     table = params_table(scenario)
     sourced = table[table["provenance"].str.startswith(("assumption", "source"))]

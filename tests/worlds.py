@@ -32,11 +32,12 @@ def state(
     security: float = 0.0,
     alignment: float = 0.0,
     autonomy: float = 0.0,
-    cross_pressure: float = 0.0,
+    cross_pressure: float | None = 0.0,
     rule: str = "logit",
 ) -> dict:
-    """One state; the three weights must sum to 1."""
-    return {
+    """One state; the three weights must sum to 1. ``cross_pressure=None`` leaves the
+    field out (Model 2 refuses it)."""
+    out = {
         "name": name,
         "power": sourced(power),
         "weights": {
@@ -45,9 +46,11 @@ def state(
             "alignment": sourced(alignment),
         },
         "autonomy": sourced(autonomy),
-        "cross_pressure": sourced(cross_pressure),
         "rule": rule,
     }
+    if cross_pressure is not None:
+        out["cross_pressure"] = sourced(cross_pressure)
+    return out
 
 
 def pair(**params: float) -> dict:
@@ -251,3 +254,65 @@ def ring_world(n: int, rivalry_every: int = 5, steps: int = 6, burn_in: int = 4)
     }
     rivalries = [(ids[k], ids[k + 1], 0.5) for k in range(0, n - 1, rivalry_every)]
     return world(states, relations, rivalries=rivalries, steps=steps, burn_in=burn_in)
+
+
+def alliance_world(courting: float = 0.6, attack: bool = False, steps: int = 24) -> dict:
+    """Model 2: S (small) is threatened by H next door and counts on P, which opposes H.
+    In 2021 P gains an energy stake with H (a shock on the P-H pair only), so P draws
+    closer to H by its own choice; with ``attack``, H attacks S for one quarter in 2022.
+    """
+    v2 = {"cross_pressure": None}
+    s = {
+        "S": state("S", power=1, energy=0.2, security=0.6, alignment=0.2, autonomy=0.2, **v2),
+        "P": state("P", power=6, energy=0.5, security=0.3, alignment=0.2, **v2),
+        "H": state("H", power=4, energy=0.4, security=0.3, alignment=0.3, **v2),
+    }
+    rel = {
+        "S": {
+            "P": pair(protection=0.9, arms=0.5, energy=0.2, proximity=0.3),
+            "H": pair(threat=0.6, proximity=1.0, energy=0.1),
+        },
+        "P": {"S": pair(energy=0.1, affinity=0.4), "H": pair(threat=0.3, proximity=0.5)},
+        "H": {"S": pair(energy=0.05, affinity=-0.3), "P": pair(threat=0.3, proximity=0.5)},
+    }
+    shocks = {
+        "energy_deal": {
+            "label": "P and H strike an energy deal",
+            "date": dt.date(2021, 1, 1),
+            "assumption": "a test event",
+            "effects": [
+                {
+                    "param": "energy",
+                    "pair": ["P", "H"],
+                    "op": "set",
+                    "value": courting,
+                    "assumption": "a test event",
+                },
+                {
+                    "param": "threat",
+                    "pair": ["P", "H"],
+                    "op": "set",
+                    "value": 0.0,
+                    "assumption": "a test event",
+                },
+            ],
+        }
+    }
+    if attack:
+        shocks["attack"] = {
+            "label": "H attacks S",
+            "date": dt.date(2022, 1, 1),
+            "duration": 1,
+            "assumption": "a test event",
+            "effects": [
+                {
+                    "param": "attack",
+                    "pair": ["S", "H"],
+                    "op": "set",
+                    "value": 1.0,
+                    "assumption": "a test event",
+                },
+            ],
+        }
+    model = {"version": 2}
+    return world(s, rel, shocks=shocks, model=model, steps=steps, name="alliance")

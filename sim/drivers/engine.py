@@ -24,7 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from sim.errors import UserError
-from sim.kernel import decision
+from sim.kernel import balance, decision
 from sim.world.schedule import ShockSchedule, schedule_shocks, shock_draws
 from sim.world.sweep import Sweep
 
@@ -72,6 +72,8 @@ class Simulation:
 
     Attributes:
         snaps: ``(R, S, N, N)`` ties at the recorded steps.
+        credibility: ``(R, S, N, N)`` Model 2's credibility at the recorded steps (None
+            for Model 1).
         regimes: ``(R, S)`` index into ``schedule.regimes`` of the regime at each record.
         schedule: the chunk's shock schedule (replicates numbered 0 .. R - 1).
         points: ``(R,)`` each replicate's sweep point.
@@ -81,6 +83,7 @@ class Simulation:
     regimes: np.ndarray
     schedule: ShockSchedule
     points: np.ndarray
+    credibility: np.ndarray | None = None
 
 
 class DecisionDraws:
@@ -130,42 +133,54 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
     draws = DecisionDraws(gens, n)
     settings = dict(rules=w.rules, delta=w.delta, candidates=w.candidates, update=w.update)
 
-    def decide(T: np.ndarray, u: np.ndarray, regime: int, members: np.ndarray | None):
-        """Pin, choose, apply, pin: one period of the replicates ``members`` (None: all)."""
+    def decide(T, C, u: np.ndarray, regime: int, members: np.ndarray | None):
+        """Pin, choose, apply, pin, then update the credibility (Model 2): one period of
+        the replicates ``members`` (None: all)."""
         key = schedule.regimes[regime]
         pts = points if members is None else points[members]
         pins = sweep.pins(key)
         if pins is not None:
             pins.apply(T, pts)
         P = sweep.params(key, pts)
-        values, choice, revising = decision.period_choices(T, P, u, **settings)
+        values, choice, revising = decision.period_choices(T, P, u, credibility=C, **settings)
         T = decision.apply_choices(T, values, choice, revising, w.delta)
         if pins is not None:
             pins.apply(T, pts)
-        return T
+        if C is not None:
+            C = balance.next_credibility(C, T, P)
+        return T, C
 
     T = np.zeros((r, n, n))
+    C = balance.initial_credibility(sweep.params((), points), T.shape) if w.model == 2 else None
     for _ in range(w.burn_in):
-        T = decide(T, draws.next(), 0, None)
+        T, C = decide(T, C, draws.next(), 0, None)
     record = np.zeros(w.n_periods + 1, dtype=bool)
     record[steps] = True
     slot = np.cumsum(record) - 1
     snaps = np.empty((r, len(steps), n, n))
+    trust = None if C is None else np.empty_like(snaps)
     if record[0]:
         snaps[:, 0] = T
+        if C is not None:
+            trust[:, 0] = C
     for p in range(w.n_periods):
         u = draws.next()
         regime = schedule.regime[:, p]
         groups = np.unique(regime)
         if len(groups) == 1:
-            T = decide(T, u, groups[0], None)
+            T, C = decide(T, C, u, groups[0], None)
         else:
             for g in groups:
                 members = np.flatnonzero(regime == g)
-                T[members] = decide(T[members], u[members], g, members)
+                part = None if C is None else C[members]
+                T[members], part = decide(T[members], part, u[members], g, members)
+                if C is not None:
+                    C[members] = part
         if record[p + 1]:
             snaps[:, slot[p + 1]] = T
-    return Simulation(snaps, schedule.record_regimes(steps), schedule, points)
+            if C is not None:
+                trust[:, slot[p + 1]] = C
+    return Simulation(snaps, schedule.record_regimes(steps), schedule, points, trust)
 
 
 #: The environment variable that sets how many threads numpy's BLAS (and any OpenMP

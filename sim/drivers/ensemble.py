@@ -343,6 +343,7 @@ def _result(
         replicates,
         seed_col,
         block=4 * default_chunk_size(base.n),
+        credibility=sim.credibility,
     )
     ties = None
     if keep == "ties":

@@ -31,7 +31,7 @@ import pandas as pd
 from sim.drivers import records
 from sim.drivers.agents import StateAgent
 from sim.drivers.records import INDEX_COLUMNS
-from sim.kernel import decision, indices
+from sim.kernel import balance, decision, indices
 from sim.kernel.payoffs import COMPONENTS, Params, row_utility
 from sim.scenario import Scenario, load_scenario
 from sim.world.compiled import World, world_for
@@ -60,6 +60,7 @@ class Evaluation:
     choice: np.ndarray  # (N, N) index of the candidate each rule picks
     delta: float  # the tie step
     pinned: tuple[tuple[int, int, float], ...] = ()  # (i, j, value) held by exogenous shocks
+    credibility: np.ndarray | None = None  # (N, N) Model 2's credibility; None for Model 1
 
     @property
     def local(self) -> bool:
@@ -76,7 +77,7 @@ class Evaluation:
     @cached_property
     def components(self) -> np.ndarray:
         """``(N, N, S, 4)`` energy, security, alignment, cost of every candidate."""
-        return decision.evaluate(self.ties, self.values, self.params)
+        return decision.evaluate(self.ties, self.values, self.params, self.credibility)
 
     @cached_property
     def utility(self) -> np.ndarray:
@@ -141,6 +142,10 @@ class BalancingModel(mesa.Model):
         self.regime = 0  # index into schedule.regimes of the shocks in force (none yet)
         self.params: Params = world.base
         self.ties = np.zeros((n, n))
+        #: Model 2's credibility ``(N, N)`` (:mod:`sim.kernel.balance`); None for Model 1.
+        self.credibility = (
+            balance.initial_credibility(world.base, (n, n)) if world.model == 2 else None
+        )
         self.period = 0
         self.evaluation: Evaluation | None = None  # the latest period's decisions
         self._upcoming: Evaluation | None = None  # the coming period's, once looked at
@@ -160,8 +165,11 @@ class BalancingModel(mesa.Model):
         self.agent_data = agent_data
         if agent_data:
             self._refresh_state()
+        reporters = {"ties": "ties_snapshot", "period": "period", "regime": "regime"}
+        if self.credibility is not None:
+            reporters["credibility"] = "credibility_snapshot"
         self.datacollector = mesa.DataCollector(
-            model_reporters={"ties": "ties_snapshot", "period": "period", "regime": "regime"},
+            model_reporters=reporters,
             agent_reporters={c: c for c in INDEX_COLUMNS} if agent_data else None,
         )
         self.datacollector.collect(self)
@@ -216,6 +224,8 @@ class BalancingModel(mesa.Model):
         self.agents.do("decide")
         self.agents.do("apply")
         self._pin()
+        if self.credibility is not None:
+            self.credibility = balance.next_credibility(self.credibility, self.ties, self.params)
 
     def evaluate(self, period: int) -> Evaluation:
         """Decide every state's candidates on the current world (draws this period's numbers)."""
@@ -230,6 +240,7 @@ class BalancingModel(mesa.Model):
             delta=w.delta,
             candidates=w.candidates,
             update=w.update,
+            credibility=self.credibility,
         )
         return Evaluation(
             period,
@@ -241,6 +252,7 @@ class BalancingModel(mesa.Model):
             choice,
             w.delta,
             () if self._pins is None else self._pins.triples(),
+            None if self.credibility is None else self.credibility.copy(),
         )
 
     @property
@@ -271,7 +283,10 @@ class BalancingModel(mesa.Model):
 
     def _refresh_state(self) -> None:
         w = self.world
-        comp, util = row_utility(self.ties, self.params, w.delta)
+        if self.credibility is None:
+            comp, util = row_utility(self.ties, self.params, w.delta)
+        else:
+            comp, util = balance.row_utility(self.ties, self.credibility, self.params)
         align = indices.alignment_index(self.ties, w.toward, w.away)
         hedge = indices.hedging_index(self.ties, self.params.groups)
         for agent in self.agents:
@@ -288,6 +303,10 @@ class BalancingModel(mesa.Model):
         return self.ties.copy()
 
     @property
+    def credibility_snapshot(self) -> np.ndarray:
+        return self.credibility.copy()
+
+    @property
     def date(self) -> dt.date:
         """Date of the latest record."""
         return self.world.date(self.period)
@@ -297,6 +316,12 @@ class BalancingModel(mesa.Model):
         steps = np.asarray(self.datacollector.model_vars["period"], dtype=np.int64)
         regimes = np.asarray(self.datacollector.model_vars["regime"], dtype=np.intp)[None]
         return snaps, steps, regimes
+
+    def credibility_records(self) -> np.ndarray | None:
+        """``(steps, N, N)`` Model 2's credibility at every record (None for Model 1)."""
+        if self.credibility is None:
+            return None
+        return np.stack(self.datacollector.model_vars["credibility"])
 
     def ties_table(self, seed: int | None = None) -> pd.DataFrame:
         """Long table: seed, step, date, state, partner, tie (one row per directed pair)."""
@@ -320,6 +345,7 @@ class BalancingModel(mesa.Model):
             np.zeros(1, dtype=np.intp),
             np.zeros(1),
             self._seed_column(seed),
+            credibility=None if self.credibility is None else self.credibility_records()[None],
         )
         return table.drop(columns="replicate")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.kernel import indices
+from sim.kernel import balance, indices
 from sim.kernel.payoffs import COMPONENTS, row_utility
 from sim.scenario import period_start
 from sim.world.compiled import World
@@ -70,6 +70,7 @@ def indices_table(
     replicates: np.ndarray,
     seeds: np.ndarray,
     block: int = 1 << 14,
+    credibility: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The indices table: indices and payoff components of every state at every record.
 
@@ -82,6 +83,8 @@ def indices_table(
         replicates, seeds: ``(R,)`` as for :func:`ties_table`.
         block: records per call of the kernel (per record the arithmetic is the same
             whatever the block; small blocks stay in the CPU cache).
+        credibility: ``(R, S, N, N)`` Model 2's credibility at the records (None for
+            Model 1).
     """
     w = sweep.world
     n = w.n
@@ -99,7 +102,11 @@ def indices_table(
         for lo in range(0, len(at), block):
             sel = at[lo : lo + block]
             P = sweep.params(regime_list[k], rec_point[sel])
-            comp, util = row_utility(flat[sel], P, w.delta)
+            if credibility is None:
+                comp, util = row_utility(flat[sel], P, w.delta)
+            else:
+                trust = credibility.reshape(r * s, n, n)[sel]
+                comp, util = balance.row_utility(flat[sel], trust, P)
             values[2:6, sel] = np.moveaxis(comp, -1, 0)
             values[6, sel] = util
     out = pd.DataFrame(_keys(w, steps, replicates, seeds, n))

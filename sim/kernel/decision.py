@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.kernel import balance
 from sim.kernel.payoffs import Params, candidate_components, components, local_gains, utility
 
 RULES = ("logit", "best_response", "fixed")
@@ -35,14 +36,21 @@ def grid_values(T: np.ndarray, delta: float) -> np.ndarray:
     return np.broadcast_to(grid, T.shape + grid.shape)
 
 
-def evaluate(T: np.ndarray, values: np.ndarray, P: Params) -> np.ndarray:
+def evaluate(
+    T: np.ndarray, values: np.ndarray, P: Params, credibility: np.ndarray | None = None
+) -> np.ndarray:
     """Components ``(B..., N, N, S, 4)`` of every candidate.
 
     Entry ``[..., i, j, s, :]`` scores state i's row with its tie to j set to
     ``values[..., i, j, s]`` and its other ties as they are in ``T``. Candidates outside
-    (-1, 1) get NaN components (and are never chosen).
+    (-1, 1) get NaN components (and are never chosen). ``credibility``: Model 2's
+    credibility ``(B..., N, N)`` (:mod:`sim.kernel.balance`); None for Model 1.
     """
-    comp = candidate_components(T, np.clip(values, -1.0, 1.0), P)
+    clipped = np.clip(values, -1.0, 1.0)
+    if credibility is None:
+        comp = candidate_components(T, clipped, P)
+    else:
+        comp = balance.candidate_components(T, credibility, clipped, P)
     bad = np.abs(values) >= 1.0
     return np.where(bad[..., None], np.nan, comp)
 
@@ -187,6 +195,7 @@ def period_choices(
     delta: float,
     candidates: str,
     update: str,
+    credibility: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One period's decisions of every state: what both drivers call.
 
@@ -195,6 +204,7 @@ def period_choices(
         u: this period's uniforms ``(B..., N, N + 1)``: one per tie, and in the last
             column of row 0 the draw that picks who revises under one-at-a-time updating.
         rules, delta, candidates, update: the world's settings (see :class:`~sim.world.World`).
+        credibility: Model 2's credibility ``(B..., N, N)``; None for Model 1.
 
     Returns:
         ``values`` ``(B..., N, N, S)`` (the candidate ties; ``None`` for local candidates,
@@ -209,11 +219,14 @@ def period_choices(
     else:
         revising = np.ones(T.shape[:-1], dtype=bool)
     if candidates == "local":
-        gains = local_gains(T, P, delta)
+        if credibility is None:
+            gains = local_gains(T, P, delta)
+        else:
+            gains = balance.local_gains(T, credibility, P, delta)
         choice = choose_local(gains, rules, P.tau, P.gamma, uniforms)
         return None, choice, revising
     values = grid_values(T, delta)
-    comp = evaluate(T, values, P)
+    comp = evaluate(T, values, P, credibility)
     U = utility_of(comp, P)
     current = T[..., None]
     moved = ~np.isclose(values, current)

@@ -38,10 +38,13 @@ class Params:
     ``kappa`` (tie cost), ``tau`` (logit temperature), ``gamma`` (move cost).
     Weights ``(B..., N, 3)``: energy, security, alignment; each row sums to 1.
     Pairs ``(B..., N, N)``, row i about partner j: ``energy``, ``threat``, ``proximity``,
-    ``protection`` (credibility of j's commitment to i), ``arms``, ``affinity``,
-    ``leverage``; ``rivalry`` is symmetric. Diagonals are zero.
+    ``protection`` (credibility of j's commitment to i; Model 2: its ceiling), ``arms``,
+    ``affinity``, ``leverage``, ``attack`` (Model 2: an attack on i by j in force);
+    ``rivalry`` is symmetric. Diagonals are zero.
     Scalars ``(B...)``: ``beta`` (reciprocity floor), ``lam`` (threat reduction by
-    friendliness), ``phi`` (leverage threshold).
+    friendliness), ``phi`` (leverage threshold); Model 2's ``balance`` (weight of
+    structural balance), ``bandwagon`` (the share of a threat accommodation can remove)
+    and ``credibility_rate`` (see :mod:`sim.kernel.balance`).
     ``groups`` ``(N, G)``: one-hot membership of the groups for the autonomy term (poles
     grouped, every other state its own group); the same for every replicate.
 
@@ -63,10 +66,14 @@ class Params:
     arms: np.ndarray
     affinity: np.ndarray
     leverage: np.ndarray
+    attack: np.ndarray
     rivalry: np.ndarray
     beta: np.ndarray
     lam: np.ndarray
     phi: np.ndarray
+    balance: np.ndarray
+    bandwagon: np.ndarray
+    credibility_rate: np.ndarray
     groups: np.ndarray
 
     @cached_property
@@ -92,6 +99,20 @@ class Params:
           its group and the commitment to its rivals.
         - ``lq``: the same array as ``leverage_weight``, kept under its old name for
           ``tests/test_kernel.py`` until that test uses the new one.
+
+        Model 2's (:mod:`sim.kernel.balance`; section 7.9 of ``docs/ODD.md``):
+
+        - ``intent``: ``h_ik prox_ik``, k's hostile intent within reach of i.
+        - ``relative_power``: ``q_ik = p_k / (p_i + p_k)``.
+        - ``accommodation``: ``a_ik = b prox_ik (2 q_ik - 1)^+``, the share of k's threat
+          that i's full friendliness (reciprocated) removes: nothing against a state no
+          stronger than i, most for a weak state beside a strong one (bandwagoning);
+          ``b`` is the ``bandwagon`` constant and ``(2 q - 1)^+ = (p_k - p_i)^+ /
+          (p_k + p_i)`` the power gap.
+        - ``capability``: ``cap_jk = p_j / (p_j + p_k)``, j's strength against k.
+        - ``pair_mass``: ``p_j p_k`` off the diagonal (the sizes of landscape theory).
+        - ``inv_pair_mass`` ``(B..., N)``: 1 over ``W_i``, the total ``p_j p_k`` over
+          the pairs ``j < k`` without i (0 where there is none).
         """
         n = self.power.shape[-1]
         p = self.power
@@ -106,7 +127,20 @@ class Params:
             a = getattr(self, f.name)
             if isinstance(a, np.ndarray):
                 a.flags.writeable = False
+        others = p.sum(axis=-1, keepdims=True) - p  # sum of p_j over j != i
+        others_sq = (p * p).sum(axis=-1, keepdims=True) - p * p
+        pair_total = 0.5 * (others * others - others_sq)
         return {
+            "intent": self.threat * self.proximity,
+            "relative_power": q,
+            "accommodation": self.bandwagon[..., None, None]
+            * np.maximum(2.0 * q - 1.0, 0.0)
+            * self.proximity,
+            "capability": np.swapaxes(q, -1, -2),
+            "pair_mass": p[..., :, None] * p[..., None, :] * _off_mask(n),
+            "inv_pair_mass": np.divide(
+                1.0, pair_total, out=np.zeros_like(pair_total), where=pair_total > 0
+            ),
             "theta": self.threat * self.proximity * q,
             "pi": 1.0 - (1.0 - self.protection * q) * (1.0 - self.arms / 2.0),
             "leverage_weight": leverage_weight,
@@ -207,17 +241,26 @@ def components(x: np.ndarray, T: np.ndarray, P: Params) -> np.ndarray:
 
     # Alignment: affinity, autonomy (concentration of commitments), cross-pressure.
     affinity = (pair(d["aff"]) * x).sum(axis=-1)
-    commit = P.power[..., None, None, :] * k  # (B..., N, M, N)
-    by_group = commit @ P.groups  # (B..., N, M, G)
-    total = by_group.sum(axis=-1, keepdims=True)
-    shares = by_group / np.where(total > 0, total, 1.0)
-    hhi = (shares * shares).sum(axis=-1)
+    hhi = herfindahl(k, P)
     pressure = 0.5 * ((k @ P.rivalry[..., None, :, :]) * k).sum(axis=-1)
     cross = pressure * d["inv_denom"][..., None]
     alignment = affinity - P.autonomy[..., None] * hhi - P.cross_pressure[..., None] * cross
 
     cost = tie_cost(x, P.kappa)
     return np.stack([energy, security, alignment, cost], axis=-1)
+
+
+def herfindahl(k: np.ndarray, P: Params) -> np.ndarray:
+    """``HHI_i``, the concentration of i's commitments over the autonomy groups, for rows
+    of commitments ``k`` ``(B..., N, M, N)`` (own entries 0); ``(B..., N, M)``.
+
+    A group's share is the sum of ``p_j k(x_ij)`` over its members over the row's total
+    (0 where the row commits to no one).
+    """
+    by_group = (P.power[..., None, None, :] * k) @ P.groups  # (B..., N, M, G)
+    total = by_group.sum(axis=-1, keepdims=True)
+    shares = by_group / np.where(total > 0, total, 1.0)
+    return (shares * shares).sum(axis=-1)
 
 
 def _barrier(z: np.ndarray) -> np.ndarray:

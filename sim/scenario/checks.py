@@ -3,10 +3,11 @@
 Pydantic (:mod:`sim.scenario.schema`) checks each field's type; these checks look across
 fields: state ids that must exist, numbers within their ranges (from
 :mod:`sim.scenario.vocabulary`), weights and shares that must sum right, dates within the
-horizon, the provenance of every number, the ranges of uncertain numbers, and the size
+horizon, the provenance of every number, the ranges of uncertain numbers, the size
 limits of :mod:`sim.scenario.limits` (periods, states, shocks and how often they can
-fire, effect operands). :func:`check_scenario` runs one check per section of the file and
-returns every problem found.
+fire, effect operands), and what the model version reads (:func:`check_version`).
+:func:`check_scenario` runs one check per section of the file and returns every problem
+found.
 
 :func:`numbers` lists every number of a scenario that carries a provenance, with its
 place, its override path and its bounds: the checks of ``range:`` and
@@ -33,12 +34,15 @@ from sim.scenario.limits import (
 from sim.scenario.problems import Problem, ProblemList, did_you_mean
 from sim.scenario.schema import Effect, FactSpec, ScenarioSpec, ShockSpec
 from sim.scenario.vocabulary import (
+    MODEL_2_ONLY,
     MODEL_CONSTANTS,
     PAIR_PARAMS,
+    REPLACED_IN_MODEL_2,
     SHARE_PARAMS,
     STATE_PARAMS,
     SYMMETRIC_PARAMS,
     WEIGHT_NAMES,
+    in_version,
 )
 
 #: The indices a ``tie_range`` band may name instead of a partner.
@@ -65,6 +69,7 @@ def check_scenario(spec: ScenarioSpec, doc: Document) -> list[Problem]:
     """
     found = ProblemList(doc)
     check_time(spec, found)
+    check_version(spec, found)
     check_model(spec, found)
     check_states(spec, found)
     check_poles(spec, found)
@@ -118,9 +123,9 @@ def numbers(spec: ScenarioSpec) -> Iterator[Number]:
             loc = ("states", sid, "weights", w)
             yield Number(loc, f"states.{sid}.weights.{w}", getattr(st.weights, w), (0.0, 1.0))
         for name in ("autonomy", "cross_pressure"):
-            yield Number(
-                ("states", sid, name), f"states.{sid}.{name}", getattr(st, name), STATE_PARAMS[name]
-            )
+            if getattr(st, name) is not None:
+                loc = ("states", sid, name)
+                yield Number(loc, f"states.{sid}.{name}", getattr(st, name), STATE_PARAMS[name])
     for i, row in spec.relations.items():
         for j, pair in row.items():
             for name, bounds in PAIR_PARAMS.items():
@@ -290,6 +295,95 @@ def check_model(spec: ScenarioSpec, found: ProblemList) -> None:
             _in_range(found, s.value, lo, hi, ("model", name, "value"))
 
 
+@dataclass(frozen=True)
+class VersionedUse:
+    """A place where a scenario uses a name that only one model version reads.
+
+    Attributes:
+        loc: the document path of the use (``("states", "AZ", "cross_pressure")``).
+        name: the name used, a key of :data:`REPLACED_IN_MODEL_2` or :data:`MODEL_2_ONLY`.
+        drop: how a file that extends the one holding the use drops it.
+    """
+
+    loc: DocPath
+    name: str
+    drop: str
+
+
+def versioned_uses(spec: ScenarioSpec) -> Iterator[VersionedUse]:
+    """Every use of a name that only one model version reads: a model constant, a
+    state's ``cross_pressure``, a relation's ``attack``, a non-empty ``rivalries`` list,
+    a shock effect on such a parameter."""
+    only_one = {**REPLACED_IN_MODEL_2, **MODEL_2_ONLY}
+    for name in MODEL_CONSTANTS:
+        if name in only_one and getattr(spec.model, name) is not None:
+            yield VersionedUse(("model", name), name, f"`{name}: null` under `model:`")
+    for sid, st in spec.states.items():
+        if st.cross_pressure is not None:
+            drop = f"`cross_pressure: null` under `states: {sid}:`"
+            yield VersionedUse(("states", sid, "cross_pressure"), "cross_pressure", drop)
+    for i, row in spec.relations.items():
+        for j, pair in row.items():
+            if pair.attack is not None:
+                drop = f"`attack: null` under `relations: {i}: {j}:`"
+                yield VersionedUse(("relations", i, j, "attack"), "attack", drop)
+    if spec.rivalries:
+        yield VersionedUse(("rivalries",), "rivalries", "`rivalries: []`")
+    for sid_, shock in spec.shocks.items():
+        for k, eff in enumerate(shock.effects):
+            if eff.param in only_one:
+                drop = (
+                    f"a new `effects:` list for the shock {sid_} (a list replaces the "
+                    f"parent's whole), or `remove_shocks: [{sid_}]`"
+                )
+                yield VersionedUse(("shocks", sid_, "effects", k), eff.param, drop)
+
+
+def check_version(spec: ScenarioSpec, found: ProblemList) -> None:
+    """`model.version`: the scenario uses only what its model reads. Model 1 (the
+    default) needs every state's ``cross_pressure`` and refuses Model 2's names; Model 2
+    refuses the names it replaces (:data:`REPLACED_IN_MODEL_2`). A use inherited through
+    ``extends`` is refused too, with how to drop it in the file that sets the version."""
+    version = spec.model.version
+    if version == 1:
+        for sid, st in spec.states.items():
+            if st.cross_pressure is None:
+                found.add(
+                    ("states", sid, "cross_pressure"),
+                    "required field is missing (Model 1, the default, reads every state's "
+                    "`cross_pressure`; Model 2, `model: {version: 2}`, does without it)",
+                )
+    refused = MODEL_2_ONLY if version == 1 else REPLACED_IN_MODEL_2
+    for use in versioned_uses(spec):
+        if use.name in refused:
+            found.add(use.loc, _refusal(found.doc, use, version))
+
+
+def _refusal(doc: Document, use: VersionedUse, version: int) -> str:
+    """Why a scenario of model ``version`` refuses ``use``, and what to do instead: remove
+    it, or, when it comes from another file than the one that sets ``model.version`` (a
+    parent under ``extends``), drop it in that file."""
+    what = "effect on" if use.loc[0] == "shocks" else "field"
+    version_at, use_at = doc.where.get(("model", "version")), doc.where.get(use.loc)
+    if version_at is not None and use_at is not None and version_at[0] != use_at[0]:
+        remedy = (
+            f"it is inherited from {use_at[0]}: drop it in {version_at[0]} (where "
+            f"`model.version` is set) with {use.drop}"
+        )
+    else:
+        remedy = f"remove the {what} `{use.name}`"
+    if version == 1:
+        runs = "Model 1" if version_at is not None else "Model 1, the default"
+        return (
+            f"`{use.name}` is Model 2's ({MODEL_2_ONLY[use.name]}), and this scenario runs "
+            f"{runs}: to use Model 2, write `model: {{version: 2}}`; or {remedy}"
+        )
+    return (
+        f"a version-2 scenario may not use the {what} `{use.name}`: "
+        f"{REPLACED_IN_MODEL_2[use.name]}; {remedy}"
+    )
+
+
 def check_states(spec: ScenarioSpec, found: ProblemList) -> None:
     """`states`: at least two, usable ids, parameters in range, weights summing to 1."""
     ids = list(spec.states)
@@ -305,7 +399,8 @@ def check_states(spec: ScenarioSpec, found: ProblemList) -> None:
             )
     for sid, st in spec.states.items():
         for name, (lo, hi) in STATE_PARAMS.items():
-            _in_range(found, getattr(st, name).value, lo, hi, ("states", sid, name, "value"))
+            if getattr(st, name) is not None:  # an absent `cross_pressure`: check_version
+                _in_range(found, getattr(st, name).value, lo, hi, ("states", sid, name, "value"))
         w = [getattr(st.weights, n).value for n in WEIGHT_NAMES]
         for n, v in zip(WEIGHT_NAMES, w, strict=True):
             _in_range(found, v, 0.0, 1.0, ("states", sid, "weights", n, "value"))
@@ -545,11 +640,12 @@ def _most_firings(spec: ScenarioSpec, shock: ShockSpec) -> int:
 
 def _check_effect(spec: ScenarioSpec, found: ProblemList, eff: Effect, loc: DocPath) -> None:
     all_params = {**STATE_PARAMS, **PAIR_PARAMS, **SYMMETRIC_PARAMS, "tie": (-1.0, 1.0)}
-    if eff.param not in all_params:
+    if eff.param not in all_params:  # the options named: those the scenario's model reads
+        options = in_version(all_params, spec.model.version)
         found.add(
             loc + ("param",),
-            f"unknown parameter {eff.param!r}{did_you_mean(eff.param, all_params)}"
-            f"; expected one of: {', '.join(all_params)}",
+            f"unknown parameter {eff.param!r}{did_you_mean(eff.param, options)}"
+            f"; expected one of: {', '.join(options)}",
         )
         return
     _provenance(found, eff, loc)

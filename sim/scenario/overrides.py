@@ -21,6 +21,9 @@ from sim.scenario.problems import did_you_mean
 #: Top-level sections where an override may create a missing key (a relation, a model
 #: constant left at its default, a state's optional field).
 _CREATABLE = ("relations", "model", "states")
+#: Fields that hold a plain setting, not a sourced number: an override that creates one
+#: writes the value itself.
+_SETTINGS = frozenset({"version", "update", "candidates", "rule"})
 
 
 def with_overrides(
@@ -64,7 +67,7 @@ def with_overrides(
                 f"{origin}:{line}: parameter {path_text}: names a whole section, not a value; "
                 f"name one of its fields: {', '.join(map(str, _keys(node)))}"
             )
-        elif node is None and path[0] in _CREATABLE:
+        elif node is None and path[0] in _CREATABLE and last not in _SETTINGS:
             new = {"value": value, "assumption": f"set by {origin}"}
         else:
             new = value

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from sim.scenario.limits import DATE_MAX, DATE_MIN, MAX_PERIODS
+from sim.scenario.vocabulary import DEFAULT_MODEL_VERSION, MODEL_VERSIONS
 
 
 def date_in_range(d: dt.date) -> dt.date:
@@ -152,13 +153,17 @@ class Weights(StrictModel):
 
 
 class StateSpec(StrictModel):
-    """One state: display name, capability, weights, autonomy and decision rule."""
+    """One state: display name, capability, weights, autonomy and decision rule.
+
+    ``cross_pressure`` is Model 1's alone: :func:`sim.scenario.checks.check_version`
+    requires it in a version-1 scenario and refuses it in a version-2 one.
+    """
 
     name: str
     power: Sourced
     weights: Weights
     autonomy: Sourced
-    cross_pressure: Sourced
+    cross_pressure: Sourced | None = None
     rule: Literal["logit", "best_response", "fixed"] = "logit"
     note: str | None = None
 
@@ -173,6 +178,7 @@ class PairSpec(StrictModel):
     arms: Sourced | None = None
     affinity: Sourced | None = None
     leverage: Sourced | None = None
+    attack: Sourced | None = None
 
 
 StatePair = Annotated[list[str], Field(min_length=2, max_length=2)]
@@ -235,9 +241,11 @@ class ShockSpec(StrictModel):
 
 
 class ModelSpec(StrictModel):
-    """The global model constants (defaults and ranges in
-    :data:`~sim.scenario.vocabulary.MODEL_CONSTANTS`) and the update scheme."""
+    """Which model runs the scenario (``version``, 1 or 2), the global model constants
+    (defaults and ranges in :data:`~sim.scenario.vocabulary.MODEL_CONSTANTS`; which
+    version reads which in :mod:`sim.scenario.vocabulary`) and the update scheme."""
 
+    version: Literal[MODEL_VERSIONS] = DEFAULT_MODEL_VERSION
     delta: Sourced | None = None
     reciprocity_floor: Sourced | None = None
     threat_reduction: Sourced | None = None
@@ -245,8 +253,22 @@ class ModelSpec(StrictModel):
     tie_cost: Sourced | None = None
     tie_noise: Sourced | None = None
     move_cost: Sourced | None = None
+    balance: Sourced | None = None
+    bandwagon: Sourced | None = None
+    credibility_rate: Sourced | None = None
     update: Literal["simultaneous", "one_at_a_time"] = "simultaneous"
     candidates: Literal["local", "grid"] = "local"
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _known_version(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int) or v not in MODEL_VERSIONS:
+            versions = " or ".join(map(str, MODEL_VERSIONS))
+            raise ValueError(
+                f"expected the model version, the whole number {versions} (1, Model 1, is "
+                f"the default), got {v!r:.60}"
+            )
+        return v
 
 
 class AlignmentAxis(StrictModel):

@@ -182,7 +182,7 @@ def skeleton(
         poles: pole name -> member states; the first two make the alignment axis.
         focus: the state summarised after a run (default: the first).
     """
-    from sim.scenario.vocabulary import MODEL_CONSTANTS
+    from sim.scenario.vocabulary import MODEL_CONSTANTS, in_version
 
     poles = poles or {}
     focus = focus or states[0]
@@ -210,8 +210,9 @@ def skeleton(
         "  burn_in: 40                    # unrecorded periods before the start (ties start at 0)",
         "",
         "model:                           # the model constants, at their defaults",
+        "  version: 1                     # 1 | 2 (scenarios/README.md, section 5)",
     ]
-    for const, ((lo, hi), default) in MODEL_CONSTANTS.items():
+    for const, ((lo, hi), default) in in_version(MODEL_CONSTANTS, 1).items():
         lines.append(f"  {const}: {_todo(default, f'the default ({lo:g} to {hi:g})')}")
     lines += [
         "  update: simultaneous           # simultaneous | one_at_a_time",
@@ -241,7 +242,7 @@ def skeleton(
 
 def _states_and_relations(states: list[str]) -> list[str]:
     """The skeleton's ``states`` and ``relations`` sections."""
-    from sim.scenario.vocabulary import PAIR_PARAMS
+    from sim.scenario.vocabulary import PAIR_PARAMS, in_version
 
     lines = ["", "states:"]
     third = round(1 / 3, 6)
@@ -268,7 +269,7 @@ def _states_and_relations(states: list[str]) -> list[str]:
             if j == i:
                 continue
             lines.append(f"    {_q(j)}:")
-            for param in PAIR_PARAMS:
+            for param in in_version(PAIR_PARAMS, 1):
                 meaning = _PAIR_MEANING[param].format(i=i, j=j)
                 lines.append(f"      {param}: {_todo(0.0, meaning)}")
     return lines
@@ -473,11 +474,12 @@ def params_table(scenario) -> Any:
     import pandas as pd
 
     from sim.scenario.checks import numbers
-    from sim.scenario.vocabulary import MODEL_CONSTANTS
+    from sim.scenario.vocabulary import MODEL_CONSTANTS, in_version
 
     rows: list[dict] = []
     sourced = {num.loc: num for num in numbers(scenario.spec)}
-    for name, ((lo, hi), default) in MODEL_CONSTANTS.items():
+    constants = in_version(MODEL_CONSTANTS, scenario.spec.model.version)
+    for name, ((lo, hi), default) in constants.items():
         if ("model", name) not in sourced:
             rows.append(_row(f"model.{name}", default, None, (lo, hi), "default", "(default)"))
 

@@ -34,6 +34,8 @@ class World:
         rules: ``(N,)`` decision-rule codes (see :mod:`sim.kernel.decision`).
         delta: tie step per period; ``update``: "simultaneous" or "one_at_a_time";
             ``candidates``: "local" or "grid".
+        model: the model version, 1 or 2 (Model 2 carries a credibility state:
+            :mod:`sim.kernel.balance`).
         n_periods, burn_in: recorded periods and unrecorded burn-in periods.
         shocks: compiled shocks, in scenario order.
         toward, away: indices of the poles of the alignment axis (empty if none).
@@ -48,6 +50,7 @@ class World:
     delta: float
     update: str
     candidates: str
+    model: int
     n_periods: int
     burn_in: int
     shocks: list[CompiledShock]
@@ -171,7 +174,9 @@ def compile_world(scenario: Scenario) -> World:
     base = Params(
         power=np.array([s.power.value for s in states]),
         autonomy=np.array([s.autonomy.value for s in states]),
-        cross_pressure=np.array([s.cross_pressure.value for s in states]),
+        cross_pressure=np.array(
+            [s.cross_pressure.value if s.cross_pressure else 0.0 for s in states]
+        ),
         kappa=np.full(n, kappa),
         tau=np.full(n, tau),
         gamma=np.full(n, gamma),
@@ -180,6 +185,9 @@ def compile_world(scenario: Scenario) -> World:
         beta=np.array(constant(scenario, "reciprocity_floor")),
         lam=np.array(constant(scenario, "threat_reduction")),
         phi=np.array(constant(scenario, "leverage_threshold")),
+        balance=np.array(constant(scenario, "balance")),
+        bandwagon=np.array(constant(scenario, "bandwagon")),
+        credibility_rate=np.array(constant(scenario, "credibility_rate")),
         groups=member,
         **pair,
     )
@@ -195,6 +203,7 @@ def compile_world(scenario: Scenario) -> World:
         delta=constant(scenario, "delta"),
         update=spec.model.update,
         candidates=spec.model.candidates,
+        model=spec.model.version,
         n_periods=n_periods(spec.time),
         burn_in=spec.time.burn_in,
         shocks=compile_shocks(scenario, pos),
@@ -229,9 +238,13 @@ def resolved_parameters(world: World) -> dict:
         },
         "constants": {
             "delta": world.delta,
+            "model": world.model,
             "reciprocity_floor": float(b.beta),
             "threat_reduction": float(b.lam),
             "leverage_threshold": float(b.phi),
+            "balance": float(b.balance),
+            "bandwagon": float(b.bandwagon),
+            "credibility_rate": float(b.credibility_rate),
             "tie_cost": float(b.kappa[0]),
             "tau": float(b.tau[0]),
             "gamma": float(b.gamma[0]),
