@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 BASELINE = SCENARIOS / "baseline.yaml"
 NO_WAR = SCENARIOS / "counterfactual_no_ukraine_war.yaml"
-ALL_SCENARIOS = sorted(SCENARIOS.glob("*.yaml"))
+ALL_SCENARIOS = sorted([*SCENARIOS.glob("*.yaml"), *SCENARIOS.glob("model2/*.yaml")])
 COUNTERFACTUALS = sorted(SCENARIOS.glob("counterfactual_*.yaml"))
 OUTPUTS = {"ties.parquet", "indices.parquet", "manifest.json", "alignment.png"}
 

@@ -22,7 +22,9 @@ from sim.drivers.model import BalancingModel
 from sim.errors import UserError
 from sim.scenario import with_overrides
 
-SCENARIOS = sorted(str(p) for p in Path("scenarios").glob("*.yaml"))
+SCENARIOS = sorted(
+    str(p) for p in [*Path("scenarios").glob("*.yaml"), *Path("scenarios/model2").glob("*.yaml")]
+)
 
 
 def child(k: int) -> np.random.SeedSequence:

@@ -26,7 +26,13 @@ from sim.scenario.vocabulary import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted([*ROOT.glob("scenarios/*.yaml"), *ROOT.glob("scenarios/examples/*.yaml")])
+SHIPPED = sorted(
+    [
+        *ROOT.glob("scenarios/*.yaml"),
+        *ROOT.glob("scenarios/examples/*.yaml"),
+        *ROOT.glob("scenarios/model2/*.yaml"),
+    ]
+)
 #: The content hash of scenarios/baseline.yaml before Model 2's fields were added (computed
 #: with `load_scenario("scenarios/baseline.yaml").content_hash` at commit c146fd6): the
 #: hash is of the merged file content, so new optional fields leave it unchanged.
@@ -433,10 +439,17 @@ def test_there_are_shipped_scenarios_to_check():
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.relative_to(ROOT).as_posix() for p in SHIPPED])
-def test_every_shipped_scenario_still_loads_as_version_1(path):
+def test_every_shipped_scenario_loads_as_its_folder_says(path):
+    """Files in scenarios/model2/ are Model 2 worlds; every other shipped file is still
+    read by Model 1, as before."""
     spec = load_scenario(path).spec
-    assert spec.model.version == 1
-    assert all(st.cross_pressure is not None for st in spec.states.values())
+    if path.parent.name == "model2":
+        assert spec.model.version == 2
+        assert not spec.rivalries
+        assert all(st.cross_pressure is None for st in spec.states.values())
+    else:
+        assert spec.model.version == 1
+        assert all(st.cross_pressure is not None for st in spec.states.values())
 
 
 def test_the_baseline_content_hash_is_unchanged():

@@ -153,7 +153,9 @@ def test_shipped_files_validate_against_the_schemas(tmp_path):
     scenario = validator(schemas[SCENARIO_SCHEMA])
     experiment = validator(schemas[EXPERIMENT_SCHEMA])
     validator.check_schema(schemas[SCENARIO_SCHEMA])
-    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+    for path in sorted(
+        [*(ROOT / "scenarios").glob("*.yaml"), *(ROOT / "scenarios").glob("model2/*.yaml")]
+    ):
         errors = [e.message for e in scenario.iter_errors(_as_json(path))]
         assert errors == [], (path.name, errors[:3])
     for path in sorted((ROOT / "scenarios" / "experiments").glob("*.yaml")):
