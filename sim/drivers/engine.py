@@ -131,7 +131,13 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         sweep.enabled,
     )
     draws = DecisionDraws(gens, n)
-    settings = dict(rules=w.rules, delta=w.delta, candidates=w.candidates, update=w.update)
+    settings = dict(
+        rules=w.rules,
+        delta=w.delta,
+        candidates=w.candidates,
+        update=w.update,
+        adjustment=w.adjustment,
+    )
 
     def decide(T, C, u: np.ndarray, regime: int, members: np.ndarray | None):
         """Pin, choose, apply, pin, then update the credibility (Model 2): one period of

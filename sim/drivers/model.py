@@ -241,6 +241,7 @@ class BalancingModel(mesa.Model):
             candidates=w.candidates,
             update=w.update,
             credibility=self.credibility,
+            adjustment=w.adjustment,
         )
         return Evaluation(
             period,

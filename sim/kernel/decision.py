@@ -16,6 +16,7 @@ row, which is exact only when the state's utility separates across its ties.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 
 from sim.kernel import balance
 from sim.kernel.payoffs import Params, candidate_components, components, local_gains, utility
@@ -182,6 +183,60 @@ def choose_local(
     return out
 
 
+#: The step of the finite differences that give a tie's marginal utility and curvature
+#: under continuous candidates.
+FINITE_STEP = 1e-4
+#: Continuous ties stay within +-TIE_LIMIT (the barrier cost is infinite at +-1).
+TIE_LIMIT = 0.999
+
+
+def _gains(T, P, step, credibility):
+    if credibility is None:
+        return local_gains(T, P, step)
+    return balance.local_gains(T, credibility, P, step)
+
+
+def continuous_moves(
+    T: np.ndarray,
+    gains: np.ndarray,
+    rule: np.ndarray,
+    P: Params,
+    u: np.ndarray,
+    adjustment: float,
+) -> np.ndarray:
+    """New ties under continuous choice: a step toward the best reply, plus noise.
+
+    The marginal utility of a tie is ``U' = (g+ - g-) / 2h`` from the gains of moving it
+    by ``-h`` and ``+h`` (:data:`FINITE_STEP`). A logit state's tie moves by
+    ``a M U' - 2 a tau x / kappa + sqrt(2 a tau M) z`` with ``M = (1 - x^2) / kappa`` (the
+    inverse curvature of the tie cost), ``a`` the ``adjustment`` and ``z`` the standard
+    normal quantile of the tie's uniform draw. This is a Langevin step preconditioned by
+    ``M`` with its drift correction (``tau M'``), so as ``a -> 0`` the tie's law tends to
+    the Gibbs law ``exp(U / tau)`` of the logit rule on a lattice with ``delta -> 0``:
+    the continuous limit of the same choice rule. Where the tie cost dominates the
+    curvature of the utility, ``M U'`` is the Newton step to the best reply, so a tie
+    closes the share ``a`` of its gap in a period. Best-response states take the step
+    without noise and correction; fixed states stay. Ties stay within ``+-TIE_LIMIT``.
+
+    Args:
+        T: ties ``(B..., N, N)``; gains: ``(2, B..., N, N)`` at step :data:`FINITE_STEP`.
+        rule: ``(N,)`` rule codes; P: parameters; u: ``(B..., N, N)`` uniforms.
+
+    Returns:
+        ``(B..., N, N)`` the new ties (own ties meaningless).
+    """
+    slope = (np.nan_to_num(gains[1]) - np.nan_to_num(gains[0])) / (2.0 * FINITE_STEP)
+    kappa = P.kappa[..., None]
+    mobility = adjustment * (1.0 - T * T) / kappa  # a M
+    r = rule[:, None]
+    step = np.where(r == FIXED, 0.0, mobility * slope)
+    tau = P.tau[..., None]
+    z = ndtri(np.clip(u, 1e-12, 1.0 - 1e-12))
+    noise = np.sqrt(2.0 * tau * mobility) * z - 2.0 * adjustment * tau * T / kappa
+    step = np.where(r == LOGIT, step + noise, step)
+    return np.clip(T + step, -TIE_LIMIT, TIE_LIMIT)
+
+
 #: Tie offsets of the local candidates, in candidate order (down, stay, up) per unit step.
 LOCAL_STEPS = np.array([-1.0, 0.0, 1.0])
 
@@ -196,6 +251,7 @@ def period_choices(
     candidates: str,
     update: str,
     credibility: np.ndarray | None = None,
+    adjustment: float = 0.3,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One period's decisions of every state: what both drivers call.
 
@@ -205,11 +261,14 @@ def period_choices(
             column of row 0 the draw that picks who revises under one-at-a-time updating.
         rules, delta, candidates, update: the world's settings (see :class:`~sim.world.World`).
         credibility: Model 2's credibility ``(B..., N, N)``; None for Model 1.
+        adjustment: with continuous candidates, the share of the way to the best reply a
+            tie moves in a period (:func:`continuous_moves`).
 
     Returns:
         ``values`` ``(B..., N, N, S)`` (the candidate ties; ``None`` for local candidates,
-        which are ``T + LOCAL_STEPS * delta``), ``choice`` ``(B..., N, N)`` (the index of
-        the chosen candidate), ``revising`` ``(B..., N)`` bool.
+        which are ``T + LOCAL_STEPS * delta``; with continuous candidates the one new
+        value of each tie, ``S = 1``), ``choice`` ``(B..., N, N)`` (the index of the chosen
+        candidate), ``revising`` ``(B..., N)`` bool.
     """
     n = T.shape[-1]
     uniforms = u[..., :n]
@@ -218,6 +277,10 @@ def period_choices(
         revising = np.arange(n) == who[..., None]
     else:
         revising = np.ones(T.shape[:-1], dtype=bool)
+    if candidates == "continuous":
+        gains = _gains(T, P, FINITE_STEP, credibility)
+        new = continuous_moves(T, gains, rules, P, uniforms, adjustment)
+        return new[..., None], np.zeros(T.shape, dtype=np.intp), revising
     if candidates == "local":
         if credibility is None:
             gains = local_gains(T, P, delta)

@@ -256,8 +256,9 @@ class ModelSpec(StrictModel):
     balance: Sourced | None = None
     bandwagon: Sourced | None = None
     credibility_rate: Sourced | None = None
+    adjustment: Sourced | None = None
     update: Literal["simultaneous", "one_at_a_time"] = "simultaneous"
-    candidates: Literal["local", "grid"] = "local"
+    candidates: Literal["local", "grid", "continuous"] = "local"
 
     @field_validator("version", mode="before")
     @classmethod

@@ -48,6 +48,7 @@ MODEL_CONSTANTS: dict[str, tuple[tuple[float, float], float]] = {
     "balance": ((0.0, 10.0), 1.0),
     "bandwagon": ((0.0, 1.0), 0.5),
     "credibility_rate": ((0.0, 1.0), 0.1),
+    "adjustment": ((0.01, 1.0), 0.3),
 }
 #: The three payoff weights of a state (shares of concern that sum to 1), in payoff order.
 WEIGHT_NAMES = ("energy", "security", "alignment")

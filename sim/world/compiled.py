@@ -33,7 +33,8 @@ class World:
         base: parameters before any shock (the burn-in runs under these).
         rules: ``(N,)`` decision-rule codes (see :mod:`sim.kernel.decision`).
         delta: tie step per period; ``update``: "simultaneous" or "one_at_a_time";
-            ``candidates``: "local" or "grid".
+            ``candidates``: "local", "grid" or "continuous"; ``adjustment``: the share of
+            the way to the best reply a continuous tie moves in a period.
         model: the model version, 1 or 2 (Model 2 carries a credibility state:
             :mod:`sim.kernel.balance`).
         n_periods, burn_in: recorded periods and unrecorded burn-in periods.
@@ -50,6 +51,7 @@ class World:
     delta: float
     update: str
     candidates: str
+    adjustment: float
     model: int
     n_periods: int
     burn_in: int
@@ -203,6 +205,7 @@ def compile_world(scenario: Scenario) -> World:
         delta=constant(scenario, "delta"),
         update=spec.model.update,
         candidates=spec.model.candidates,
+        adjustment=constant(scenario, "adjustment"),
         model=spec.model.version,
         n_periods=n_periods(spec.time),
         burn_in=spec.time.burn_in,
@@ -251,6 +254,7 @@ def resolved_parameters(world: World) -> dict:
             "burn_in": world.burn_in,
             "update": world.update,
             "candidates": world.candidates,
+            "adjustment": world.adjustment,
         },
         "groups": world.group_labels,
     }

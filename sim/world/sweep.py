@@ -163,6 +163,7 @@ def structure(w: World) -> tuple:
         w.delta,
         w.update,
         w.candidates,
+        w.adjustment,
         w.model,
         w.n_periods,
         w.burn_in,
