@@ -24,14 +24,14 @@ For a deciding state i with candidate row ``x`` (everyone else's ties as they ar
 - **Protection**: j protects i against k in proportion to j's opposition to k, i's
   credibility in j, j's strength against k and j's arms:
   ``pi_ijk = o_jk [1 - (1 - C_ij cap_jk)(1 - arms_ij / 2)]``. The unprotected share of
-  k's threat is ``U_ik = prod_{j != i, k} (1 - pi_ijk k(x_ij) rho_ij)``.
-- **Accommodation** (bandwagoning): ``A_ik = 1 - a_ik f(x_ik) rho_ik`` with
-  ``a_ik = b prox_ik (2 q_ik - 1)^+``: only against a stronger state, most for a weak
+  k's threat is ``Unp_ik = prod_{j != i, k} (1 - pi_ijk k(x_ij) rho_ij)``.
+- **Accommodation** (bandwagoning): ``Acc_ik = 1 - acc_ik f(x_ik) rho_ik`` with
+  ``acc_ik = b prox_ik (2 q_ik - 1)^+``: only against a stronger state, most for a weak
   state beside a strong one.
-- Residual threat ``R_ik = theta_ik U_ik A_ik``; ``Threat_i = 1 - prod_k (1 - R_ik)``;
+- Residual threat ``R_ik = theta_ik Unp_ik Acc_ik``; ``Threat_i = 1 - prod_k (1 - R_ik)``;
   security ``S_i = -Threat_i``. A rise in ``h_ik`` raises the value of ties to k's
   opponents and to i's protectors (balancing); accommodating k pays in proportion to
-  ``a_ik`` and to ``U_ik`` (no credible protector at hand): Walt's conditions for
+  ``acc_ik`` and to ``Unp_ik`` (no credible protector at hand): Walt's conditions for
   bandwagoning.
 - **Structural balance** (Heider 1946; Cartwright and Harary 1956; Axelrod and Bennett
   1993): ``Bal_i = sum_{j<k} p_j p_k x_ij x_ik s_jk / W_i`` with ``s_jk`` the mean of
@@ -254,7 +254,7 @@ def _unthreatened_change(
     """``(2, B..., N, N)``: the change of ``prod_k (1 - R_ik)`` (one minus the threat) when
     ``x_ij`` moves to each candidate.
 
-    ``x_ij`` enters every ``R_ik``: through one factor of ``U_ik`` (k != j),
+    ``x_ij`` enters every ``R_ik``: through one factor of ``Unp_ik`` (k != j),
     ``g_ijk = 1 - pi_ijk k(x_ij) rho_ij`` (> 0: ``pi < 1`` because ``cap < 1``), swapped
     here for its candidate value; through the defiance ``D_ik``, by ``ohat_kj`` times the
     change of ``k(x_ij)``; and through the accommodation of j when ``k == j``. Arrays

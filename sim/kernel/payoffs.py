@@ -104,7 +104,7 @@ class Params:
 
         - ``intent``: ``h_ik prox_ik``, k's hostile intent within reach of i.
         - ``relative_power``: ``q_ik = p_k / (p_i + p_k)``.
-        - ``accommodation``: ``a_ik = b prox_ik (2 q_ik - 1)^+``, the share of k's threat
+        - ``accommodation``: ``acc_ik = b prox_ik (2 q_ik - 1)^+``, the share of k's threat
           that i's full friendliness (reciprocated) removes: nothing against a state no
           stronger than i, most for a weak state beside a strong one (bandwagoning);
           ``b`` is the ``bandwagon`` constant and ``(2 q - 1)^+ = (p_k - p_i)^+ /
