@@ -32,6 +32,7 @@ from sim.tools import (
     cli_classroom,
     cli_data,
     cli_discover,
+    cli_expert,
     cli_new,
     cli_validate,
 )
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_analysis.add_commands(sub)
     cli_discover.add_commands(sub)
     cli_calibration.add_commands(sub)
+    cli_expert.add_commands(sub)
     cli_data.add_commands(sub)
     _add_app_command(sub)
     cli_classroom.add_commands(sub)
@@ -392,7 +394,15 @@ def _dispatch(args) -> int:
         return _cmd_batch(args)
     if args.command == "app":
         return _cmd_app(args)
-    for module in (cli_new, cli_analysis, cli_discover, cli_calibration, cli_data, cli_classroom):
+    for module in (
+        cli_new,
+        cli_analysis,
+        cli_discover,
+        cli_calibration,
+        cli_expert,
+        cli_data,
+        cli_classroom,
+    ):
         code = module.dispatch(args)
         if code is not None:
             return code
