@@ -383,3 +383,57 @@ def test_an_index_band_with_a_typo_or_no_index_is_a_problem_at_its_line(tmp_path
     path.write_text(yaml.safe_dump(content, sort_keys=False))
     with pytest.raises(UserError, match="only member of the pole East"):
         sim.load_scenario(path)
+
+
+def _point_posterior(folder: Path, scenario) -> Path:
+    """A finished calibration folder whose only particle is the scenario's point values."""
+    import json
+
+    from sim.scenario.priors import uncertain_inputs
+
+    folder.mkdir()
+    values = {u.path: [float(u.value)] for u in uncertain_inputs(scenario)}
+    pd.DataFrame({**values, "weight": [1.0]}).to_parquet(folder / "posterior.parquet")
+    manifest = {
+        "kind": "calibration",
+        "status": "complete",
+        "scenario": {"content_hash": scenario.content_hash},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_facts_at_a_posterior_of_the_point_values_are_the_point_results(tmp_path):
+    """A posterior of one particle at the point values: draw k runs the point values with
+    seed N+k, so every share fact holds in the same share of draws as of seeds, and the
+    table says it is at the posterior (Model 2's baseline, 20 seeds)."""
+    scenario = sim.load_scenario("scenarios/model2/baseline.yaml")
+    post = _point_posterior(tmp_path / "post", scenario)
+    point = check(scenario, 20)
+    at = check_prior(scenario, 20, point=point, posterior=post)
+    for r, p in zip(point, at, strict=True):
+        assert p.source == "posterior" and not p.near_point_only
+        if r.ci is None:
+            assert p.share == pytest.approx(r.value)  # both: a share of the same seeds
+        else:
+            assert p.mean == pytest.approx(r.value)
+    text = table(point, scenario, prior=at)
+    assert "At the posterior: 20 posterior draws" in text
+    assert "facts hold at the posterior" in text
+
+
+def test_posterior_of_another_scenario_is_refused(tmp_path):
+    other = sim.load_scenario("scenarios/baseline.yaml")
+    post = _point_posterior(tmp_path / "post", other)
+    code = main(
+        [
+            "validate",
+            "scenarios/model2/baseline.yaml",
+            "--seeds",
+            "10",
+            "--posterior",
+            str(post),
+            "--quiet",
+        ]
+    )
+    assert code == 2

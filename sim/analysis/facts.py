@@ -116,6 +116,12 @@ class PriorResult:
     band: tuple[float, float] | None = None
     near_point_only: bool = False
     breaks: Breaks | None = None
+    source: str = "prior"  # or "posterior": where the draws come from
+
+    @property
+    def label(self) -> str:
+        """``across the prior`` or ``at the posterior``."""
+        return "at the posterior" if self.source == "posterior" else "across the prior"
 
     def measured(self) -> str:
         if self.mean is None:
@@ -325,6 +331,7 @@ def check_prior(
     seed_start: int | None = None,
     point: list[FactResult] | None = None,
     progress: bool | Callable[[str], Callable[[int, int], None]] = False,
+    posterior: str | Path | None = None,
 ) -> list[PriorResult]:
     """Measure every fact across the input prior: draw k runs seed ``seed_start + k``
     with its own draw of every uncertain input (its counterfactual: the same draw and
@@ -336,21 +343,31 @@ def check_prior(
     number of draws, and the same arguments give the same table. A counterfactual takes
     the draw's values at the paths it also has (a shock it removes has none to take).
 
+    With ``posterior`` (a ``multivector calibrate`` folder of this scenario), draw k's
+    inputs are instead the k-th of ``draws`` particles resampled by weight
+    (:func:`sim.calibration.forecast.choose_inputs`, root seed ``seed_start``): the
+    facts at the calibrated posterior.
+
     Args:
         point: the point-value results (:func:`check`), to flag the facts that hold
-            there but in fewer than ``threshold`` of the draws.
+            there but in fewer than ``threshold`` of the prior draws.
     """
     from sim.scenario.priors import draw_inputs, input_rng, uncertain_inputs
 
     _require_facts(scenario)
     seed_list = seed_range(scenario, draws, seed_start)
-    inputs = uncertain_inputs(scenario)
-    if not inputs:
-        raise UserError(
-            f"{scenario.path}: has no uncertain inputs (no number carries a `range:`), so "
-            "there is no prior to validate across"
-        )
-    overrides = [draw_inputs(scenario, input_rng(s), 1, inputs)[0] for s in seed_list]
+    if posterior is not None:
+        from sim.calibration.forecast import choose_inputs
+
+        overrides = choose_inputs(scenario, posterior, False, draws, seed_list.start).draws
+    else:
+        inputs = uncertain_inputs(scenario)
+        if not inputs:
+            raise UserError(
+                f"{scenario.path}: has no uncertain inputs (no number carries a `range:`), "
+                "so there is no prior to validate across"
+            )
+        overrides = [draw_inputs(scenario, input_rng(s), 1, inputs)[0] for s in seed_list]
     base = SeedPanel(world_for(scenario), seed_list, progress, overrides)
     held = {r.fact.id: r.passed for r in point or []}
     cache: dict[Path, SeedPanel] = {}
@@ -359,13 +376,16 @@ def check_prior(
         cf = _counterfactual_panel(scenario, fact, cache, seed_list, progress, overrides)
         ok, diff = outcomes(fact, base, cf)
         res = PriorResult(fact, float(ok.mean()), fact.threshold, draws, seed_list)
+        res.source = "prior" if posterior is None else "posterior"
         if diff is None and not ok.all():
             res.breaks = breaks(fact, base, ok)
         if diff is not None:
             res.mean = float(diff.mean())
             lo, hi = np.quantile(diff, PRIOR_BAND)
             res.band = (float(lo), float(hi))
-        res.near_point_only = held.get(fact.id, False) and res.share < fact.threshold
+        res.near_point_only = (
+            posterior is None and held.get(fact.id, False) and res.share < fact.threshold
+        )
         out.append(res)
     return out
 
@@ -514,15 +534,15 @@ def table(
     by_id = {p.fact.id: p for p in prior or []}
     if prior:
         p0 = prior[0]
+        what = "posterior draws" if p0.source == "posterior" else "draws of the uncertain inputs"
         lines.append(
-            f"Across the prior: {p0.draws} draws of the uncertain inputs, one seed each "
-            f"({_span(p0.seeds)})"
+            f"{p0.label.capitalize()}: {p0.draws} {what}, one seed each ({_span(p0.seeds)})"
         )
     lines.append("")
     w_id = max(len(r.fact.id) for r in results)
     head = f"{'fact':<{w_id}}  {'measured':<30} {'threshold':<12} result"
     if prior:
-        head += f"  {'across the prior':<44} note"
+        head += f"  {prior[0].label:<44} note"
     lines += [head, "-" * len(head)]
     for r in results:
         line = f"{r.fact.id:<{w_id}}  {r.measured:<30} {r.threshold:<12} " + (
@@ -541,10 +561,16 @@ def table(
     if failing or shaky:
         lines.append("")
         lines += [f"{r.fact.id}: {r.breaks.text()}" for r in failing]
-        lines += [f"{p.fact.id} across the prior: {p.breaks.text('draws')}" for p in shaky]
+        lines += [f"{p.fact.id} {p.label}: {p.breaks.text('draws')}" for p in shaky]
     n_pass = sum(r.passed for r in results)
     lines += ["", f"{n_pass} of {len(results)} facts hold at the point values"]
-    if prior:
+    if prior and prior[0].source == "posterior":
+        held = sum(p.share >= p.threshold for p in prior if p.mean is None)
+        held += sum(
+            p.share >= 0.95 for p in prior if p.mean is not None
+        )  # an effect: on its side in 95% of the draws
+        lines.append(f"{held} of {len(prior)} facts hold at the posterior")
+    elif prior:
         near = [p.fact.id for p in prior if p.near_point_only]
         lines.append(
             f"{len(near)} hold only near the point values"

@@ -64,6 +64,15 @@ def add_validate(sub) -> None:
         "and seed N+k; reports the share of draws in which each fact holds (never fails)",
     )
     v.add_argument(
+        "--posterior",
+        metavar="DIR",
+        default=None,
+        help="instead of --prior: check each fact at the calibrated posterior of a "
+        f"`multivector calibrate` folder of this scenario ({DEFAULT_DRAWS} draws resampled "
+        "by weight, draw k with seed N+k; reports the share of draws in which each fact "
+        "holds, never fails)",
+    )
+    v.add_argument(
         "--csv",
         metavar="FILE",
         default=None,
@@ -83,13 +92,16 @@ def cmd_validate(args) -> int:
     csv = _check_csv(args.csv, args.force, [args.scenario]) if args.csv else None
     results = check(scenario, args.seeds, seed_start=args.seed_start, progress=_bars(args))
     prior = None
-    if args.prior:
+    if args.prior and args.posterior:
+        raise UserError("give --prior or --posterior DIR, not both")
+    if args.prior or args.posterior:
         prior = check_prior(
             scenario,
-            args.prior,
+            args.prior or DEFAULT_DRAWS,
             seed_start=args.seed_start,
             point=results,
             progress=_bars(args),
+            posterior=args.posterior,
         )
     print(table(results, scenario, prior=prior))
     if csv is not None:
