@@ -32,6 +32,7 @@ from sim.tools import (
     cli_classroom,
     cli_data,
     cli_discover,
+    cli_effects,
     cli_expert,
     cli_new,
     cli_validate,
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_discover.add_commands(sub)
     cli_calibration.add_commands(sub)
     cli_expert.add_commands(sub)
+    cli_effects.add_commands(sub)
     cli_data.add_commands(sub)
     _add_app_command(sub)
     cli_classroom.add_commands(sub)
@@ -400,6 +402,7 @@ def _dispatch(args) -> int:
         cli_discover,
         cli_calibration,
         cli_expert,
+        cli_effects,
         cli_data,
         cli_classroom,
     ):
