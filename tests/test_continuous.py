@@ -101,3 +101,24 @@ def test_continuous_model2_world_runs_and_repeats():
     ties = a["tie"].to_numpy()
     off_lattice = np.abs(ties / 0.05 - np.round(ties / 0.05)) > 1e-6
     assert off_lattice.mean() > 0.9
+
+
+def test_explain_shows_the_step_taken_and_the_terms_of_a_step_up():
+    """With continuous ties a decision is a step, not a pick: the summary's "after" is the
+    tie the model moved to, the odds are not shown, and the terms of a step of delta up
+    (against staying) still add up to the net."""
+    from sim.analysis.explain import partner_summary
+
+    d = alliance_world()
+    d["model"]["candidates"] = "continuous"
+    model = BalancingModel(build(d), rng=2).run(6)
+    table = model.explain("S")
+    assert table["probability"].isna().all() and not table["chosen"].any()
+    ev = model.evaluation
+    i = model.world.index("S")
+    summary = partner_summary(table, ev, i, list(model.world.ids))
+    for r in summary.itertuples():
+        j = model.world.index(r.partner)
+        assert r.after == pytest.approx(model.ties[i, j])
+        assert r.before == pytest.approx(ev.ties[i, j])
+        assert r.net == pytest.approx(r.energy + r.security + r.alignment + r.tie_cost)

@@ -94,6 +94,8 @@ def partner_summary(df: pd.DataFrame, evaluation, i: int, ids: list[str]) -> pd.
         up, down = g[g["move"] > 0], g[g["move"] < 0]
         after = g[g["chosen"]]
         after = after.iloc[0]["tie_after"] if len(after) else stay["tie_before"]
+        if evaluation.continuous is not None:
+            after = evaluation.new_ties[i, ids.index(str(partner))]
         row = {
             "partner": str(partner),
             "before": stay["tie_before"],
@@ -133,11 +135,23 @@ def explain_text(
     active = [s.label for s in model.active_shocks()]
     if active:
         lines.append("shocks in force: " + "; ".join(active))
+    continuous = model.evaluation.continuous is not None
+    if continuous:
+        intro = [
+            "For each partner: the tie before and after this period's step (continuous ties:",
+            f"each moves the share {w.adjustment:g} of the way to its best reply, plus noise),",
+            f"and what moving up by {w.delta:g} changes against staying (weighted payoff",
+            "terms; positive favours moving up; their net is the tie's marginal payoff).",
+        ]
+    else:
+        intro = [
+            "For each partner: the tie before and after this period's decision, the chance of",
+            "each candidate (down, stay, up; logit choice), and what moving up by one step",
+            "changes against staying (weighted payoff terms; positive favours moving up).",
+        ]
     lines += [
         "",
-        "For each partner: the tie before and after this period's decision, the chance of",
-        "each candidate (down, stay, up; logit choice), and what moving up by one step",
-        "changes against staying (weighted payoff terms; positive favours moving up).",
+        *intro,
         "",
         f"{'partner':<8}{'before':>7}{'after':>7}{'P(down)':>9}{'P(stay)':>9}{'P(up)':>7}"
         f"{'energy':>10}{'security':>10}{'alignment':>11}{'tie cost':>10}{'net':>10}",
@@ -148,7 +162,10 @@ def explain_text(
         if r.pinned:
             lines.append(head + "   held by an exogenous shock (a decision outside the model)")
             continue
-        head += f"{r.p_down:>9.2f}{r.p_stay:>9.2f}{r.p_up:>7.2f}"
+        if continuous:
+            head += f"{'-':>9}{'-':>9}{'-':>7}"
+        else:
+            head += f"{r.p_down:>9.2f}{r.p_stay:>9.2f}{r.p_up:>7.2f}"
         if np.isnan(r.net):
             head += "   (at the upper bound: cannot move up)"
         else:
@@ -157,12 +174,20 @@ def explain_text(
                 f"{r.tie_cost:>+10.4f}{r.net:>+10.4f}"
             )
         lines.append(head)
-    lines += [
-        "",
-        "Reading it: a tie drifts up when the net gain of moving up is positive (beyond the",
-        f"move cost {P.gamma[i]:.2g}), down when it is negative; with logit choice, small",
-        "gains only tilt the odds. The tie cost grows steeply near +-1.",
-    ]
+    if continuous:
+        lines += [
+            "",
+            "Reading it: a tie moves up when the net gain of moving up is positive, down when",
+            "it is negative, in proportion to it; the noise (logit rule) can outweigh a small",
+            "gain in one quarter. The tie cost grows steeply near +-1.",
+        ]
+    else:
+        lines += [
+            "",
+            "Reading it: a tie drifts up when the net gain of moving up is positive (beyond",
+            f"the move cost {P.gamma[i]:.2g}), down when it is negative; with logit choice,",
+            "small gains only tilt the odds. The tie cost grows steeply near +-1.",
+        ]
     if full:
         lines += ["", df.to_string(index=False, line_width=200, float_format=lambda v: f"{v:.4f}")]
     return "\n".join(lines)

@@ -61,6 +61,9 @@ class Evaluation:
     delta: float  # the tie step
     pinned: tuple[tuple[int, int, float], ...] = ()  # (i, j, value) held by exogenous shocks
     credibility: np.ndarray | None = None  # (N, N) Model 2's credibility; None for Model 1
+    #: ``(N, N)`` the new ties under continuous choice (``candidates: continuous``); the
+    #: candidates then are the local ones (-delta, stay, +delta), for explanations only
+    continuous: np.ndarray | None = None
 
     @property
     def local(self) -> bool:
@@ -87,6 +90,14 @@ class Evaluation:
     @cached_property
     def new_ties(self) -> np.ndarray:
         """``(N, N)`` the ties after every revising state applies its choices."""
+        if self.continuous is not None:
+            return decision.apply_choices(
+                self.ties,
+                self.continuous[..., None],
+                np.zeros_like(self.choice),
+                self.revising,
+                self.delta,
+            )
         grid = None if self.local else self.values
         return decision.apply_choices(self.ties, grid, self.choice, self.revising, self.delta)
 
@@ -243,6 +254,10 @@ class BalancingModel(mesa.Model):
             credibility=self.credibility,
             adjustment=w.adjustment,
         )
+        continuous = None
+        if w.candidates == "continuous":  # explained by the local candidates
+            continuous, values = values[..., 0], None
+            choice = np.ones_like(choice)
         return Evaluation(
             period,
             self.ties.copy(),
@@ -254,6 +269,7 @@ class BalancingModel(mesa.Model):
             w.delta,
             () if self._pins is None else self._pins.triples(),
             None if self.credibility is None else self.credibility.copy(),
+            continuous,
         )
 
     @property
@@ -386,6 +402,8 @@ class BalancingModel(mesa.Model):
         V = V[0]
         if w.rules[i] != decision.LOGIT:
             prob = (np.arange(V.shape[-1]) == ev.choice[i][:, None]).astype(float)
+        if ev.continuous is not None:  # no discrete choice: a step toward the best reply
+            prob = np.full(prob.shape, np.nan)
         chosen = ev.choice[i] if ev.revising[i] else ev.stay[i]
         pinned = {j for (a, j, _v) in ev.pinned if a == i}
         for j in range(w.n):
@@ -411,7 +429,9 @@ class BalancingModel(mesa.Model):
                         "utility": float(V[j, s]),
                         "gain": float(V[j, s] - V[j, ev.stay[i, j]]),
                         "probability": float(prob[j, s]),
-                        "chosen": bool(s == chosen[j]) and j not in pinned,
+                        "chosen": bool(s == chosen[j])
+                        and j not in pinned
+                        and ev.continuous is None,
                         "pinned": j in pinned,
                     }
                 )
