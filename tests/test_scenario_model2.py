@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from worlds import attack_shock as worlds_attack_shock
 from worlds import pair, sourced, state, world
 
 from sim.errors import ScenarioError
@@ -80,22 +81,8 @@ def small_world(version: int) -> dict:
 
 
 def attack_shock(value: float = 1.0) -> dict:
-    """H attacks S in 2021 for one period (``set attack 1``, duration 1)."""
-    return {
-        "label": "H attacks S",
-        "date": dt.date(2021, 1, 1),
-        "duration": 1,
-        "assumption": "a test event",
-        "effects": [
-            {
-                "param": "attack",
-                "pair": ["S", "H"],
-                "op": "set",
-                "value": float(value),
-                "assumption": "a full-scale attack",
-            }
-        ],
-    }
+    """H attacks S in 2021 for one period (``set attack VALUE``, duration 1)."""
+    return worlds_attack_shock(dt.date(2021, 1, 1), value)
 
 
 def effect_shock(param: str, target: dict) -> dict:

@@ -299,20 +299,25 @@ def alliance_world(courting: float = 0.6, attack: bool = False, steps: int = 24)
         }
     }
     if attack:
-        shocks["attack"] = {
-            "label": "H attacks S",
-            "date": dt.date(2022, 1, 1),
-            "duration": 1,
-            "assumption": "a test event",
-            "effects": [
-                {
-                    "param": "attack",
-                    "pair": ["S", "H"],
-                    "op": "set",
-                    "value": 1.0,
-                    "assumption": "a test event",
-                },
-            ],
-        }
+        shocks["attack"] = attack_shock(dt.date(2022, 1, 1))
     model = {"version": 2}
     return world(s, rel, shocks=shocks, model=model, steps=steps, name="alliance")
+
+
+def attack_shock(date: dt.date, value: float = 1.0) -> dict:
+    """H attacks S for one period from ``date`` (``set attack VALUE``, duration 1)."""
+    return {
+        "label": "H attacks S",
+        "date": date,
+        "duration": 1,
+        "assumption": "a test event",
+        "effects": [
+            {
+                "param": "attack",
+                "pair": ["S", "H"],
+                "op": "set",
+                "value": float(value),
+                "assumption": "a test event",
+            }
+        ],
+    }

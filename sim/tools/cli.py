@@ -124,6 +124,26 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def analysis_outputs(parser, files: str, quiet: str = "no progress or timing lines") -> None:
+    """``--out DIR``, ``--force`` and ``--quiet`` of a command that prints a table and may
+    also write ``files`` (e.g. "expert.csv and expert.md") into an analysis directory
+    (:func:`sim.outputs.analysis_files.open_analysis_dir`)."""
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help=f"also write {files} here (its parent must exist): new, empty, or a directory "
+        "of figures and tables",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replace {files} made with other arguments (or not by this command); a "
+        "directory of another kind is replaced as a whole",
+    )
+    parser.add_argument("--quiet", action="store_true", help=quiet)
+
+
 def version_text() -> str:
     """``multivector VERSION (git COMMIT)``, or without the commit outside a checkout."""
     from sim.outputs.manifest import versions

@@ -25,7 +25,7 @@ FILES = ("effects.csv", "effects.md")
 def add_commands(sub) -> None:
     """Add ``effects`` to the CLI's subparsers ``sub``."""
     from sim.calibration.effects import LAST_TRAINING_YEAR
-    from sim.tools.cli import whole_number
+    from sim.tools.cli import analysis_outputs, whole_number
     from sim.tools.cli_calibration import _DATA_HELP
 
     e = sub.add_parser(
@@ -69,20 +69,7 @@ def add_commands(sub) -> None:
         f"{LAST_TRAINING_YEAR}; later years are withheld to score forecasts)",
     )
     e.add_argument("--data", help=_DATA_HELP)
-    e.add_argument(
-        "--out",
-        default=None,
-        metavar="DIR",
-        help="also write effects.csv, effects.md and a manifest here: new, empty, or a "
-        "directory of figures and tables",
-    )
-    e.add_argument(
-        "--force",
-        action="store_true",
-        help="replace effects.csv and effects.md made with other arguments (or not by this "
-        "command); a directory of another kind is replaced as a whole",
-    )
-    e.add_argument("--quiet", action="store_true", help="no timing line")
+    analysis_outputs(e, "effects.csv, effects.md and a manifest", quiet="no timing line")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:

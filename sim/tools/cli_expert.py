@@ -39,7 +39,7 @@ def _eps(text: str) -> float:
 def add_commands(sub) -> None:
     """Add ``expert`` to the CLI's subparsers ``sub``."""
     from sim.analysis.expert import DEFAULT_DRAWS, DEFAULT_SEEDS
-    from sim.tools.cli import MAX_SEEDS, MIN_SEEDS, _seed, whole_number
+    from sim.tools.cli import MAX_SEEDS, MIN_SEEDS, _seed, analysis_outputs, whole_number
 
     e = sub.add_parser(
         "expert",
@@ -89,20 +89,7 @@ def add_commands(sub) -> None:
         default=None,
         help="a change within ±EPS is flat (default: the scenario's tie step delta)",
     )
-    e.add_argument(
-        "--out",
-        default=None,
-        metavar="DIR",
-        help="also write expert.csv and expert.md here (its parent must exist): new, "
-        "empty, or a directory of figures and tables",
-    )
-    e.add_argument(
-        "--force",
-        action="store_true",
-        help="replace expert.csv and expert.md made with other arguments (or not by this "
-        "command); a directory of another kind is replaced as a whole",
-    )
-    e.add_argument("--quiet", action="store_true", help="no progress or timing lines")
+    analysis_outputs(e, "expert.csv and expert.md")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
