@@ -1,4 +1,5 @@
-"""The teaching notebooks: every notebook in notebooks/ runs from top to bottom.
+"""The notebooks: every notebook in notebooks/ runs from top to bottom (the four teaching
+notebooks, and notebook 5 on Model 2's mechanisms for analysts and advanced students).
 
 Each notebook is executed with nbclient on the ``python3`` kernel, with notebooks/ as the
 working directory (as a student who opens it there would run it). A cell that raises
@@ -28,6 +29,7 @@ EXPECTED = {
     "02_shocks_and_counterfactuals.ipynb",
     "03_uncertainty_many_seeds.ipynb",
     "04_build_your_own_world.ipynb",
+    "05_model2_mechanisms.ipynb",
 }
 TIME_LIMIT_S = 60.0
 
@@ -36,7 +38,7 @@ def cell_text(cell) -> str:
     return cell.source if isinstance(cell.source, str) else "".join(cell.source)
 
 
-def test_the_four_teaching_notebooks_are_there():
+def test_the_teaching_notebooks_are_there():
     names = {p.name for p in ALL_NOTEBOOKS}
     assert EXPECTED <= names, f"missing notebooks: {sorted(EXPECTED - names)}"
 
