@@ -437,3 +437,24 @@ def test_posterior_of_another_scenario_is_refused(tmp_path):
         ]
     )
     assert code == 2
+
+
+def test_a_variant_meeting_its_parents_counterfactual_is_noted(tmp_path):
+    """A file that extends the baseline and changes a constant meets the baseline's
+    counterfactual files, which lack that change: the table says so for each paired fact
+    (and not for the baseline itself)."""
+    import shutil
+
+    from sim.analysis.facts import unlike_counterfactuals
+
+    shutil.copytree("scenarios", tmp_path / "scenarios")
+    variant = tmp_path / "scenarios" / "model2" / "variant.yaml"
+    variant.write_text(
+        "extends: baseline.yaml\nname: variant\nmodel:\n"
+        "  balance: {value: 0.0, assumption: a test, range: [0, 1]}\n"
+    )
+    notes = unlike_counterfactuals(sim.load_scenario(variant))
+    assert len(notes) == 2 and all("does not extend variant.yaml" in n for n in notes)
+    base = sim.load_scenario(tmp_path / "scenarios" / "model2" / "baseline.yaml")
+    assert unlike_counterfactuals(base) == []
+    assert unlike_counterfactuals(sim.load_scenario("scenarios/baseline.yaml")) == []

@@ -390,6 +390,29 @@ def check_prior(
     return out
 
 
+def unlike_counterfactuals(scenario: Scenario) -> list[str]:
+    """Notes on the paired facts whose counterfactual file does not build on the
+    validated file (a variant that ``extends`` the baseline meets the baseline's
+    counterfactual, which lacks the variant's own changes): their effect then sets the
+    variant against another world, not like for like."""
+    if scenario.path is None or scenario.spec.validation is None:
+        return []
+    here = Path(scenario.path).resolve()
+    notes = []
+    for fact in scenario.spec.validation.facts:
+        if fact.kind != "paired_effect":
+            continue
+        cf = load_scenario(_counterfactual_path(scenario, fact))
+        if here not in {Path(f).resolve() for f, _ in cf.where.values()}:
+            notes.append(
+                f"note: {fact.id}: its counterfactual {fact.counterfactual} does not extend "
+                f"{Path(scenario.path).name}, so the effect sets this file against a world "
+                "without its own changes (to compare like with like, change both arms: "
+                "e.g. `python -m sim.tools.resolution ... --setting PATH=VALUE`)"
+            )
+    return notes
+
+
 def _require_facts(scenario: Scenario) -> None:
     spec = scenario.spec
     if spec.validation is None or not spec.validation.facts:
@@ -562,6 +585,9 @@ def table(
         lines.append("")
         lines += [f"{r.fact.id}: {r.breaks.text()}" for r in failing]
         lines += [f"{p.fact.id} {p.label}: {p.breaks.text('draws')}" for p in shaky]
+    notes = unlike_counterfactuals(scenario)
+    if notes:
+        lines += ["", *notes]
     n_pass = sum(r.passed for r in results)
     lines += ["", f"{n_pass} of {len(results)} facts hold at the point values"]
     if prior and prior[0].source == "posterior":
