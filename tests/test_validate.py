@@ -439,22 +439,43 @@ def test_posterior_of_another_scenario_is_refused(tmp_path):
     assert code == 2
 
 
-def test_a_variant_meeting_its_parents_counterfactual_is_noted(tmp_path):
-    """A file that extends the baseline and changes a constant meets the baseline's
-    counterfactual files, which lack that change: the table says so for each paired fact
-    (and not for the baseline itself)."""
+def test_a_variant_meets_its_own_counterfactual(tmp_path):
+    """A file that extends the baseline and changes a constant is compared like for like:
+    its paired facts set it against itself without the counterfactual file's shocks (not
+    against the unchanged baseline's counterfactual). A counterfactual that changes more
+    than shocks cannot be rebuilt that way: the table notes it."""
     import shutil
 
-    from sim.analysis.facts import unlike_counterfactuals
+    from sim.analysis.facts import like_for_like, unlike_counterfactuals
+    from sim.drivers.ensemble import ensemble_ties
+    from sim.world.compiled import world_for
 
     shutil.copytree("scenarios", tmp_path / "scenarios")
-    variant = tmp_path / "scenarios" / "model2" / "variant.yaml"
-    variant.write_text(
+    folder = tmp_path / "scenarios" / "model2"
+    (folder / "variant.yaml").write_text(
         "extends: baseline.yaml\nname: variant\nmodel:\n"
         "  balance: {value: 0.0, assumption: a test, range: [0, 1]}\n"
     )
-    notes = unlike_counterfactuals(sim.load_scenario(variant))
-    assert len(notes) == 2 and all("does not extend variant.yaml" in n for n in notes)
-    base = sim.load_scenario(tmp_path / "scenarios" / "model2" / "baseline.yaml")
-    assert unlike_counterfactuals(base) == []
-    assert unlike_counterfactuals(sim.load_scenario("scenarios/baseline.yaml")) == []
+    variant = sim.load_scenario(folder / "variant.yaml")
+    no_war = folder / "counterfactual_no_ukraine_war.yaml"
+    assert like_for_like(variant, no_war) == ("ukraine_war", "gas_memorandum")
+    assert like_for_like(sim.load_scenario(folder / "baseline.yaml"), no_war) is None
+    assert unlike_counterfactuals(variant) == []
+    (result,) = [r for r in check(variant, 10) if r.fact.id == "ukraine_war_effect"]
+    seeds = list(result.seeds)
+    both = (
+        ensemble_ties(variant, seeds),
+        ensemble_ties(variant, seeds, shocks_off=like_for_like(variant, no_war)),
+    )
+    w = world_for(variant)
+    az, eu = w.index("AZ"), w.index("EU")
+    dates = w.record_dates(np.arange(w.n_periods + 1))
+    inside = (dates >= np.datetime64("2023-01-01")) & (dates <= np.datetime64("2025-12-31"))
+    effect = (both[0][:, inside, az, eu].mean(1) - both[1][:, inside, az, eu].mean(1)).mean()
+    assert result.value == pytest.approx(effect, abs=1e-12)
+    # a counterfactual that also changes a parameter is used as it is, with a note
+    no_war.write_text(
+        no_war.read_text() + "model:\n  tie_cost: {value: 0.25, assumption: t, range: [0.1, 0.3]}\n"
+    )
+    notes = unlike_counterfactuals(variant)
+    assert any("ukraine_war_effect" in n and "does not extend variant.yaml" in n for n in notes)

@@ -48,6 +48,7 @@ from sim.drivers.ensemble import ensemble_ties, run_ensemble
 from sim.errors import UserError
 from sim.kernel import indices
 from sim.scenario import FactSpec, Scenario, Window, load_scenario
+from sim.scenario.documents import read_yaml
 from sim.world.compiled import World, world_for
 
 #: The first validation seed when the scenario does not say (far from 0, 1, ... that
@@ -212,6 +213,7 @@ class SeedPanel:
         seeds: Sequence[int],
         progress: bool | Callable[[str], Callable[[int, int], None]] = False,
         overrides: Sequence[Mapping[str, float]] | None = None,
+        shocks_off: Sequence[str] = (),
     ):
         self.world = world
         self.seeds = list(seeds)
@@ -226,12 +228,19 @@ class SeedPanel:
 
         callback = progress(name) if callable(progress) else (report if progress else None)
         if overrides is None:
-            self.ties = ensemble_ties(world.scenario, self.seeds, progress=callback)
+            self.ties = ensemble_ties(
+                world.scenario, self.seeds, progress=callback, shocks_off=shocks_off
+            )
         else:
             with warnings.catch_warnings():  # the replicates table: a column per input
                 warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
                 result = run_ensemble(
-                    world.scenario, self.seeds, overrides=overrides, keep="ties", progress=callback
+                    world.scenario,
+                    self.seeds,
+                    overrides=overrides,
+                    keep="ties",
+                    progress=callback,
+                    shocks_off=shocks_off,
                 )
             self.ties = _tie_array(result.ties, len(self.seeds), world)
         self.dates = world.record_dates(np.arange(world.n_periods + 1))
@@ -313,6 +322,10 @@ def _counterfactual_panel(scenario, fact, cache, seed_list, progress, overrides=
         return None
     path = _counterfactual_path(scenario, fact)
     if path not in cache:
+        off = like_for_like(scenario, path)
+        if off is not None:  # a variant: itself without the counterfactual's shocks
+            cache[path] = SeedPanel(world_for(scenario), seed_list, progress, overrides, off)
+            return cache[path]
         cf_scenario = load_scenario(path)
         cf_overrides = None
         if overrides is not None:
@@ -390,11 +403,44 @@ def check_prior(
     return out
 
 
+#: The fields a counterfactual file may set besides the shocks it removes, and still be
+#: "its parent without those shocks" (:func:`like_for_like`).
+_RELABELS = {"extends", "remove_shocks", "name", "description", "validation", "focus"}
+
+
+def _sources(scenario: Scenario) -> set[Path]:
+    """The files a scenario was merged from (itself and every file it extends)."""
+    return {Path(f).resolve() for f, _ in scenario.where.values()}
+
+
+def like_for_like(scenario: Scenario, cf_path: Path) -> tuple[str, ...] | None:
+    """The shocks to switch off in ``scenario`` to get its counterfactual, when the file
+    at ``cf_path`` is a parent of ``scenario`` without some shocks (it ``extends`` a file
+    that ``scenario`` also builds on, and sets nothing but ``remove_shocks`` and its
+    labels) and does not build on ``scenario`` itself: a variant of the baseline then
+    meets its own counterfactual, not the unchanged baseline's. ``None`` otherwise (the
+    file is used as it is)."""
+    if scenario.path is None:
+        return None
+    here = Path(scenario.path).resolve()
+    doc = read_yaml(cf_path, str(cf_path)).data
+    parent = doc.get("extends")
+    removed = doc.get("remove_shocks") or []
+    if not isinstance(parent, str) or not set(doc) <= _RELABELS or not removed:
+        return None
+    parent_path = (cf_path.parent / parent).resolve()
+    mine = _sources(scenario)
+    if here == parent_path or parent_path not in mine or here in _sources(load_scenario(cf_path)):
+        return None
+    if not all(isinstance(r, str) and r in scenario.spec.shocks for r in removed):
+        return None
+    return tuple(removed)
+
+
 def unlike_counterfactuals(scenario: Scenario) -> list[str]:
-    """Notes on the paired facts whose counterfactual file does not build on the
-    validated file (a variant that ``extends`` the baseline meets the baseline's
-    counterfactual, which lacks the variant's own changes): their effect then sets the
-    variant against another world, not like for like."""
+    """Notes on the paired facts whose counterfactual file neither builds on the
+    validated file nor is a parent of it without some shocks (:func:`like_for_like`):
+    their effect then sets this file against another world, not like for like."""
     if scenario.path is None or scenario.spec.validation is None:
         return []
     here = Path(scenario.path).resolve()
@@ -402,8 +448,10 @@ def unlike_counterfactuals(scenario: Scenario) -> list[str]:
     for fact in scenario.spec.validation.facts:
         if fact.kind != "paired_effect":
             continue
-        cf = load_scenario(_counterfactual_path(scenario, fact))
-        if here not in {Path(f).resolve() for f, _ in cf.where.values()}:
+        path = _counterfactual_path(scenario, fact)
+        if like_for_like(scenario, path) is not None:
+            continue
+        if here not in _sources(load_scenario(path)):
             notes.append(
                 f"note: {fact.id}: its counterfactual {fact.counterfactual} does not extend "
                 f"{Path(scenario.path).name}, so the effect sets this file against a world "
