@@ -129,13 +129,13 @@ def context(T: np.ndarray, C: np.ndarray, P: Params) -> Context:
     )
 
 
-def threat_intensity(defiance: np.ndarray, P: Params) -> np.ndarray:
+def threat_intensity(defiance: np.ndarray, P: Params, at=lambda a: a) -> np.ndarray:
     """``theta_ik = q_ik [1 - (1 - h_ik prox_ik)(1 - l_ik (1 + D_ik) / 2)]`` for the
-    defiance ``D`` (``(B..., N, N)``, or with candidate axes between i and k when ``P``'s
-    arrays are broadcast by the caller)."""
+    defiance ``D``: ``(B..., N, N)``, or with candidate axes between i and k, ``at``
+    then placing the ``(B..., N, N)`` parameters on those axes."""
     d = P.derived
-    coerced = 1.0 - P.leverage * (1.0 + defiance) / 2.0
-    return d["relative_power"] * (1.0 - (1.0 - d["intent"]) * coerced)
+    coerced = 1.0 - at(P.leverage) * (1.0 + defiance) / 2.0
+    return at(d["relative_power"]) * (1.0 - (1.0 - at(d["intent"])) * coerced)
 
 
 def _product(a: np.ndarray, axis: int) -> np.ndarray:
@@ -172,9 +172,7 @@ def components(x: np.ndarray, T: np.ndarray, C: np.ndarray, P: Params) -> np.nda
 
     energy = (pair(P.energy * ctx.rho) * f).sum(axis=-1)
     defiance = k @ np.swapaxes(ctx.opponents, -1, -2)[..., None, :, :]  # [i, m, k]
-    theta = pair(d["relative_power"]) * (
-        1.0 - (1.0 - pair(d["intent"])) * (1.0 - pair(P.leverage) * (1.0 + defiance) / 2.0)
-    )
+    theta = threat_intensity(defiance, P, at=pair)
     cover = ctx.protection[..., :, None, :, :] * (k * pair(ctx.rho))[..., None]  # [i,m,j,k]
     unprotected = _product(1.0 - cover, axis=-2)  # (B..., N, M, N_k)
     accommodated = 1.0 - pair(d["accommodation"] * ctx.rho) * f
@@ -275,9 +273,7 @@ def _unthreatened_change(
         return a[..., :, None, :]
 
     new_defiance = row(defiance) + opponents_t[..., None, :, :] * (kv - k)[..., None]
-    new_theta = row(d["relative_power"]) * (
-        1.0 - row(1.0 - d["intent"]) * (1.0 - row(P.leverage) * (1.0 + new_defiance) / 2.0)
-    )
+    new_theta = threat_intensity(new_defiance, P, at=row)
     swapped = row(unprotected) / factor * (1.0 - rate * kv[..., None])
     courted = 1.0 - d["accommodation"] * ctx.rho * fv  # [i, j]: k == j
     eye = np.eye(f.shape[-1], dtype=bool)
