@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from worlds import pair, sourced, state, world
+from worlds import pair, sourced, state, world, write_posterior
 
 import sim
 from sim.calibration import measure
@@ -213,11 +213,7 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 
 def test_bad_input_on_the_command_line_is_one_message(files, tmp_path, capsys):
     base, cf = files["base"], files["counterfactual_no_crisis"]
-    other = tmp_path / "calib"
-    other.mkdir()
-    pd.DataFrame({"model.tie_cost": [0.2], "weight": [1.0]}).to_parquet(other / "posterior.parquet")
-    manifest = {"kind": "calibration", "status": "complete", "scenario": {"content_hash": "0" * 64}}
-    (other / "manifest.json").write_text(json.dumps(manifest))
+    other = write_posterior(tmp_path / "calib", "0" * 64, {"model.tie_cost": [0.2]})
     cases = [
         ((tmp_path / "nothing.yaml", "--counterfactual", cf), "no such scenario file"),
         ((base, "--counterfactual", tmp_path / "no.yaml"), "no such scenario file"),

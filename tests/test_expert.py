@@ -4,14 +4,12 @@ Model 2 world end to end, determinism and bad input."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from cli_helpers import cli_run
-from worlds import ROOT, alliance_world, build
+from worlds import ROOT, alliance_world, build, write_posterior
 
 from sim.analysis.expert import (
     AGREE,
@@ -207,17 +205,9 @@ def test_same_seeds_same_table_other_seeds_another(tmp_path):
 
 def _posterior(tmp_path, scenario, threats=(0.2, 1.0)):
     """A hand-made calibration output: two particles of S's threat from H."""
-    out = tmp_path / "posterior"
-    out.mkdir()
-    table = pd.DataFrame({"relations.S.H.threat": threats, "weight": [0.5] * len(threats)})
-    table.to_parquet(out / "posterior.parquet", index=False)
-    manifest = {
-        "kind": "calibration",
-        "status": "complete",
-        "scenario": {"content_hash": scenario.content_hash},
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    return out
+    return write_posterior(
+        tmp_path / "posterior", scenario.content_hash, {"relations.S.H.threat": list(threats)}
+    )
 
 
 def test_a_posterior_band_covers_seeds_times_draws(tmp_path):

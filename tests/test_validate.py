@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from worlds import write_posterior
 
 import sim
 from sim.analysis.facts import check, check_prior, frame, seed_range, table
@@ -387,20 +388,10 @@ def test_an_index_band_with_a_typo_or_no_index_is_a_problem_at_its_line(tmp_path
 
 def _point_posterior(folder: Path, scenario) -> Path:
     """A finished calibration folder whose only particle is the scenario's point values."""
-    import json
-
     from sim.scenario.priors import uncertain_inputs
 
-    folder.mkdir()
     values = {u.path: [float(u.value)] for u in uncertain_inputs(scenario)}
-    pd.DataFrame({**values, "weight": [1.0]}).to_parquet(folder / "posterior.parquet")
-    manifest = {
-        "kind": "calibration",
-        "status": "complete",
-        "scenario": {"content_hash": scenario.content_hash},
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
+    return write_posterior(folder, scenario.content_hash, values)
 
 
 def test_facts_at_a_posterior_of_the_point_values_are_the_point_results(tmp_path):

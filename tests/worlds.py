@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -321,3 +322,22 @@ def attack_shock(date: dt.date, value: float = 1.0) -> dict:
             }
         ],
     }
+
+
+def write_posterior(folder: Path, content_hash: str, particles: dict[str, list[float]]) -> Path:
+    """A hand-made finished calibration folder (``multivector calibrate``'s files): the
+    particles' inputs with equal weights, and a manifest naming the scenario's hash."""
+    import pandas as pd
+
+    folder.mkdir()
+    n = len(next(iter(particles.values())))
+    pd.DataFrame({**particles, "weight": [1.0 / n] * n}).to_parquet(
+        folder / "posterior.parquet", index=False
+    )
+    manifest = {
+        "kind": "calibration",
+        "status": "complete",
+        "scenario": {"content_hash": content_hash},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
