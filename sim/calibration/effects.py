@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sim.calibration import measure
-from sim.calibration.forecast import FORECAST_SEED_START, Inputs, choose_inputs
+from sim.calibration.forecast import FORECAST_SEED_START, Inputs, choose_inputs, seed_block
 from sim.calibration.predictive import observed_for, simulate
 from sim.errors import UserError
 from sim.scenario import Scenario, load_scenario
@@ -330,8 +330,7 @@ def effects(
     baseline = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     cfs = load_counterfactuals(baseline, counterfactuals)
     window = window_years(baseline, list(years))
-    if not 1 <= seeds <= 1000:
-        raise UserError(f"--seeds: expected 1 to 1000, got {seeds}")
+    seed_list = seed_block(seeds, EFFECTS_SEED_START)
     if until > LAST_TRAINING_YEAR:
         raise UserError(
             f"--until {until}: the links are fitted on years up to {LAST_TRAINING_YEAR} at "
@@ -343,7 +342,6 @@ def effects(
     provenance = observed.attrs.get("provenance", {})
     observed = observed[observed["year"] <= until]
     level = chosen.level(None)
-    seed_list = list(range(EFFECTS_SEED_START, EFFECTS_SEED_START + seeds))
     fit_years = sorted(set(observed["year"].astype(int)))
     sims = _simulate_arms(baseline, cfs, seed_list, chosen, sorted(set(fit_years) | set(window)))
     per_rep, fits = effects_by_draw(

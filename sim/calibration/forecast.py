@@ -103,10 +103,11 @@ def choose_inputs(
     return Inputs("point", [{}])
 
 
-def _seeds(n: int) -> list[int]:
+def seed_block(n: int, start: int = FORECAST_SEED_START) -> list[int]:
+    """``--seeds N``: the N seeds from ``start`` (1 to 1000, or a clear error)."""
     if not 1 <= n <= 1000:
         raise UserError(f"--seeds: expected 1 to 1000, got {n}")
-    return list(range(FORECAST_SEED_START, FORECAST_SEED_START + n))
+    return list(range(start, start + n))
 
 
 def forecast(
@@ -140,7 +141,7 @@ def forecast(
     pred = predictive(
         scenario,
         observed,
-        seeds=_seeds(seeds),
+        seeds=seed_block(seeds),
         input_draws=chosen.draws,
         fit_until=until,
         years=[*train, *years],
@@ -233,7 +234,7 @@ def score(
     observed = observed_for(scenario, data, until=until)
     chosen = choose_inputs(scenario, posterior, prior, draws, seed)
     level = chosen.level(level)
-    seed_list = _seeds(seeds)
+    seed_list = seed_block(seeds)
     sim = simulate(scenario, seed_list, chosen.draws, _simulated_years(scenario, observed))
     train = sorted(int(y) for y in sim["year"].unique() if y <= until)
     rng = np.random.default_rng([seed, 13])
