@@ -32,7 +32,7 @@ from sim.drivers import records
 from sim.drivers.agents import StateAgent
 from sim.drivers.records import INDEX_COLUMNS
 from sim.kernel import balance, decision, indices
-from sim.kernel.payoffs import COMPONENTS, Params, row_utility
+from sim.kernel.payoffs import COMPONENTS, Params
 from sim.scenario import Scenario, load_scenario
 from sim.world.compiled import World, world_for
 from sim.world.schedule import ShockSchedule, schedule_shocks, shock_draws
@@ -300,10 +300,7 @@ class BalancingModel(mesa.Model):
 
     def _refresh_state(self) -> None:
         w = self.world
-        if self.credibility is None:
-            comp, util = row_utility(self.ties, self.params, w.delta)
-        else:
-            comp, util = balance.row_utility(self.ties, self.credibility, self.params)
+        comp, util = decision.row_scores(self.ties, self.params, w.delta, self.credibility)
         align = indices.alignment_index(self.ties, w.toward, w.away)
         hedge = indices.hedging_index(self.ties, self.params.groups)
         for agent in self.agents:

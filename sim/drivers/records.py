@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.kernel import balance, indices
-from sim.kernel.payoffs import COMPONENTS, row_utility
+from sim.kernel import decision, indices
+from sim.kernel.payoffs import COMPONENTS
 from sim.scenario import period_start
 from sim.world.compiled import World
 from sim.world.schedule import ShockSchedule
@@ -102,11 +102,8 @@ def indices_table(
         for lo in range(0, len(at), block):
             sel = at[lo : lo + block]
             P = sweep.params(regime_list[k], rec_point[sel])
-            if credibility is None:
-                comp, util = row_utility(flat[sel], P, w.delta)
-            else:
-                trust = credibility.reshape(r * s, n, n)[sel]
-                comp, util = balance.row_utility(flat[sel], trust, P)
+            trust = None if credibility is None else credibility.reshape(r * s, n, n)[sel]
+            comp, util = decision.row_scores(flat[sel], P, w.delta, trust)
             values[2:6, sel] = np.moveaxis(comp, -1, 0)
             values[6, sel] = util
     out = pd.DataFrame(_keys(w, steps, replicates, seeds, n))

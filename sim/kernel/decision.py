@@ -19,7 +19,14 @@ import numpy as np
 from scipy.special import ndtri
 
 from sim.kernel import balance
-from sim.kernel.payoffs import Params, candidate_components, components, local_gains, utility
+from sim.kernel.payoffs import (
+    Params,
+    candidate_components,
+    components,
+    local_gains,
+    row_utility,
+    utility,
+)
 
 RULES = ("logit", "best_response", "fixed")
 LOGIT, BEST_RESPONSE, FIXED = range(3)
@@ -190,7 +197,20 @@ FINITE_STEP = 1e-4
 TIE_LIMIT = 0.999
 
 
+def row_scores(
+    T: np.ndarray, P: Params, delta: float, credibility: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row:
+    Model 1's (:func:`~sim.kernel.payoffs.row_utility`), or Model 2's with its
+    ``credibility`` (:func:`~sim.kernel.balance.row_utility`)."""
+    if credibility is None:
+        return row_utility(T, P, delta)
+    return balance.row_utility(T, credibility, P)
+
+
 def _gains(T, P, step, credibility):
+    """Gains of moving each tie by ``-step`` and ``+step``: Model 1's kernel, or Model 2's
+    with its ``credibility``."""
     if credibility is None:
         return local_gains(T, P, step)
     return balance.local_gains(T, credibility, P, step)
@@ -282,10 +302,7 @@ def period_choices(
         new = continuous_moves(T, gains, rules, P, uniforms, adjustment)
         return new[..., None], np.zeros(T.shape, dtype=np.intp), revising
     if candidates == "local":
-        if credibility is None:
-            gains = local_gains(T, P, delta)
-        else:
-            gains = balance.local_gains(T, credibility, P, delta)
+        gains = _gains(T, P, delta, credibility)
         choice = choose_local(gains, rules, P.tau, P.gamma, uniforms)
         return None, choice, revising
     values = grid_values(T, delta)
