@@ -65,6 +65,7 @@ from sim.kernel.payoffs import (
     _barrier,
     _barrier_step,
     _off_mask,
+    _rowprod,
     friendliness,
     herfindahl,
 )
@@ -139,12 +140,9 @@ def threat_intensity(defiance: np.ndarray, P: Params, at=lambda a: a) -> np.ndar
 
 
 def _product(a: np.ndarray, axis: int) -> np.ndarray:
-    """Product over ``axis``, factor by factor in order (the same bits whatever the batch)."""
-    a = np.moveaxis(a, axis, -1)
-    out = a[..., 0].copy()
-    for j in range(1, a.shape[-1]):
-        out *= a[..., j]
-    return out
+    """Product over ``axis``, factor by factor in order (the same bits whatever the batch:
+    :func:`~sim.kernel.payoffs._rowprod` on that axis)."""
+    return _rowprod(np.moveaxis(a, axis, -1))
 
 
 def components(x: np.ndarray, T: np.ndarray, C: np.ndarray, P: Params) -> np.ndarray:
