@@ -248,7 +248,7 @@ def test_local_gains_equal_full_row_differences(world):
 def test_local_gains_with_batched_ties_and_parameters(world):
     """Replicate r of a batch (ties and parameters per replicate) equals the unbatched
     call bit for bit: the arithmetic does not depend on the batch."""
-    from sim.world.sweep import stack_params, take
+    from sim.kernel.payoffs import stack_params, take
 
     rng = np.random.default_rng(8)
     Ts = np.stack([random_ties(rng, world.n, bound=0.95) for _ in range(5)])

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from sim.errors import UserError
 from sim.kernel import balance, decision
+from sim.kernel.payoffs import take
 from sim.world.schedule import ShockSchedule, schedule_shocks, shock_draws
 from sim.world.sweep import Sweep
 
@@ -139,27 +140,36 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         adjustment=w.adjustment,
     )
 
-    def decide(T, C, u: np.ndarray, regime: int, members: np.ndarray | None):
+    burn_in_regime = np.zeros(r, dtype=np.intp)
+
+    def decide(T, C, u: np.ndarray, regime: np.ndarray):
         """Pin, choose, apply, pin, then update the credibility (Model 2): one period of
-        the replicates ``members`` (None: all)."""
-        key = schedule.regimes[regime]
-        pts = points if members is None else points[members]
-        pins = sweep.pins(key)
-        if pins is not None:
-            pins.apply(T, pts)
-        P = sweep.params(key, pts)
-        values, choice, revising = decision.period_choices(T, P, u, credibility=C, **settings)
+        every replicate, ``regime`` ``(R,)`` each one's regime. One kernel call whatever
+        the regimes: replicate k reads its parameters from row ``rows[k]`` of the
+        regimes' parameters side by side (:meth:`~sim.world.sweep.Sweep.mixed`)."""
+        P, rows = sweep.in_force(regime, schedule.regimes, points)
+        groups = np.unique(regime)
+        pinned = []  # (pins, the replicates they hold: None for all)
+        for g in groups:
+            pins = sweep.pins(schedule.regimes[g])
+            if pins is not None:
+                pinned.append((pins, None if len(groups) == 1 else np.flatnonzero(regime == g)))
+        for pins, members in pinned:
+            pins.apply(T, points, members)
+        values, choice, revising = decision.period_choices(
+            T, P, u, credibility=C, rows=rows, **settings
+        )
         T = decision.apply_choices(T, values, choice, revising, w.delta)
-        if pins is not None:
-            pins.apply(T, pts)
+        for pins, members in pinned:
+            pins.apply(T, points, members)
         if C is not None:
-            C = balance.next_credibility(C, T, P)
+            C = balance.next_credibility(C, T, P if rows is None else take(P, rows))
         return T, C
 
     T = np.zeros((r, n, n))
     C = balance.initial_credibility(sweep.params((), points), T.shape) if w.model == 2 else None
     for _ in range(w.burn_in):
-        T, C = decide(T, C, draws.next(), 0, None)
+        T, C = decide(T, C, draws.next(), burn_in_regime)
     record = np.zeros(w.n_periods + 1, dtype=bool)
     record[steps] = True
     slot = np.cumsum(record) - 1
@@ -170,18 +180,7 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         if C is not None:
             trust[:, 0] = C
     for p in range(w.n_periods):
-        u = draws.next()
-        regime = schedule.regime[:, p]
-        groups = np.unique(regime)
-        if len(groups) == 1:
-            T, C = decide(T, C, u, groups[0], None)
-        else:
-            for g in groups:
-                members = np.flatnonzero(regime == g)
-                part = None if C is None else C[members]
-                T[members], part = decide(T[members], part, u[members], g, members)
-                if C is not None:
-                    C[members] = part
+        T, C = decide(T, C, draws.next(), schedule.regime[:, p])
         if record[p + 1]:
             snaps[:, slot[p + 1]] = T
             if C is not None:

@@ -95,17 +95,19 @@ def indices_table(
         part = flat[lo : lo + block]
         values[0, lo : lo + block] = indices.alignment_index(part, w.toward, w.away)
         values[1, lo : lo + block] = indices.hedging_index(part, w.base.groups)
-    rec_regime = regimes.ravel()
-    rec_point = np.repeat(points, s)
-    for k in np.unique(rec_regime):
-        at = np.flatnonzero(rec_regime == k)
-        for lo in range(0, len(at), block):
-            sel = at[lo : lo + block]
-            P = sweep.params(regime_list[k], rec_point[sel])
-            trust = None if credibility is None else credibility.reshape(r * s, n, n)[sel]
-            comp, util = decision.row_scores(flat[sel], P, w.delta, trust)
-            values[2:6, sel] = np.moveaxis(comp, -1, 0)
-            values[6, sel] = util
+    P, rows = sweep.in_force(regimes.ravel(), regime_list, np.repeat(points, s))
+    trust = None if credibility is None else credibility.reshape(r * s, n, n)
+    for lo in range(0, r * s, block):
+        sel = slice(lo, lo + block)
+        comp, util = decision.row_scores(
+            flat[sel],
+            P,
+            w.delta,
+            None if trust is None else trust[sel],
+            rows=None if rows is None else rows[sel],
+        )
+        values[2:6, sel] = np.moveaxis(comp, -1, 0)
+        values[6, sel] = util
     out = pd.DataFrame(_keys(w, steps, replicates, seeds, n))
     out["state"] = pd.Categorical.from_codes(np.tile(np.arange(n), r * s), categories=w.ids)
     for c, col in enumerate(INDEX_COLUMNS):

@@ -25,6 +25,7 @@ from sim.kernel.payoffs import (
     components,
     local_gains,
     row_utility,
+    take,
     utility,
 )
 
@@ -198,11 +199,22 @@ TIE_LIMIT = 0.999
 
 
 def row_scores(
-    T: np.ndarray, P: Params, delta: float, credibility: np.ndarray | None = None
+    T: np.ndarray,
+    P: Params,
+    delta: float,
+    credibility: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row:
-    Model 1's (:func:`~sim.kernel.payoffs.row_utility`), or Model 2's with its
-    ``credibility`` (:func:`~sim.kernel.balance.row_utility`)."""
+    Model 1's (:func:`~sim.kernel.payoffs.row_utility`, compiled as
+    :func:`sim.kernel.compiled.row_scores`), or Model 2's with its ``credibility``
+    (:func:`~sim.kernel.balance.row_utility`). ``rows``: as for :func:`period_choices`."""
+    if credibility is None and _compiled_kernel(T, P, rows):
+        from sim.kernel import compiled
+
+        return compiled.row_scores(T, P, delta, rows)
+    if rows is not None:
+        P = take(P, rows)
     if credibility is None:
         return row_utility(T, P, delta)
     return balance.row_utility(T, credibility, P)
@@ -272,17 +284,25 @@ def period_choices(
     update: str,
     credibility: np.ndarray | None = None,
     adjustment: float = 0.3,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One period's decisions of every state: what both drivers call.
 
+    Model 1 with local candidates (the default) runs the compiled kernel
+    (:func:`sim.kernel.compiled.decide_local`, unless ``MULTIVECTOR_KERNEL=numpy``); the
+    rest, and that reference, run the numpy kernels of this package.
+
     Args:
-        T: ties ``(B..., N, N)``; P: parameters in force (batch shape ``B`` or none).
+        T: ties ``(B..., N, N)``; P: parameters in force (batch shape ``B`` or none, or
+            any batch that ``rows`` indexes).
         u: this period's uniforms ``(B..., N, N + 1)``: one per tie, and in the last
             column of row 0 the draw that picks who revises under one-at-a-time updating.
         rules, delta, candidates, update: the world's settings (see :class:`~sim.world.World`).
         credibility: Model 2's credibility ``(B..., N, N)``; None for Model 1.
         adjustment: with continuous candidates, the share of the way to the best reply a
             tie moves in a period (:func:`continuous_moves`).
+        rows: ``(B,)`` the row of ``P``'s batch each replicate uses (the ensemble engine's
+            replicates in several shock regimes at once); None: ``P`` as it is.
 
     Returns:
         ``values`` ``(B..., N, N, S)`` (the candidate ties; ``None`` for local candidates,
@@ -297,6 +317,13 @@ def period_choices(
         revising = np.arange(n) == who[..., None]
     else:
         revising = np.ones(T.shape[:-1], dtype=bool)
+    if candidates == "local" and credibility is None and _compiled_kernel(T, P, rows):
+        from sim.kernel import compiled
+
+        choice, _ = compiled.decide_local(T, P, uniforms, revising, rules, delta, rows)
+        return None, choice, revising
+    if rows is not None:
+        P = take(P, rows)
     if candidates == "continuous":
         gains = _gains(T, P, FINITE_STEP, credibility)
         new = continuous_moves(T, gains, rules, P, uniforms, adjustment)
@@ -313,6 +340,19 @@ def period_choices(
     stay = np.abs(values - current).argmin(axis=-1)
     choice = choose(U, moved, rules, P.tau, P.gamma, uniforms, stay)
     return values, choice, revising
+
+
+def _compiled_kernel(T: np.ndarray, P: Params, rows: np.ndarray | None) -> bool:
+    """Whether Model 1's compiled kernel takes these arrays (one replicate axis at most)
+    and is not switched off (:data:`sim.kernel.compiled.KERNEL_ENV`)."""
+    from sim.kernel import compiled
+
+    if compiled.kernel() != "compiled":
+        return False
+    batch = P.power.shape[:-1]
+    if T.ndim > 3 or len(batch) > 1:
+        return False
+    return rows is not None or not batch or batch == T.shape[:-2]
 
 
 def utility_of(comp: np.ndarray, P: Params) -> np.ndarray:

@@ -153,8 +153,52 @@ class Params:
             ),
         }
 
+    @cached_property
+    def packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Model 1's parameters as the compiled kernel reads them
+        (:func:`sim.kernel.compiled.pack`), computed once per ``Params``."""
+        from sim.kernel.compiled import pack
+
+        return pack(self)
+
     def copy(self) -> Params:
         return replace(self, **{f.name: np.array(getattr(self, f.name)) for f in fields(self)})
+
+
+def take(P: Params, idx: np.ndarray) -> Params:
+    """Rows ``idx`` of a ``Params`` batched over its first axis, derived quantities too."""
+    out = replace(
+        P,
+        **{f.name: getattr(P, f.name)[idx] for f in fields(P) if f.name != "groups"},
+    )
+    vars(out)["derived"] = {k: v[idx] for k, v in P.derived.items()}
+    return out
+
+
+def stack_params(params: list[Params]) -> Params:
+    """One ``Params`` batched over a leading axis: an unbatched ``Params`` gives one row,
+    one batched over its first axis its rows, in order (derived stacked, not redone).
+
+    Stacking each point's own derived quantities keeps the arithmetic identical to the
+    Mesa model's, which computes them on the point alone.
+    """
+
+    def rows(P: Params, a: np.ndarray) -> np.ndarray:
+        return a if P.power.ndim > 1 else a[None]
+
+    first = params[0]
+    out = replace(
+        first,
+        **{
+            f.name: np.concatenate([rows(p, getattr(p, f.name)) for p in params])
+            for f in fields(first)
+            if f.name != "groups"
+        },
+    )
+    vars(out)["derived"] = {
+        k: np.concatenate([rows(p, p.derived[k]) for p in params]) for k in first.derived
+    }
+    return out
 
 
 def _rivalry_among_partners(rivalry: np.ndarray) -> np.ndarray:

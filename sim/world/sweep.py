@@ -13,11 +13,11 @@ Mesa model does), so the arithmetic of a stacked replicate is the same as its ow
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from sim.kernel.payoffs import Params
+from sim.kernel.payoffs import Params, stack_params, take
 from sim.world.compiled import World
 from sim.world.schedule import Regime
 from sim.world.shocks import pinned_ties
@@ -34,13 +34,23 @@ class Pins:
     cols: np.ndarray
     values: np.ndarray
 
-    def apply(self, T: np.ndarray, points: np.ndarray | None = None) -> None:
+    def apply(
+        self, T: np.ndarray, points: np.ndarray | None = None, members: np.ndarray | None = None
+    ) -> None:
         """Pin the ties of ``T`` in place: ``(N, N)`` for one point, or ``(R, N, N)``
-        with ``points`` the ``(R,)`` sweep point of each replicate."""
+        with ``points`` the ``(R,)`` sweep point of each replicate; ``members``: only
+        those replicates (indices into the first axis; None: all)."""
+        if members is None:
+            if points is None or len(self.values) == 1:
+                T[..., self.rows, self.cols] = self.values[0]
+            else:
+                T[:, self.rows, self.cols] = self.values[points]
+            return
+        at = members[:, None]
         if points is None or len(self.values) == 1:
-            T[..., self.rows, self.cols] = self.values[0]
+            T[at, self.rows, self.cols] = self.values[0]
         else:
-            T[:, self.rows, self.cols] = self.values[points]
+            T[at, self.rows, self.cols] = self.values[points[members]]
 
     def triples(self, point: int = 0) -> tuple[tuple[int, int, float], ...]:
         """``(i, j, value)`` of every pinned tie at one point."""
@@ -73,6 +83,7 @@ class Sweep:
             ]
         ).reshape(len(self.worlds), len(self.shocks))
         self._params: dict[Regime, Params] = {}
+        self._mixed: dict[tuple[Regime, ...], Params] = {}
         self._pins: dict[Regime, Pins | None] = {}
 
     @property
@@ -94,6 +105,38 @@ class Sweep:
             return P
         return take(P, points)
 
+    def mixed(self, regimes: tuple[Regime, ...]) -> Params:
+        """The parameters of several regimes in one ``Params``: row ``g * n_points + k``
+        holds point k under ``regimes[g]`` (what one kernel call needs when replicates
+        are in different regimes). One regime at one point: that world's own unbatched
+        ``Params``, as :meth:`params` gives it."""
+        P = self._mixed.get(regimes)
+        if P is None:
+            per = [self.params(regime) for regime in regimes]
+            P = per[0] if len(per) == 1 else stack_params(per)
+            self._mixed[regimes] = P
+        return P
+
+    def in_force(
+        self, regime: np.ndarray, regimes: Sequence[Regime], points: np.ndarray
+    ) -> tuple[Params, np.ndarray | None]:
+        """The parameters of replicates (or records) in different regimes, for one kernel
+        call: :meth:`mixed` of the regimes that occur, and the row each one reads.
+
+        Args:
+            regime: ``(R,)`` index into ``regimes`` of each one's regime.
+            regimes: the regimes (``ShockSchedule.regimes``).
+            points: ``(R,)`` each one's sweep point.
+
+        Returns:
+            ``P`` and ``rows`` ``(R,)``; rows None where ``P`` is one unbatched set.
+        """
+        groups = np.unique(regime)
+        P = self.mixed(tuple(regimes[g] for g in groups))
+        if P.power.ndim == 1:
+            return P, None
+        return P, np.searchsorted(groups, regime) * self.n_points + points
+
     def pins(self, regime: Regime) -> Pins | None:
         """The ties pinned under ``regime`` at every point (None if none)."""
         if regime not in self._pins:
@@ -108,35 +151,6 @@ class Sweep:
                     values=np.array([[d[ij] for ij in at] for d in per]),
                 )
         return self._pins[regime]
-
-
-def take(P: Params, idx: np.ndarray) -> Params:
-    """Rows ``idx`` of a ``Params`` batched over its first axis, derived quantities too."""
-    out = replace(
-        P,
-        **{f.name: getattr(P, f.name)[idx] for f in fields(P) if f.name != "groups"},
-    )
-    vars(out)["derived"] = {k: v[idx] for k, v in P.derived.items()}
-    return out
-
-
-def stack_params(params: list[Params]) -> Params:
-    """One ``Params`` batched over points from unbatched ones (derived stacked, not redone).
-
-    Stacking each point's own derived quantities keeps the arithmetic identical to the
-    Mesa model's, which computes them on the point alone.
-    """
-    first = params[0]
-    out = replace(
-        first,
-        **{
-            f.name: np.stack([getattr(p, f.name) for p in params])
-            for f in fields(first)
-            if f.name != "groups"
-        },
-    )
-    vars(out)["derived"] = {k: np.stack([p.derived[k] for p in params]) for k in first.derived}
-    return out
 
 
 def structure(w: World) -> tuple:

@@ -1,0 +1,530 @@
+"""Model 1's period decisions with local candidates, compiled with numba.
+
+The gains of :func:`sim.kernel.payoffs.local_gains` and the choices of
+:func:`sim.kernel.decision.choose_local`, fused into one loop over replicates, states and
+ties: what both drivers call for Model 1 with local candidates (the default), through
+:func:`sim.kernel.decision.period_choices`. The numpy functions stay as the reference:
+the tests hold the compiled gains equal to them to rounding (1e-12) and the choices equal
+on every draw not within rounding of a decision boundary. The formulas, term by term, are
+those of ``docs/ODD.md`` section 7.8; the names below are those of ``local_gains``.
+
+Why compiled: the numpy kernel makes about 130 array calls a period, each with a fixed cost
+of about a microsecond, over arrays of a few hundred ties; fused, a tie costs tens of
+nanoseconds. No ``fastmath``: it changes how NaN (an impossible move) compares, and with
+it the choices.
+
+Replicates may use different parameter rows (``rows``): the sweep point and shock regime
+of each, so that one call serves a period however many regimes the replicates are in.
+
+The machine code is cached on disk (numba's ``cache=True``, beside this file or in
+``NUMBA_CACHE_DIR``); ``./dev setup`` compiles it once, so a user's first run does not
+wait about 15 s for the compiler. ``MULTIVECTOR_KERNEL=numpy`` runs the numpy reference
+instead (slower; for checking).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+
+from sim.errors import UserError
+
+#: The environment variable that chooses the kernel: ``compiled`` (default) or ``numpy``.
+KERNEL_ENV = "MULTIVECTOR_KERNEL"
+KERNELS = ("compiled", "numpy")
+
+# The order of the packed parameter arrays (:func:`pack`); the kernel reads them by index.
+PAIRS = (
+    "energy",
+    "theta",
+    "pi",
+    "leverage_weight",
+    "rival_leverage",
+    "aff",
+    "group_mass",
+    "rivalry",
+)
+STATES = (
+    "power",
+    "autonomy",
+    "cross_pressure",
+    "kappa",
+    "tau",
+    "gamma",
+    "w_energy",
+    "w_security",
+    "w_alignment",
+    "inv_denom",
+)
+SCALARS = ("beta", "lam", "phi")
+
+# decision rule codes, as in sim.kernel.decision (which imports this module lazily)
+_LOGIT, _BEST_RESPONSE = 0, 1
+
+
+def kernel() -> str:
+    """The kernel named by :data:`KERNEL_ENV` (``compiled`` when unset).
+
+    Raises:
+        UserError: the variable names another kernel.
+    """
+    name = os.environ.get(KERNEL_ENV, "").strip() or "compiled"
+    if name not in KERNELS:
+        raise UserError(
+            f"{KERNEL_ENV}={name!r}: expected one of {', '.join(KERNELS)} (the compiled "
+            "kernel, the default, or the numpy reference it is tested against)"
+        )
+    return name
+
+
+def pack(P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model 1's parameters of a :class:`~sim.kernel.payoffs.Params` with batch shape
+    ``()`` or ``(B,)`` as three C-contiguous arrays: ``pairs`` ``(B, 8, N, N)``,
+    ``states`` ``(B, 10, N)`` and ``scalars`` ``(B, 3)``, in the orders of
+    :data:`PAIRS`, :data:`STATES` and :data:`SCALARS` (``B`` = 1 when unbatched).
+    """
+    d = P.derived
+    n = P.power.shape[-1]
+    gmr = d["group_mass_and_rivalry"]
+    pair_arrays = {
+        "energy": P.energy,
+        "theta": d["theta"],
+        "pi": d["pi"],
+        "leverage_weight": d["leverage_weight"],
+        "rival_leverage": d["rival_leverage"],
+        "aff": d["aff"],
+        "group_mass": gmr[..., :n],
+        "rivalry": gmr[..., n:],
+    }
+    w = P.weights
+    state_arrays = {
+        "power": P.power,
+        "autonomy": P.autonomy,
+        "cross_pressure": P.cross_pressure,
+        "kappa": P.kappa,
+        "tau": P.tau,
+        "gamma": P.gamma,
+        "w_energy": w[..., 0],
+        "w_security": w[..., 1],
+        "w_alignment": w[..., 2],
+        "inv_denom": d["inv_denom"],
+    }
+    scalar_arrays = {"beta": P.beta, "lam": P.lam, "phi": P.phi}
+    batch = P.power.shape[:-1]
+    if len(batch) > 1:
+        raise ValueError(f"pack: parameters with batch shape {batch}; expected () or (B,)")
+    b = batch[0] if batch else 1
+    pairs = np.stack([np.broadcast_to(pair_arrays[k], batch + (n, n)) for k in PAIRS], axis=-3)
+    states = np.stack([np.broadcast_to(state_arrays[k], batch + (n,)) for k in STATES], axis=-2)
+    scalars = np.stack([np.broadcast_to(scalar_arrays[k], batch) for k in SCALARS], axis=-1)
+    return (
+        np.ascontiguousarray(pairs.reshape(b, len(PAIRS), n, n), dtype=np.float64),
+        np.ascontiguousarray(states.reshape(b, len(STATES), n), dtype=np.float64),
+        np.ascontiguousarray(scalars.reshape(b, len(SCALARS)), dtype=np.float64),
+    )
+
+
+def _readonly(dtype, ndim: int):
+    return numba.types.Array(dtype, ndim, "C", readonly=True)
+
+
+# Every input is passed read-only (:func:`_frozen`) so that one signature, compiled once
+# and cached, serves every call.
+_SIGNATURE = numba.types.void(
+    _readonly(numba.float64, 3),  # T
+    _readonly(numba.float64, 3),  # u
+    _readonly(numba.boolean, 2),  # revising
+    _readonly(numba.int64, 1),  # rows
+    _readonly(numba.int64, 1),  # rules
+    numba.float64,  # delta
+    _readonly(numba.float64, 4),  # pairs
+    _readonly(numba.float64, 3),  # states
+    _readonly(numba.float64, 2),  # scalars
+    _readonly(numba.float64, 1),  # down_table
+    _readonly(numba.float64, 1),  # up_table
+    numba.int64,  # m
+    numba.types.Array(numba.int64, 3, "C"),  # choice (written)
+    numba.types.Array(numba.float64, 4, "C"),  # gains (written)
+)
+
+
+def _frozen(a, dtype) -> np.ndarray:
+    """A read-only C-contiguous view of ``a`` as ``dtype`` (a copy only if needed)."""
+    v = np.ascontiguousarray(a, dtype=dtype).view()
+    v.flags.writeable = False
+    return v
+
+
+@numba.njit("float64(float64)", cache=True, error_model="numpy")
+def _barrier(z):  # pragma: no cover - compiled
+    """``[(1 + z) ln(1 + z) + (1 - z) ln(1 - z)] / 2`` with ``0 ln 0 = 0``."""
+    up = 1.0 + z
+    down = 1.0 - z
+    c = 0.0
+    if up > 0.0:
+        c += up * np.log(up)
+    if down > 0.0:
+        c += down * np.log(down)
+    return c / 2.0
+
+
+@numba.njit(_SIGNATURE, cache=True, error_model="numpy", nogil=True)
+def _local_choices(
+    T,
+    u,
+    revising,
+    rows,
+    rules,
+    delta,
+    pairs,
+    states,
+    scalars,
+    down_table,
+    up_table,
+    m,
+    choice,
+    gains,
+):  # pragma: no cover - compiled; held equal to the numpy kernel by tests/test_compiled.py
+    """Fill ``choice`` ``(R, N, N)`` with each tie's candidate index (0 down, 1 stay, 2 up)
+    and ``gains`` ``(2, R, N, N)`` with the gains of ``-delta`` and ``+delta`` (NaN where
+    the move leaves (-1, 1), on the diagonal and in rows that do not revise).
+
+    ``T`` ``(R, N, N)`` ties; ``u`` ``(R, N, N)`` uniforms; ``revising`` ``(R, N)``;
+    ``rows`` ``(R,)`` each replicate's parameter row; ``rules`` ``(N,)``; ``delta`` the
+    step; ``pairs``, ``states``, ``scalars`` from :func:`pack`; ``down_table``,
+    ``up_table``: the barrier's changes by ``-+delta`` on the lattice ``k delta``,
+    ``k = -m .. m``.
+    """
+    r, n = T.shape[0], T.shape[1]
+    half = 0.5 * delta
+    bump = half * half
+    inv_delta = 1.0 / delta
+    x = np.empty(n)
+    f = np.empty(n)
+    k = np.empty(n)
+    rho = np.empty(n)
+    group_mass = np.empty(n)
+    rival_commitment = np.empty(n)
+    gain = np.empty(2)
+    for b in range(r):
+        pb = rows[b]
+        beta = scalars[pb, 0]
+        lam = scalars[pb, 1]
+        phi = scalars[pb, 2]
+        inv_phi = 1.0 / (1.0 + phi)
+        for i in range(n):
+            if not revising[b, i]:
+                for j in range(n):
+                    choice[b, i, j] = 1
+                    gains[0, b, i, j] = np.nan
+                    gains[1, b, i, j] = np.nan
+                continue
+            w_energy = states[pb, 6, i]
+            w_security = states[pb, 7, i]
+            w_alignment = states[pb, 8, i]
+            # the row's current state and its aggregates
+            unthreatened = 1.0
+            unprotected = 1.0
+            total_mass = 0.0
+            for j in range(n):
+                xj = T[b, i, j] if j != i else 0.0
+                fj = (1.0 + xj) / 2.0
+                kj = fj * fj if j != i else 0.0
+                rj = beta + (1.0 - beta) * ((1.0 + T[b, j, i]) / 2.0)
+                x[j] = xj
+                f[j] = fj
+                k[j] = kj
+                rho[j] = rj
+                unthreatened *= 1.0 - pairs[pb, 1, i, j] * (1.0 - lam * rj * fj)
+                unprotected *= 1.0 - pairs[pb, 2, i, j] * rj * kj
+                total_mass += states[pb, 0, j] * kj
+            mass_sq = 0.0
+            for j in range(n):
+                gm = 0.0
+                rc = 0.0
+                for c in range(n):
+                    gm += k[c] * pairs[pb, 6, c, j]
+                    rc += k[c] * pairs[pb, 7, c, j]
+                group_mass[j] = gm
+                rival_commitment[j] = rc
+                mass_sq += states[pb, 0, j] * k[j] * gm
+            threat = 1.0 - unthreatened
+            hhi = mass_sq / (total_mass * total_mass) if total_mass > 0.0 else 0.0
+            autonomy_weight = w_alignment * states[pb, 1, i]
+            cross_weight = w_alignment * (states[pb, 2, i] * states[pb, 9, i])
+            kappa = states[pb, 3, i]
+            inv_tau = 1.0 / states[pb, 4, i]
+            gamma = states[pb, 5, i]
+            rule = rules[i]
+            for j in range(n):
+                if j == i:
+                    choice[b, i, j] = 1
+                    gains[0, b, i, j] = np.nan
+                    gains[1, b, i, j] = np.nan
+                    continue
+                xj = x[j]
+                fj = f[j]
+                rj = rho[j]
+                k_slope = delta * fj
+                # the part affine in the sign of the step: even + s * odd
+                odd = (w_energy * half) * pairs[pb, 0, i, j] * rj
+                odd += (w_alignment * delta) * pairs[pb, 5, i, j]
+                theta = pairs[pb, 1, i, j]
+                lam_rho = lam * rj
+                threat_factor = 1.0 - theta * (1.0 - lam_rho * fj)
+                threat_drop = unthreatened / threat_factor * theta * lam_rho * half
+                pi_rho = pairs[pb, 2, i, j] * rj
+                cover_rate = unprotected / (1.0 - pi_rho * k[j]) * pi_rho
+                cover_odd = cover_rate * k_slope
+                cover_even = cover_rate * bump
+                even = w_security * (threat * cover_even - threat_drop * cover_odd)
+                odd += w_security * (threat * cover_odd + threat_drop * (unprotected - cover_even))
+                rival_rate = w_security * pairs[pb, 4, i, j]
+                even -= rival_rate * bump
+                odd -= rival_rate * k_slope
+                cross_rate = cross_weight * rival_commitment[j]
+                even -= cross_rate * bump
+                odd -= cross_rate * k_slope
+                # the barrier's change from the lattice table, or computed off the lattice
+                kf = np.rint(xj * inv_delta)
+                on_lattice = abs(xj - kf * delta) <= 1e-9
+                idx = min(max(int(kf) + m, 0), 2 * m)
+                hinge_now = max(phi - xj, 0.0) * inv_phi
+                lever = -w_security * pairs[pb, 3, i, j]
+                p_j = states[pb, 0, j]
+                mass_odd = p_j * k_slope
+                for s in range(2):
+                    sign = 2.0 * s - 1.0
+                    v = xj + sign * delta
+                    valid = abs(v) < 1.0
+                    v = min(max(v, -1.0), 1.0)
+                    hinge = max(phi - v, 0.0) * inv_phi
+                    g = (hinge * hinge - hinge_now * hinge_now) * lever
+                    if total_mass > 0.0:
+                        mass_change = bump * p_j + sign * mass_odd
+                        new_total = total_mass + mass_change
+                        new_sq = (2.0 * group_mass[j] + mass_change) * mass_change + mass_sq
+                        hhi_change = new_sq / (new_total * new_total) - hhi
+                        g -= hhi_change * autonomy_weight
+                    if on_lattice:
+                        cost = down_table[idx] if s == 0 else up_table[idx]
+                    else:
+                        cost = _barrier(v) - _barrier(xj)
+                    g -= cost * kappa
+                    g += even + sign * odd
+                    gains[s, b, i, j] = g if valid else np.nan
+                    gain[s] = g - gamma if valid else -np.inf
+                down = gain[0]
+                up = gain[1]
+                if rule == _LOGIT:
+                    # weights exp((V - top) / tau); the top one is exp(0) = 1
+                    top = max(max(down, up), 0.0)
+                    if top == 0.0:
+                        w_stay = 1.0
+                        w_down = np.exp(down * inv_tau)
+                        w_up = np.exp(up * inv_tau)
+                    elif top == down:
+                        w_down = 1.0
+                        w_stay = np.exp(-top * inv_tau)
+                        w_up = np.exp((up - top) * inv_tau)
+                    else:
+                        w_up = 1.0
+                        w_stay = np.exp(-top * inv_tau)
+                        w_down = np.exp((down - top) * inv_tau)
+                    below = w_down + w_stay
+                    total = below + w_up
+                    draw = u[b, i, j] * total
+                    choice[b, i, j] = (1 if draw >= w_down else 0) + (1 if draw >= below else 0)
+                elif rule == _BEST_RESPONSE:
+                    if max(down, up) <= 0.0:
+                        choice[b, i, j] = 1
+                    elif down >= up:
+                        choice[b, i, j] = 0
+                    else:
+                        choice[b, i, j] = 2
+                else:
+                    choice[b, i, j] = 1
+
+
+_ROW_SIGNATURE = numba.types.void(
+    _readonly(numba.float64, 3),  # T
+    _readonly(numba.int64, 1),  # rows
+    numba.float64,  # delta
+    _readonly(numba.float64, 4),  # pairs
+    _readonly(numba.float64, 3),  # states
+    _readonly(numba.float64, 2),  # scalars
+    _readonly(numba.float64, 1),  # barrier_table
+    numba.int64,  # m
+    numba.types.Array(numba.float64, 3, "C"),  # comp (written)
+    numba.types.Array(numba.float64, 2, "C"),  # util (written)
+)
+
+
+@numba.njit(_ROW_SIGNATURE, cache=True, error_model="numpy", nogil=True)
+def _row_scores(T, rows, delta, pairs, states, scalars, barrier_table, m, comp, util):
+    """Fill ``comp`` ``(R, N, 4)`` (energy, security, alignment, cost) and ``util``
+    ``(R, N)`` with every state's current row, as ``payoffs.row_utility`` does."""
+    r, n = T.shape[0], T.shape[1]
+    inv_delta = 1.0 / delta
+    k = np.empty(n)
+    for b in range(r):
+        pb = rows[b]
+        beta = scalars[pb, 0]
+        lam = scalars[pb, 1]
+        phi = scalars[pb, 2]
+        inv_phi = 1.0 / (1.0 + phi)
+        for i in range(n):
+            energy = 0.0
+            unthreatened = 1.0
+            unprotected = 1.0
+            leverage = 0.0
+            affinity = 0.0
+            total_mass = 0.0
+            barrier = 0.0
+            for j in range(n):
+                xj = T[b, i, j] if j != i else 0.0
+                fj = (1.0 + xj) / 2.0
+                kj = fj * fj if j != i else 0.0
+                k[j] = kj
+                rj = beta + (1.0 - beta) * ((1.0 + T[b, j, i]) / 2.0)
+                energy += pairs[pb, 0, i, j] * rj * fj
+                unthreatened *= 1.0 - pairs[pb, 1, i, j] * (1.0 - lam * rj * fj)
+                unprotected *= 1.0 - pairs[pb, 2, i, j] * rj * kj
+                hinge = max(phi - xj, 0.0) * inv_phi
+                leverage += pairs[pb, 3, i, j] * hinge * hinge + pairs[pb, 4, i, j] * kj
+                affinity += pairs[pb, 5, i, j] * xj
+                total_mass += states[pb, 0, j] * kj
+                if j != i:
+                    kf = np.rint(xj * inv_delta)
+                    if abs(xj - kf * delta) <= 1e-9:
+                        barrier += barrier_table[min(max(int(kf) + m, 0), 2 * m)]
+                    else:
+                        barrier += _barrier(xj)
+            mass_sq = 0.0
+            pressure = 0.0
+            for j in range(n):
+                gm = 0.0
+                rc = 0.0
+                for c in range(n):
+                    gm += k[c] * pairs[pb, 6, c, j]
+                    rc += k[c] * pairs[pb, 7, c, j]
+                mass_sq += states[pb, 0, j] * k[j] * gm
+                pressure += rc * k[j]
+            security = -(1.0 - unthreatened) * unprotected - leverage
+            hhi = mass_sq / (total_mass * total_mass) if total_mass > 0.0 else 0.0
+            cross = 0.5 * pressure * states[pb, 9, i]
+            alignment = affinity - states[pb, 1, i] * hhi - states[pb, 2, i] * cross
+            cost = states[pb, 3, i] * barrier
+            comp[b, i, 0] = energy
+            comp[b, i, 1] = security
+            comp[b, i, 2] = alignment
+            comp[b, i, 3] = cost
+            util[b, i] = (
+                states[pb, 6, i] * energy
+                + states[pb, 7, i] * security
+                + states[pb, 8, i] * alignment
+                - cost
+            )
+
+
+def _rows(rows: np.ndarray | None, r: int, available: int) -> np.ndarray:
+    """Each of ``r`` replicates' parameter row, checked (see :func:`decide_local`)."""
+    if rows is None:
+        rows = np.arange(r) if available > 1 else np.zeros(r, dtype=np.int64)
+    rows = _frozen(rows, np.int64)
+    if rows.shape != (r,) or (r and (rows.min() < 0 or rows.max() >= available)):
+        raise ValueError(f"rows {rows.shape} do not index {available} parameter rows")
+    return rows
+
+
+def decide_local(
+    T: np.ndarray,
+    P,
+    u: np.ndarray,
+    revising: np.ndarray,
+    rules: np.ndarray,
+    delta: float,
+    rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model 1's choices among local candidates, and the gains they come from.
+
+    ``choice`` ``(R, N, N)`` (or ``(N, N)``): the candidate indices of
+    ``choose_local(local_gains(T, P, delta), rules, P.tau, P.gamma, u)`` on the revising
+    states, 1 (stay) on the others and on the diagonal. ``gains`` ``(2, R, N, N)`` (or
+    ``(2, N, N)``): ``local_gains(T, P, delta)`` on the revising states' rows, NaN on the
+    others.
+
+    Args:
+        T: ties ``(N, N)`` or ``(R, N, N)``; u: uniforms of ``T``'s shape.
+        P: parameters with batch shape ``()`` or ``(B,)``.
+        revising: ``(N,)`` or ``(R, N)`` bool.
+        rules: ``(N,)`` rule codes; delta: the tie step.
+        rows: ``(R,)`` the row of ``P``'s batch each replicate uses; None: replicate r uses
+            row r (``P`` batched over the replicates) or the one set (``P`` unbatched).
+    """
+    from sim.kernel.payoffs import _barrier_table
+
+    single = T.ndim == 2
+    T3 = _frozen(T[None] if single else T, np.float64)
+    r, n = T3.shape[0], T3.shape[-1]
+    u3 = _frozen(np.broadcast_to(u, T3.shape), np.float64)
+    rev = _frozen(np.broadcast_to(revising, (r, n)), np.bool_)
+    pairs, states, scalars = P.packed
+    rows = _rows(rows, r, len(pairs))
+    _, down, up = _barrier_table(float(delta))
+    m = (len(down) - 1) // 2
+    choice = np.empty(T3.shape, dtype=np.int64)
+    gains = np.empty((2, *T3.shape))
+    _local_choices(
+        T3,
+        u3,
+        rev,
+        rows,
+        _frozen(rules, np.int64),
+        float(delta),
+        _frozen(pairs, np.float64),
+        _frozen(states, np.float64),
+        _frozen(scalars, np.float64),
+        _frozen(down, np.float64),
+        _frozen(up, np.float64),
+        m,
+        choice,
+        gains,
+    )
+    if single:
+        return choice[0], gains[:, 0]
+    return choice, gains
+
+
+def row_scores(
+    T: np.ndarray, P, delta: float, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components ``(R, N, 4)`` and utility ``(R, N)`` of every state's current row of
+    ``T`` ``(R, N, N)`` (or ``(N, N)``): ``payoffs.row_utility(T, P, delta)`` to
+    rounding. ``rows``: as for :func:`decide_local`."""
+    from sim.kernel.payoffs import _barrier_table
+
+    single = T.ndim == 2
+    T3 = _frozen(T[None] if single else T, np.float64)
+    r, n = T3.shape[0], T3.shape[-1]
+    pairs, states, scalars = P.packed
+    at, _, _ = _barrier_table(float(delta))
+    comp = np.empty((r, n, 4))
+    util = np.empty((r, n))
+    _row_scores(
+        T3,
+        _rows(rows, r, len(pairs)),
+        float(delta),
+        _frozen(pairs, np.float64),
+        _frozen(states, np.float64),
+        _frozen(scalars, np.float64),
+        _frozen(at, np.float64),
+        (len(at) - 1) // 2,
+        comp,
+        util,
+    )
+    if single:
+        return comp[0], util[0]
+    return comp, util

@@ -1,0 +1,188 @@
+"""The compiled kernel (sim/kernel/compiled.py) against the numpy reference it replaces.
+
+Both drivers call the compiled kernel, so their equality (tests/test_ensemble.py) holds
+by construction; here the compiled gains equal ``payoffs.local_gains`` to rounding and
+its choices equal ``decision.choose_local``'s wherever a draw is not within rounding of a
+decision boundary, in small worlds and in the shipped ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from worlds import random_ties
+
+import sim
+from sim.drivers.ensemble import run_ensemble
+from sim.errors import UserError
+from sim.kernel import compiled, decision, payoffs
+from sim.kernel.payoffs import stack_params
+from sim.world.compiled import compile_world
+
+SCENARIOS = ["scenarios/baseline.yaml", "scenarios/teaching.yaml", "scenarios/serbia.yaml"]
+
+
+@pytest.fixture(scope="module", params=SCENARIOS)
+def world(request):
+    return compile_world(sim.load_scenario(request.param))
+
+
+def _ties(rng, w, lattice: bool) -> np.ndarray:
+    T = random_ties(rng, w.n, bound=0.95)
+    if lattice:
+        T = np.rint(T / w.delta) * w.delta
+        np.fill_diagonal(T, 0.0)
+    T[0, 1], T[1, 0] = 0.95, -0.95  # one move out of bounds: impossible
+    return T
+
+
+def _margin(gains, rules, P, u):
+    """How far each draw is from the nearest boundary of the reference logit choice
+    (``u * total`` against ``w_down`` and ``w_down + w_stay``), relative to the total."""
+    V = np.where(np.isnan(gains), -np.inf, gains - P.gamma[..., None])
+    top = np.maximum(np.maximum(V[0], V[1]), 0.0)
+    inv_tau = 1.0 / P.tau[..., None]
+    w_down = np.exp((V[0] - top) * inv_tau)
+    w_stay = np.exp(-top * inv_tau)
+    w_up = np.exp((V[1] - top) * inv_tau)
+    total = w_down + w_stay + w_up
+    near = np.minimum(np.abs(u * total - w_down), np.abs(u * total - w_down - w_stay))
+    return np.where(rules[:, None] == decision.LOGIT, near / total, np.inf)
+
+
+def test_gains_and_choices_equal_the_numpy_kernel(world):
+    """On and off the tie lattice, with impossible moves and every rule: gains to 1e-12
+    (NaN in the same places), the same choices wherever a draw is not within 1e-9 of a
+    boundary (the sums differ by rounding only)."""
+    rng = np.random.default_rng(3)
+    P = world.params_with(world.shocks[:4])
+    n = world.n
+    off = ~np.eye(n, dtype=bool)
+    decided = 0
+    for trial in range(40):
+        T = _ties(rng, world, lattice=trial % 2 == 0)
+        u = rng.random((n, n))
+        rules = rng.integers(0, 3, n) if trial % 4 == 1 else world.rules
+        ref_gains = payoffs.local_gains(T, P, world.delta)
+        ref = decision.choose_local(ref_gains, rules, P.tau, P.gamma, u)
+        choice, gains = compiled.decide_local(T, P, u, np.ones(n, bool), rules, world.delta)
+        assert np.array_equal(np.isnan(gains), np.isnan(ref_gains))
+        np.testing.assert_allclose(gains, ref_gains, rtol=0, atol=1e-12)
+        clear = off & (_margin(ref_gains, rules, P, u) > 1e-9)
+        assert np.array_equal(choice[clear], ref[clear])
+        assert (choice[~off] == 1).all()
+        decided += clear.sum()
+    assert decided > 0.99 * 40 * off.sum()  # the margin excludes almost nothing
+
+
+def test_states_that_do_not_revise_stay(world):
+    """One-at-a-time updating: only the revising state's row is decided (its choices as
+    with everyone revising); the others stay, with NaN gains."""
+    rng = np.random.default_rng(5)
+    n = world.n
+    T = _ties(rng, world, lattice=True)
+    u = rng.random((n, n))
+    all_choice, all_gains = compiled.decide_local(
+        T, world.base, u, np.ones(n, bool), world.rules, world.delta
+    )
+    revising = np.arange(n) == 2
+    choice, gains = compiled.decide_local(T, world.base, u, revising, world.rules, world.delta)
+    assert np.array_equal(choice[2], all_choice[2])
+    assert np.array_equal(gains[:, 2], all_gains[:, 2], equal_nan=True)
+    assert (choice[~revising] == 1).all() and np.isnan(gains[:, ~revising]).all()
+
+
+def test_replicates_read_their_own_parameter_rows(world):
+    """A batch whose replicates use different rows of stacked parameters (sweep points
+    and shock regimes side by side) equals one call per replicate, bit for bit."""
+    rng = np.random.default_rng(8)
+    n = world.n
+    regimes = [world.base, world.params_with(world.shocks[:3])]
+    stacked = stack_params(regimes)
+    rows = np.array([0, 1, 1, 0, 1])
+    Ts = np.stack([_ties(rng, world, lattice=r % 2 == 0) for r in range(5)])
+    u = rng.random((5, n, n))
+    revising = np.ones((5, n), bool)
+    choice, gains = compiled.decide_local(Ts, stacked, u, revising, world.rules, world.delta, rows)
+    for r, k in enumerate(rows):
+        one, g = compiled.decide_local(
+            Ts[r], regimes[k], u[r], revising[r], world.rules, world.delta
+        )
+        assert np.array_equal(choice[r], one)
+        assert np.array_equal(gains[:, r], g, equal_nan=True)
+
+
+def test_rows_must_index_the_parameters(world):
+    n = world.n
+    T, u = np.zeros((2, n, n)), np.zeros((2, n, n))
+    with pytest.raises(ValueError, match="rows"):
+        compiled.decide_local(
+            T, world.base, u, np.ones((2, n), bool), world.rules, world.delta, np.array([0, 1])
+        )
+
+
+def test_one_compiled_signature_serves_both_drivers():
+    """The Mesa model (one world, writable arrays) and the engine (a batch) call the one
+    signature compiled ahead and cached: no call compiles again."""
+    scenario = sim.load_scenario("scenarios/teaching.yaml")
+    sim.BalancingModel(scenario, rng=1).run()
+    run_ensemble(scenario, 3)
+    assert len(compiled._local_choices.signatures) == 1
+    assert compiled._local_choices._cache.__class__.__name__ == "FunctionCache"
+
+
+def test_one_kernel_call_per_period_whatever_the_regimes(monkeypatch):
+    """Replicates in different shock regimes (probabilistic shocks that fire in some
+    only) still take one kernel call a period."""
+    calls = []
+    real = compiled.decide_local
+
+    def counted(T, *args, **kwargs):
+        calls.append(T.shape[0])
+        return real(T, *args, **kwargs)
+
+    monkeypatch.setattr(compiled, "decide_local", counted)
+    scenario = sim.load_scenario("scenarios/baseline.yaml")
+    result = run_ensemble(scenario, 40, keep="ties", chunk_size=40)
+    prob = result.shocks[result.shocks["kind"] == "probabilistic"]
+    assert 0 < prob["replicate"].nunique() < 40  # the regimes do differ
+    w = compile_world(scenario)
+    assert calls == [40] * (w.burn_in + w.n_periods)
+
+
+def test_numpy_reference_gives_the_same_tables(monkeypatch):
+    """``MULTIVECTOR_KERNEL=numpy`` runs the numpy kernels: the same ties (no draw of
+    these runs falls within rounding of a boundary) and indices to rounding."""
+    scenario = sim.load_scenario("scenarios/baseline.yaml")
+    fast = run_ensemble(scenario, 6, keep="ties")
+    monkeypatch.setenv(compiled.KERNEL_ENV, "numpy")
+    calls = []
+    monkeypatch.setattr(compiled, "decide_local", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(compiled, "row_scores", lambda *a, **k: calls.append(1))
+    slow = run_ensemble(scenario, 6, keep="ties")
+    assert not calls
+    pd.testing.assert_frame_equal(fast.ties, slow.ties, check_exact=True)
+    pd.testing.assert_frame_equal(fast.indices, slow.indices, check_exact=False, rtol=0, atol=1e-12)
+
+
+def test_an_unknown_kernel_is_refused(monkeypatch):
+    monkeypatch.setenv(compiled.KERNEL_ENV, "fortran")
+    with pytest.raises(UserError, match="MULTIVECTOR_KERNEL='fortran'.*compiled, numpy"):
+        run_ensemble(sim.load_scenario("scenarios/teaching.yaml"), 2)
+
+
+def test_row_scores_equal_the_numpy_rows(world):
+    """The tables' components and utilities (every state's current row), on and off the
+    lattice and with parameter rows per record, equal ``payoffs.row_utility``."""
+    rng = np.random.default_rng(9)
+    regimes = [world.base, world.params_with(world.shocks[:4])]
+    rows = np.array([1, 0, 1, 1, 0, 0])
+    Ts = np.stack([_ties(rng, world, lattice=r % 2 == 0) for r in range(len(rows))])
+    comp, util = compiled.row_scores(Ts, stack_params(regimes), world.delta, rows)
+    for r, k in enumerate(rows):
+        ref_comp, ref_util = payoffs.row_utility(Ts[r], regimes[k], world.delta)
+        np.testing.assert_allclose(comp[r], ref_comp, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(util[r], ref_util, rtol=0, atol=1e-12)
+    one_comp, one_util = compiled.row_scores(Ts[0], regimes[1], world.delta)
+    assert np.array_equal(one_comp, comp[0]) and np.array_equal(one_util, util[0])
