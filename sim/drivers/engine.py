@@ -141,12 +141,14 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
     )
 
     burn_in_regime = np.zeros(r, dtype=np.intp)
+    in_force = {}  # the last period's regimes, and their parameters, rows and pins
 
-    def decide(T, C, u: np.ndarray, regime: np.ndarray):
-        """Pin, choose, apply, pin, then update the credibility (Model 2): one period of
-        every replicate, ``regime`` ``(R,)`` each one's regime. One kernel call whatever
-        the regimes: replicate k reads its parameters from row ``rows[k]`` of the
-        regimes' parameters side by side (:meth:`~sim.world.sweep.Sweep.mixed`)."""
+    def regime_setup(regime: np.ndarray):
+        """The parameters, parameter rows and pins of the replicates' regimes ``(R,)``
+        (the same as the last period's most periods: then kept)."""
+        last = in_force.get("regime")
+        if last is not None and np.array_equal(last, regime):
+            return in_force["setup"]
         P, rows = sweep.in_force(regime, schedule.regimes, points)
         groups = np.unique(regime)
         pinned = []  # (pins, the replicates they hold: None for all)
@@ -154,6 +156,16 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
             pins = sweep.pins(schedule.regimes[g])
             if pins is not None:
                 pinned.append((pins, None if len(groups) == 1 else np.flatnonzero(regime == g)))
+        in_force["regime"] = regime
+        in_force["setup"] = P, rows, pinned
+        return P, rows, pinned
+
+    def decide(T, C, u: np.ndarray, regime: np.ndarray):
+        """Pin, choose, apply, pin, then update the credibility (Model 2): one period of
+        every replicate, ``regime`` ``(R,)`` each one's regime. One kernel call whatever
+        the regimes: replicate k reads its parameters from row ``rows[k]`` of the
+        regimes' parameters side by side (:meth:`~sim.world.sweep.Sweep.mixed`)."""
+        P, rows, pinned = regime_setup(regime)
         for pins, members in pinned:
             pins.apply(T, points, members)
         values, choice, revising = decision.period_choices(

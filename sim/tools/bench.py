@@ -1,5 +1,5 @@
 """Benchmarks that print their figures (``python -m sim.tools.bench run`` / ``ensemble`` /
-``threads``).
+``kernel`` / ``threads``).
 
 Machines are shared and noisy, so every figure is a median over repeats, reported with
 the spread; compare figures measured in one invocation rather than across machines.
@@ -20,6 +20,13 @@ peak resident memory (sampled every 10 ms) for each; the ratios a/c and b/c on 1
 runs, in CPU time (what another job on the machine does not change) and in wall time; a
 check that (b) and (c) made identical tables; the machine's load and cores at the start
 and the end; every figure also as a ``key=value`` line.
+
+``kernel``: the period kernel alone (Model 1's gains and choices for every tie of a batch
+of replicates, on the ties a baseline ensemble passes through): the compiled kernel
+(:mod:`sim.kernel.compiled`) against the numpy reference, in nanoseconds per tie decision,
+medians of interleaved repeats; the share of an ensemble run spent in the kernel; and an
+estimate of what a fused SIMD kernel could reach on this machine (:func:`kernel_limit`),
+with the compiled kernel's distance from it.
 
 ``threads``: the ensemble on a made-up ring of 100 states (:func:`ring_scenario`) with
 one and with two BLAS threads (``MULTIVECTOR_BLAS_THREADS``), on every core and pinned to
@@ -314,6 +321,132 @@ def _time_sizes(sc, w, sizes: list[int], rows: list[Timed]) -> None:
                     save_ensemble(sc, r, Path(tmp) / "out", dates=list(years))
 
 
+#: Arithmetic of one tie decision in the compiled kernel, counted from its source: the
+#: affine part (energy, affinity, threat, protection, rivals' leverage, cross-pressure:
+#: about 45 operations), each of the two moves (hinge, Herfindahl change, tie cost: about
+#: 15 each), the choice (about 12), and the tie's share of its row's totals (2N + 10 at N
+#: states: the row sums and products, the group masses and rivals' commitments); plus
+#: four divisions and two exponentials (the logit weights; the third is exp(0) = 1).
+KERNEL_OPS_PER_TIE = 87  # + 2N + 10, see kernel_limit
+KERNEL_DIVISIONS_PER_TIE = 4
+KERNEL_EXPS_PER_TIE = 2
+
+
+def kernel_limit(n: int, repeats: int = 15) -> dict[str, float]:
+    """A floor for a fused SIMD kernel on this machine, in ns per tie decision.
+
+    Each operation of :data:`KERNEL_OPS_PER_TIE` (and 2N + 10 for the row's totals) at
+    the rate of a compiled loop of multiply-adds over in-cache arrays (numba, which LLVM
+    vectorizes: every SIMD lane busy), each division at the rate of such a loop of
+    divisions, each exponential at numpy's SIMD ``exp``: the arithmetic of a tie with none
+    of a real kernel's costs (loads, branches, dependencies between steps, scalar
+    exponentials). No kernel reaches it; it says how far from the hardware a kernel is.
+    """
+    import numba
+    import numpy as np
+
+    @numba.njit(error_model="numpy")
+    def fma(a, b, out, times):  # pragma: no cover - compiled
+        for _ in range(times):
+            for i in range(a.size):
+                out[i] = a[i] * b[i] + out[i] * 0.5
+
+    @numba.njit(error_model="numpy")
+    def div(a, b, out, times):  # pragma: no cover - compiled
+        for _ in range(times):
+            for i in range(a.size):
+                out[i] = a[i] / b[i] + out[i] * 0.5
+
+    a = np.random.default_rng(0).uniform(0.5, 1.5, 1024)  # 8 KB: in the L1 cache
+    b, out = a[::-1].copy(), np.zeros_like(a)
+
+    def per_element(f, ops_per_element: float) -> float:
+        f()
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            f()
+            ts.append((time.perf_counter() - t) / (1000 * a.size * ops_per_element) * 1e9)
+        return statistics.median(ts)
+
+    per_op = per_element(lambda: fma(a, b, out, 1000), 2)
+    per_div = per_element(lambda: div(a, b, out, 1000), 1)
+    per_exp = per_element(lambda: [np.exp(-a, out=out) for _ in range(1000)], 1)
+    ops = KERNEL_OPS_PER_TIE + 2 * n + 10
+    limit = ops * per_op + KERNEL_DIVISIONS_PER_TIE * per_div + KERNEL_EXPS_PER_TIE * per_exp
+    return {"ns_per_op": per_op, "ns_per_div": per_div, "ns_per_exp": per_exp, "ops": ops,
+            "limit": limit}  # fmt: skip
+
+
+def bench_kernel(scenario: Path, replicates: int, repeats: int) -> dict[str, float]:
+    """Time the compiled kernel and the numpy reference on the same batches of ties (a
+    baseline ensemble's records), interleaved; print ns per tie decision and the ratios."""
+    import numpy as np
+
+    from sim.drivers import ensemble
+    from sim.kernel import compiled, decision, payoffs
+    from sim.scenario import load_scenario
+    from sim.world.compiled import world_for
+
+    sc = load_scenario(scenario)
+    w = world_for(sc)
+    machine("start")
+    print(f"scenario: {sc.name} ({w.n} states); {replicates} replicates a call; {_pin()}")
+    ties = ensemble.run_ensemble(sc, replicates, keep="ties").ties
+    steps = np.unique(ties["step"])[:: max(1, len(np.unique(ties["step"])) // 12)]
+    off = ~np.eye(w.n, dtype=bool)
+    batches = []
+    for step in steps:
+        T = np.zeros((replicates, w.n, w.n))
+        at = ties[ties["step"] == step]
+        T[:, off] = at["tie"].to_numpy().reshape(replicates, -1)
+        batches.append(T)
+    P = w.base
+    rng = np.random.default_rng(0)
+    u = rng.random((replicates, w.n, w.n))
+    revising = np.ones((replicates, w.n), dtype=bool)
+    decisions = replicates * w.n * (w.n - 1) * len(batches)
+
+    def run_compiled():
+        for T in batches:
+            compiled.decide_local(T, P, u, revising, w.rules, w.delta)
+
+    def run_numpy():
+        for T in batches:
+            gains = payoffs.local_gains(T, P, w.delta)
+            decision.choose_local(gains, w.rules, P.tau, P.gamma, u)
+
+    run_compiled(), run_numpy()
+    times: dict[str, list[float]] = {"compiled": [], "numpy": []}
+    for _ in range(repeats):
+        for name, f in (("compiled", run_compiled), ("numpy", run_numpy)):
+            t = time.process_time()
+            f()
+            times[name].append((time.process_time() - t) / decisions * 1e9)
+    compiled_ns = statistics.median(times["compiled"])
+    numpy_ns = statistics.median(times["numpy"])
+    limit = kernel_limit(w.n)
+    per_run = w.n * (w.n - 1) * (w.n_periods + w.burn_in)
+    print(f"compiled kernel: {compiled_ns:.1f} ns a tie decision (median of {repeats})")
+    print(f"numpy reference: {numpy_ns:.1f} ns a tie decision (gains and choice)")
+    print(
+        f"fused SIMD floor here: {limit['ops']} operations x {limit['ns_per_op']:.2f} ns + "
+        f"{KERNEL_DIVISIONS_PER_TIE} divisions x {limit['ns_per_div']:.2f} ns + "
+        f"{KERNEL_EXPS_PER_TIE} exponentials x {limit['ns_per_exp']:.2f} ns = "
+        f"{limit['limit']:.1f} ns a tie"
+    )
+    print(f"kernel_ns_per_tie={compiled_ns:.1f}")
+    print(f"numpy_ns_per_tie={numpy_ns:.1f}")
+    print(f"ratio_numpy_over_compiled={numpy_ns / compiled_ns:.1f}")
+    print(f"limit_ns_per_tie={limit['limit']:.1f}")
+    print(f"ratio_compiled_over_limit={compiled_ns / limit['limit']:.1f}")
+    print(f"aim: within 3x of the compiled limit -> {compiled_ns / limit['limit']:.1f}x")
+    print(f"kernel_ms_per_run={compiled_ns * per_run / 1e6:.3f}")
+    print(f"limit_ms_per_run={limit['limit'] * per_run / 1e6:.3f}")
+    machine("end")
+    return {"compiled": compiled_ns, "numpy": numpy_ns, **limit}
+
+
 def ring_scenario(n: int, steps: int = 20, burn_in: int = 10):
     """A made-up world of ``n`` states for timing: a ring, each state tied to the next by
     energy, threat and proximity, a rivalry every seventh pair, quarterly periods."""
@@ -396,6 +529,10 @@ def main(argv: list[str] | None = None) -> int:
         default="1000,10000,100000",
         help="ensemble sizes, comma-separated (above 10,000: streamed to disk)",
     )
+    k = sub.add_parser("kernel", help="the compiled period kernel against the numpy one")
+    k.add_argument("--scenario", type=Path, default=SCENARIO)
+    k.add_argument("--replicates", type=int, default=256, help="replicates a call")
+    k.add_argument("--repeats", type=int, default=15)
     t = sub.add_parser("threads", help="the ensemble with 1 and more BLAS threads")
     t.add_argument("--states", type=int, default=100, help="states in the ring (default 100)")
     t.add_argument("--runs", type=int, default=16, help="replicates a timing (default 16)")
@@ -404,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.what == "run":
         bench_run(args.scenario, args.repeats, args.cli_repeats)
+    elif args.what == "kernel":
+        bench_kernel(args.scenario, args.replicates, args.repeats)
     elif args.what == "threads":
         threads = [int(x) for x in args.threads.split(",") if x]
         bench_threads(args.states, args.runs, threads, args.repeats)

@@ -181,7 +181,7 @@ def _fires(
 def _regime_indices(fired_at: np.ndarray, regimes: list[Regime], known: dict) -> np.ndarray:
     """Per replicate, the index of its regime: active shocks ordered by the period they
     fired in, then scenario order. New regimes are appended to ``regimes``."""
-    rows, inverse = np.unique(fired_at, axis=0, return_inverse=True)
+    rows, inverse = _unique_rows(fired_at)
     out = np.empty(len(rows), dtype=np.intp)
     for a, row in enumerate(rows):
         act = np.flatnonzero(row >= 0)
@@ -191,6 +191,22 @@ def _regime_indices(fired_at: np.ndarray, regimes: list[Regime], known: dict) ->
             regimes.append(key)
         out[a] = known[key]
     return out[inverse.ravel()]
+
+
+def _unique_rows(fired_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(fired_at, axis=0, return_inverse=True)`` (the inverse flat), through
+    one integer per row where a row fits in one: its entries (from -1) as digits in the
+    base of the largest entry + 2, if S entries need fewer than 62 bits. Several times
+    faster than unique rows, with the same rows in the same order."""
+    base = int(fired_at.max(initial=-1)) + 2
+    shocks = fired_at.shape[1]
+    if shocks == 0 or shocks * np.log2(base) >= 62:
+        rows, inverse = np.unique(fired_at, axis=0, return_inverse=True)
+        return rows, inverse.ravel()
+    weights = base ** np.arange(shocks - 1, -1, -1, dtype=np.int64)
+    codes = (fired_at + 1) @ weights  # lexicographic order of the rows = order of codes
+    unique, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    return fired_at[first], inverse
 
 
 def _event_arrays(events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
