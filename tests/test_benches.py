@@ -72,3 +72,16 @@ def test_threads_bench_prints_each_setting_on_all_cores_and_one():
     }  # fmt: skip
     assert MACHINE | expected <= set(found)
     assert all(float(found[k]) > 0 for k in expected)
+
+
+def test_kernel_bench_prints_both_kernels_and_the_floor():
+    out = _bench("sim.tools.bench", "kernel", "--replicates", "4", "--repeats", "1")
+    found = keys(out)
+    figures = {
+        "kernel_ns_per_tie", "numpy_ns_per_tie", "ratio_numpy_over_compiled",
+        "limit_ns_per_tie", "ratio_compiled_over_limit", "kernel_ms_per_run",
+        "limit_ms_per_run",
+    }  # fmt: skip
+    assert MACHINE | figures <= set(found)
+    assert all(float(found[k]) > 0 for k in figures)
+    assert "aim: within 3x of the compiled limit" in out
