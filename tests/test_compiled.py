@@ -132,23 +132,44 @@ def test_one_compiled_signature_serves_both_drivers():
     assert compiled._local_choices._cache.__class__.__name__ == "FunctionCache"
 
 
-def test_one_kernel_call_per_period_whatever_the_regimes(monkeypatch):
+def test_one_call_per_block_of_periods_whatever_the_regimes(monkeypatch):
     """Replicates in different shock regimes (probabilistic shocks that fire in some
-    only) still take one kernel call a period."""
+    only) are advanced together: one compiled call per block of draws (8 periods), every
+    replicate in each; with the numpy kernel, one call of the decisions a period."""
+    from sim.drivers import engine
+    from sim.kernel import decision
+
     calls = []
-    real = compiled.decide_local
+    real = compiled.simulate_local
 
-    def counted(T, *args, **kwargs):
-        calls.append(T.shape[0])
-        return real(T, *args, **kwargs)
+    def counted(T, P, u, *args, **kwargs):
+        calls.append((T.shape[0], u.shape[0]))
+        return real(T, P, u, *args, **kwargs)
 
-    monkeypatch.setattr(compiled, "decide_local", counted)
+    monkeypatch.setattr(compiled, "simulate_local", counted)
     scenario = sim.load_scenario("scenarios/baseline.yaml")
     result = run_ensemble(scenario, 40, keep="ties", chunk_size=40)
     prob = result.shocks[result.shocks["kind"] == "probabilistic"]
     assert 0 < prob["replicate"].nunique() < 40  # the regimes do differ
     w = compile_world(scenario)
-    assert calls == [40] * (w.burn_in + w.n_periods)
+    periods = w.burn_in + w.n_periods
+    block = engine.DecisionDraws.BLOCK
+    rest = [periods % block] if periods % block else []
+    assert [k for _, k in calls] == [block] * (periods // block) + rest
+    assert {r for r, _ in calls} == {40}
+
+    monkeypatch.setenv(compiled.KERNEL_ENV, "numpy")
+    per_period = []
+    real_choices = decision.period_choices
+
+    def counted_choices(T, *args, **kwargs):
+        per_period.append(T.shape[0])
+        return real_choices(T, *args, **kwargs)
+
+    monkeypatch.setattr(decision, "period_choices", counted_choices)
+    slow = run_ensemble(scenario, 40, keep="ties", chunk_size=40)
+    assert per_period == [40] * periods
+    pd.testing.assert_frame_equal(result.ties, slow.ties, check_exact=True)
 
 
 def test_numpy_reference_gives_the_same_tables(monkeypatch):

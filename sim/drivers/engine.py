@@ -104,12 +104,19 @@ class DecisionDraws:
         self.at = self.BLOCK
 
     def next(self) -> np.ndarray:
+        """The next period's draws ``(R, N, N + 1)``."""
+        return self.take(1)[0]
+
+    def take(self, most: int) -> np.ndarray:
+        """The draws ``(K, R, N, N + 1)`` of the next K periods, 1 <= K <= ``most`` (as
+        many as the block holds)."""
         if self.at == self.BLOCK:
             n = self.n
             self.buf = np.stack([g.random((self.BLOCK, n, n + 1)) for g in self.gens], axis=1)
             self.at = 0
-        u = self.buf[self.at]
-        self.at += 1
+        k = min(most, self.BLOCK - self.at)
+        u = self.buf[self.at : self.at + k]
+        self.at += k
         return u
 
 
@@ -179,6 +186,11 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         return T, C
 
     T = np.zeros((r, n, n))
+    from sim.kernel import compiled  # numba: imported when first needed
+
+    if w.model == 1 and w.candidates == "local" and compiled.kernel() == "compiled":
+        snaps = _simulate_compiled(sweep, schedule, draws, T, points, steps)
+        return Simulation(snaps, schedule.record_regimes(steps), schedule, points)
     C = balance.initial_credibility(sweep.params((), points), T.shape) if w.model == 2 else None
     for _ in range(w.burn_in):
         T, C = decide(T, C, draws.next(), burn_in_regime)
@@ -198,6 +210,79 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
             if C is not None:
                 trust[:, slot[p + 1]] = C
     return Simulation(snaps, schedule.record_regimes(steps), schedule, points, trust)
+
+
+def _simulate_compiled(
+    sweep: Sweep,
+    schedule: ShockSchedule,
+    draws: DecisionDraws,
+    T: np.ndarray,
+    points: np.ndarray,
+    steps: np.ndarray,
+) -> np.ndarray:
+    """:func:`simulate`'s period loop for Model 1 with local candidates, compiled: one
+    call of :func:`sim.kernel.compiled.simulate_local` per block of draws (8 periods),
+    the same steps as the loop in Python (pin, decide, apply, pin) through the same
+    compiled decisions as the Mesa model. Returns the snapshots ``(R, S, N, N)``."""
+    from sim.kernel import compiled
+
+    w = sweep.world
+    r = T.shape[0]
+    total = w.burn_in + w.n_periods
+    # every regime's parameters side by side; replicate b in regime g reads row
+    # g * points + its point
+    P = sweep.mixed(schedule.regimes)
+    regime = np.concatenate([np.zeros((w.burn_in, r), dtype=np.intp), schedule.regime.T])
+    rows = regime * sweep.n_points + points if P.power.ndim > 1 else None
+    # the slot of each record: step 0 closes the burn-in, step t > 0 period t - 1
+    record = np.full(total, -1, dtype=np.int64)
+    snaps = np.empty((r, len(steps), w.n, w.n))
+    for k, step in enumerate(steps):
+        at = w.burn_in + step - 1
+        if at >= 0:
+            record[at] = k
+        else:  # no burn-in: step 0 is the start
+            snaps[:, k] = T
+    pins = pin_table(sweep, schedule.regimes)
+    g = 0
+    while g < total:
+        u = draws.take(total - g)
+        k = len(u)
+        compiled.simulate_local(
+            T,
+            P,
+            u,
+            regime[g : g + k],
+            None if rows is None else rows[g : g + k],
+            points,
+            pins,
+            update=w.update,
+            rules=w.rules,
+            delta=w.delta,
+            record=record[g : g + k],
+            snaps=snaps,
+        )
+        g += k
+    return snaps
+
+
+def pin_table(sweep: Sweep, regimes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ties each regime pins, as the compiled loop reads them: ``(start, i, j,
+    value)``, regime g pinning ``T[i[q], j[q]] = value[q, point]`` for ``q`` from
+    ``start[g]`` to ``start[g + 1] - 1``."""
+    start = [0]
+    rows, cols, values = [], [], []
+    for regime in regimes:
+        pins = sweep.pins(regime)
+        if pins is not None:
+            rows.append(pins.rows)
+            cols.append(pins.cols)
+            values.append(np.broadcast_to(pins.values, (sweep.n_points, len(pins.rows))).T)
+        start.append(start[-1] + (0 if pins is None else len(pins.rows)))
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return np.array(start), empty, empty, np.zeros((0, sweep.n_points))
+    return np.array(start), np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
 
 
 #: The environment variable that sets how many threads numpy's BLAS (and any OpenMP

@@ -170,6 +170,188 @@ def _barrier(z):  # pragma: no cover - compiled
     return c / 2.0
 
 
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _decide(
+    T,
+    u,
+    revising,
+    b,
+    pb,
+    rules,
+    delta,
+    pairs,
+    states,
+    scalars,
+    down_table,
+    up_table,
+    m,
+    choice,
+    gains,
+    scratch,
+):  # pragma: no cover - compiled; held equal to the numpy kernel by tests/test_compiled.py
+    """Replicate ``b``'s decisions, with parameter row ``pb``: fill ``choice[b]`` with
+    each tie's candidate index (0 down, 1 stay, 2 up) and ``gains[:, b]`` with the gains of
+    ``-delta`` and ``+delta`` (NaN where the move leaves (-1, 1), on the diagonal and in
+    rows that do not revise). ``T`` ``(R, N, N)`` ties; ``u`` ``(R, N, >= N)`` uniforms;
+    ``revising`` ``(R, N)``; ``rules`` ``(N,)``; ``delta`` the step; ``pairs``,
+    ``states``, ``scalars`` from :func:`pack`; ``down_table``, ``up_table``: the barrier's
+    changes by ``-+delta`` on the lattice ``k delta``, ``k = -m .. m``; ``scratch``
+    ``(6, N)`` work space.
+
+    Both the per-period kernel (:func:`_local_choices`, the Mesa model's) and the chunk's
+    loop (:func:`_simulate_local`, the ensemble's) call this one function, so the two
+    drivers compute the same numbers.
+    """
+    n = T.shape[1]
+    half = 0.5 * delta
+    bump = half * half
+    inv_delta = 1.0 / delta
+    x = scratch[0]
+    f = scratch[1]
+    k = scratch[2]
+    rho = scratch[3]
+    group_mass = scratch[4]
+    rival_commitment = scratch[5]
+    beta = scalars[pb, 0]
+    lam = scalars[pb, 1]
+    phi = scalars[pb, 2]
+    inv_phi = 1.0 / (1.0 + phi)
+    for i in range(n):
+        if not revising[b, i]:
+            for j in range(n):
+                choice[b, i, j] = 1
+                gains[0, b, i, j] = np.nan
+                gains[1, b, i, j] = np.nan
+            continue
+        w_energy = states[pb, 6, i]
+        w_security = states[pb, 7, i]
+        w_alignment = states[pb, 8, i]
+        # the row's current state and its aggregates
+        unthreatened = 1.0
+        unprotected = 1.0
+        total_mass = 0.0
+        for j in range(n):
+            xj = T[b, i, j] if j != i else 0.0
+            fj = (1.0 + xj) / 2.0
+            kj = fj * fj if j != i else 0.0
+            rj = beta + (1.0 - beta) * ((1.0 + T[b, j, i]) / 2.0)
+            x[j] = xj
+            f[j] = fj
+            k[j] = kj
+            rho[j] = rj
+            unthreatened *= 1.0 - pairs[pb, 1, i, j] * (1.0 - lam * rj * fj)
+            unprotected *= 1.0 - pairs[pb, 2, i, j] * rj * kj
+            total_mass += states[pb, 0, j] * kj
+        mass_sq = 0.0
+        for j in range(n):
+            gm = 0.0
+            rc = 0.0
+            for c in range(n):
+                gm += k[c] * pairs[pb, 6, c, j]
+                rc += k[c] * pairs[pb, 7, c, j]
+            group_mass[j] = gm
+            rival_commitment[j] = rc
+            mass_sq += states[pb, 0, j] * k[j] * gm
+        threat = 1.0 - unthreatened
+        hhi = mass_sq / (total_mass * total_mass) if total_mass > 0.0 else 0.0
+        autonomy_weight = w_alignment * states[pb, 1, i]
+        cross_weight = w_alignment * (states[pb, 2, i] * states[pb, 9, i])
+        kappa = states[pb, 3, i]
+        inv_tau = 1.0 / states[pb, 4, i]
+        gamma = states[pb, 5, i]
+        rule = rules[i]
+        for j in range(n):
+            if j == i:
+                choice[b, i, j] = 1
+                gains[0, b, i, j] = np.nan
+                gains[1, b, i, j] = np.nan
+                continue
+            xj = x[j]
+            fj = f[j]
+            rj = rho[j]
+            k_slope = delta * fj
+            # the part affine in the sign of the step: even + s * odd
+            odd = (w_energy * half) * pairs[pb, 0, i, j] * rj
+            odd += (w_alignment * delta) * pairs[pb, 5, i, j]
+            theta = pairs[pb, 1, i, j]
+            lam_rho = lam * rj
+            threat_factor = 1.0 - theta * (1.0 - lam_rho * fj)
+            threat_drop = unthreatened / threat_factor * theta * lam_rho * half
+            pi_rho = pairs[pb, 2, i, j] * rj
+            cover_rate = unprotected / (1.0 - pi_rho * k[j]) * pi_rho
+            cover_odd = cover_rate * k_slope
+            cover_even = cover_rate * bump
+            even = w_security * (threat * cover_even - threat_drop * cover_odd)
+            odd += w_security * (threat * cover_odd + threat_drop * (unprotected - cover_even))
+            rival_rate = w_security * pairs[pb, 4, i, j]
+            even -= rival_rate * bump
+            odd -= rival_rate * k_slope
+            cross_rate = cross_weight * rival_commitment[j]
+            even -= cross_rate * bump
+            odd -= cross_rate * k_slope
+            # the barrier's change from the lattice table, or computed off the lattice
+            kf = np.rint(xj * inv_delta)
+            on_lattice = abs(xj - kf * delta) <= 1e-9
+            idx = min(max(int(kf) + m, 0), 2 * m)
+            hinge_now = max(phi - xj, 0.0) * inv_phi
+            lever = -w_security * pairs[pb, 3, i, j]
+            p_j = states[pb, 0, j]
+            mass_odd = p_j * k_slope
+            down = up = 0.0
+            for s in range(2):
+                sign = 2.0 * s - 1.0
+                v = xj + sign * delta
+                valid = abs(v) < 1.0
+                v = min(max(v, -1.0), 1.0)
+                hinge = max(phi - v, 0.0) * inv_phi
+                g = (hinge * hinge - hinge_now * hinge_now) * lever
+                if total_mass > 0.0:
+                    mass_change = bump * p_j + sign * mass_odd
+                    new_total = total_mass + mass_change
+                    new_sq = (2.0 * group_mass[j] + mass_change) * mass_change + mass_sq
+                    hhi_change = new_sq / (new_total * new_total) - hhi
+                    g -= hhi_change * autonomy_weight
+                if on_lattice:
+                    cost = down_table[idx] if s == 0 else up_table[idx]
+                else:
+                    cost = _barrier(v) - _barrier(xj)
+                g -= cost * kappa
+                g += even + sign * odd
+                gains[s, b, i, j] = g if valid else np.nan
+                if s == 0:
+                    down = g - gamma if valid else -np.inf
+                else:
+                    up = g - gamma if valid else -np.inf
+            if rule == _LOGIT:
+                # weights exp((V - top) / tau); the top one is exp(0) = 1
+                top = max(max(down, up), 0.0)
+                if top == 0.0:
+                    w_stay = 1.0
+                    w_down = np.exp(down * inv_tau)
+                    w_up = np.exp(up * inv_tau)
+                elif top == down:
+                    w_down = 1.0
+                    w_stay = np.exp(-top * inv_tau)
+                    w_up = np.exp((up - top) * inv_tau)
+                else:
+                    w_up = 1.0
+                    w_stay = np.exp(-top * inv_tau)
+                    w_down = np.exp((down - top) * inv_tau)
+                below = w_down + w_stay
+                total = below + w_up
+                draw = u[b, i, j] * total
+                choice[b, i, j] = (1 if draw >= w_down else 0) + (1 if draw >= below else 0)
+            elif rule == _BEST_RESPONSE:
+                if max(down, up) <= 0.0:
+                    choice[b, i, j] = 1
+                elif down >= up:
+                    choice[b, i, j] = 0
+                else:
+                    choice[b, i, j] = 2
+            else:
+                choice[b, i, j] = 1
+
+
 @numba.njit(_SIGNATURE, cache=True, error_model="numpy", nogil=True)
 def _local_choices(
     T,
@@ -198,154 +380,130 @@ def _local_choices(
     ``k = -m .. m``.
     """
     r, n = T.shape[0], T.shape[1]
-    half = 0.5 * delta
-    bump = half * half
-    inv_delta = 1.0 / delta
-    x = np.empty(n)
-    f = np.empty(n)
-    k = np.empty(n)
-    rho = np.empty(n)
-    group_mass = np.empty(n)
-    rival_commitment = np.empty(n)
-    gain = np.empty(2)
+    scratch = np.empty((6, n))
     for b in range(r):
-        pb = rows[b]
-        beta = scalars[pb, 0]
-        lam = scalars[pb, 1]
-        phi = scalars[pb, 2]
-        inv_phi = 1.0 / (1.0 + phi)
-        for i in range(n):
-            if not revising[b, i]:
-                for j in range(n):
-                    choice[b, i, j] = 1
-                    gains[0, b, i, j] = np.nan
-                    gains[1, b, i, j] = np.nan
-                continue
-            w_energy = states[pb, 6, i]
-            w_security = states[pb, 7, i]
-            w_alignment = states[pb, 8, i]
-            # the row's current state and its aggregates
-            unthreatened = 1.0
-            unprotected = 1.0
-            total_mass = 0.0
-            for j in range(n):
-                xj = T[b, i, j] if j != i else 0.0
-                fj = (1.0 + xj) / 2.0
-                kj = fj * fj if j != i else 0.0
-                rj = beta + (1.0 - beta) * ((1.0 + T[b, j, i]) / 2.0)
-                x[j] = xj
-                f[j] = fj
-                k[j] = kj
-                rho[j] = rj
-                unthreatened *= 1.0 - pairs[pb, 1, i, j] * (1.0 - lam * rj * fj)
-                unprotected *= 1.0 - pairs[pb, 2, i, j] * rj * kj
-                total_mass += states[pb, 0, j] * kj
-            mass_sq = 0.0
-            for j in range(n):
-                gm = 0.0
-                rc = 0.0
-                for c in range(n):
-                    gm += k[c] * pairs[pb, 6, c, j]
-                    rc += k[c] * pairs[pb, 7, c, j]
-                group_mass[j] = gm
-                rival_commitment[j] = rc
-                mass_sq += states[pb, 0, j] * k[j] * gm
-            threat = 1.0 - unthreatened
-            hhi = mass_sq / (total_mass * total_mass) if total_mass > 0.0 else 0.0
-            autonomy_weight = w_alignment * states[pb, 1, i]
-            cross_weight = w_alignment * (states[pb, 2, i] * states[pb, 9, i])
-            kappa = states[pb, 3, i]
-            inv_tau = 1.0 / states[pb, 4, i]
-            gamma = states[pb, 5, i]
-            rule = rules[i]
-            for j in range(n):
-                if j == i:
-                    choice[b, i, j] = 1
-                    gains[0, b, i, j] = np.nan
-                    gains[1, b, i, j] = np.nan
-                    continue
-                xj = x[j]
-                fj = f[j]
-                rj = rho[j]
-                k_slope = delta * fj
-                # the part affine in the sign of the step: even + s * odd
-                odd = (w_energy * half) * pairs[pb, 0, i, j] * rj
-                odd += (w_alignment * delta) * pairs[pb, 5, i, j]
-                theta = pairs[pb, 1, i, j]
-                lam_rho = lam * rj
-                threat_factor = 1.0 - theta * (1.0 - lam_rho * fj)
-                threat_drop = unthreatened / threat_factor * theta * lam_rho * half
-                pi_rho = pairs[pb, 2, i, j] * rj
-                cover_rate = unprotected / (1.0 - pi_rho * k[j]) * pi_rho
-                cover_odd = cover_rate * k_slope
-                cover_even = cover_rate * bump
-                even = w_security * (threat * cover_even - threat_drop * cover_odd)
-                odd += w_security * (threat * cover_odd + threat_drop * (unprotected - cover_even))
-                rival_rate = w_security * pairs[pb, 4, i, j]
-                even -= rival_rate * bump
-                odd -= rival_rate * k_slope
-                cross_rate = cross_weight * rival_commitment[j]
-                even -= cross_rate * bump
-                odd -= cross_rate * k_slope
-                # the barrier's change from the lattice table, or computed off the lattice
-                kf = np.rint(xj * inv_delta)
-                on_lattice = abs(xj - kf * delta) <= 1e-9
-                idx = min(max(int(kf) + m, 0), 2 * m)
-                hinge_now = max(phi - xj, 0.0) * inv_phi
-                lever = -w_security * pairs[pb, 3, i, j]
-                p_j = states[pb, 0, j]
-                mass_odd = p_j * k_slope
-                for s in range(2):
-                    sign = 2.0 * s - 1.0
-                    v = xj + sign * delta
-                    valid = abs(v) < 1.0
-                    v = min(max(v, -1.0), 1.0)
-                    hinge = max(phi - v, 0.0) * inv_phi
-                    g = (hinge * hinge - hinge_now * hinge_now) * lever
-                    if total_mass > 0.0:
-                        mass_change = bump * p_j + sign * mass_odd
-                        new_total = total_mass + mass_change
-                        new_sq = (2.0 * group_mass[j] + mass_change) * mass_change + mass_sq
-                        hhi_change = new_sq / (new_total * new_total) - hhi
-                        g -= hhi_change * autonomy_weight
-                    if on_lattice:
-                        cost = down_table[idx] if s == 0 else up_table[idx]
-                    else:
-                        cost = _barrier(v) - _barrier(xj)
-                    g -= cost * kappa
-                    g += even + sign * odd
-                    gains[s, b, i, j] = g if valid else np.nan
-                    gain[s] = g - gamma if valid else -np.inf
-                down = gain[0]
-                up = gain[1]
-                if rule == _LOGIT:
-                    # weights exp((V - top) / tau); the top one is exp(0) = 1
-                    top = max(max(down, up), 0.0)
-                    if top == 0.0:
-                        w_stay = 1.0
-                        w_down = np.exp(down * inv_tau)
-                        w_up = np.exp(up * inv_tau)
-                    elif top == down:
-                        w_down = 1.0
-                        w_stay = np.exp(-top * inv_tau)
-                        w_up = np.exp((up - top) * inv_tau)
-                    else:
-                        w_up = 1.0
-                        w_stay = np.exp(-top * inv_tau)
-                        w_down = np.exp((down - top) * inv_tau)
-                    below = w_down + w_stay
-                    total = below + w_up
-                    draw = u[b, i, j] * total
-                    choice[b, i, j] = (1 if draw >= w_down else 0) + (1 if draw >= below else 0)
-                elif rule == _BEST_RESPONSE:
-                    if max(down, up) <= 0.0:
-                        choice[b, i, j] = 1
-                    elif down >= up:
-                        choice[b, i, j] = 0
-                    else:
-                        choice[b, i, j] = 2
-                else:
-                    choice[b, i, j] = 1
+        _decide(
+            T,
+            u,
+            revising,
+            b,
+            rows[b],
+            rules,
+            delta,
+            pairs,
+            states,
+            scalars,
+            down_table,
+            up_table,
+            m,
+            choice,
+            gains,
+            scratch,
+        )
+
+
+_CHUNK_SIGNATURE = numba.types.void(
+    numba.types.Array(numba.float64, 3, "C"),  # T (updated in place)
+    _readonly(numba.float64, 4),  # u: (K, R, N, N + 1)
+    _readonly(numba.int64, 2),  # regime: (K, R)
+    _readonly(numba.int64, 2),  # rows: (K, R)
+    _readonly(numba.int64, 1),  # points: (R,)
+    _readonly(numba.int64, 1),  # pin_start: (regimes + 1,)
+    _readonly(numba.int64, 1),  # pin_i
+    _readonly(numba.int64, 1),  # pin_j
+    _readonly(numba.float64, 2),  # pin_value: (pins, points)
+    numba.boolean,  # one_at_a_time
+    _readonly(numba.int64, 1),  # rules
+    numba.float64,  # delta
+    _readonly(numba.float64, 4),  # pairs
+    _readonly(numba.float64, 3),  # states
+    _readonly(numba.float64, 2),  # scalars
+    _readonly(numba.float64, 1),  # down_table
+    _readonly(numba.float64, 1),  # up_table
+    numba.int64,  # m
+    _readonly(numba.int64, 1),  # record: (K,)
+    numba.types.Array(numba.float64, 4, "C"),  # snaps (written)
+)
+
+
+@numba.njit(_CHUNK_SIGNATURE, cache=True, error_model="numpy", nogil=True)
+def _simulate_local(
+    T,
+    u,
+    regime,
+    rows,
+    points,
+    pin_start,
+    pin_i,
+    pin_j,
+    pin_value,
+    one_at_a_time,
+    rules,
+    delta,
+    pairs,
+    states,
+    scalars,
+    down_table,
+    up_table,
+    m,
+    record,
+    snaps,
+):  # pragma: no cover - compiled; held equal to the Mesa model by tests/test_ensemble.py
+    """K periods of R replicates: for each period and replicate, pin the ties its regime
+    holds, decide (:func:`_decide`), apply the moves of the revising states, pin again;
+    after period t, if ``record[t] >= 0``, copy the ties into ``snaps[:, record[t]]``.
+
+    The same steps, in the same order and with the same arithmetic, as the engine's
+    period loop in Python (``decision.period_choices`` and ``decision.apply_choices``,
+    ``Pins.apply``): what the Mesa model does a period at a time.
+    ``regime[t, b]`` indexes the pins (``pin_start``: where each regime's pins begin in
+    ``pin_i``, ``pin_j``, ``pin_value[:, point]``); ``rows[t, b]`` the parameters.
+    """
+    k_periods, r, n = u.shape[0], T.shape[0], T.shape[1]
+    scratch = np.empty((6, n))
+    choice = np.empty((r, n, n), dtype=np.int64)
+    gains = np.empty((2, r, n, n))
+    revising = np.empty((r, n), dtype=np.bool_)
+    for t in range(k_periods):
+        ut = u[t]
+        for b in range(r):
+            g = regime[t, b]
+            for q in range(pin_start[g], pin_start[g + 1]):
+                T[b, pin_i[q], pin_j[q]] = pin_value[q, points[b]]
+            if one_at_a_time:
+                who = min(int(ut[b, 0, n] * n), n - 1)
+                for i in range(n):
+                    revising[b, i] = i == who
+            else:
+                for i in range(n):
+                    revising[b, i] = True
+            _decide(
+                T,
+                ut,
+                revising,
+                b,
+                rows[t, b],
+                rules,
+                delta,
+                pairs,
+                states,
+                scalars,
+                down_table,
+                up_table,
+                m,
+                choice,
+                gains,
+                scratch,
+            )
+            for i in range(n):
+                if revising[b, i]:
+                    for j in range(n):
+                        T[b, i, j] = T[b, i, j] + (choice[b, i, j] - 1) * delta
+                T[b, i, i] = 0.0
+            for q in range(pin_start[g], pin_start[g + 1]):
+                T[b, pin_i[q], pin_j[q]] = pin_value[q, points[b]]
+        if record[t] >= 0:
+            snaps[:, record[t]] = T
 
 
 _ROW_SIGNATURE = numba.types.void(
@@ -528,3 +686,68 @@ def row_scores(
     if single:
         return comp[0], util[0]
     return comp, util
+
+
+def simulate_local(
+    T: np.ndarray,
+    P,
+    u: np.ndarray,
+    regime: np.ndarray,
+    rows: np.ndarray | None,
+    points: np.ndarray,
+    pins: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    *,
+    update: str,
+    rules: np.ndarray,
+    delta: float,
+    record: np.ndarray,
+    snaps: np.ndarray,
+) -> None:
+    """K periods of Model 1 with local candidates for R replicates, in one call: the
+    ensemble engine's period loop (:func:`sim.drivers.engine.simulate`).
+
+    Args:
+        T: ties ``(R, N, N)``, advanced in place.
+        P: the parameters of every regime side by side (batch ``()`` or ``(B,)``).
+        u: the K periods' draws ``(K, R, N, N + 1)``.
+        regime: ``(K, R)`` each replicate's regime (index into ``pins``).
+        rows: ``(K, R)`` each replicate's row of ``P`` (None: ``P`` is one set).
+        points: ``(R,)`` sweep points (the pinned values differ by point).
+        pins: ``(start, i, j, value)``: regime g pins ``T[i[q], j[q]] = value[q, point]``
+            for ``q`` in ``start[g] .. start[g + 1] - 1``.
+        update: ``simultaneous`` or ``one_at_a_time``; rules, delta: the world's.
+        record: ``(K,)`` the slot of ``snaps`` ``(R, S, N, N)`` to copy the ties into
+            after each period, -1 for none.
+    """
+    from sim.kernel.payoffs import _barrier_table
+
+    k, r = u.shape[0], T.shape[0]
+    pairs, states, scalars = P.packed
+    if rows is None:
+        rows = np.zeros((k, r), dtype=np.int64)
+    if rows.shape != (k, r) or (rows.size and (rows.min() < 0 or rows.max() >= len(pairs))):
+        raise ValueError(f"rows {rows.shape} do not index {len(pairs)} parameter rows")
+    _, down, up = _barrier_table(float(delta))
+    start, pin_i, pin_j, value = pins
+    _simulate_local(
+        T,
+        _frozen(u, np.float64),
+        _frozen(regime, np.int64),
+        _frozen(rows, np.int64),
+        _frozen(points, np.int64),
+        _frozen(start, np.int64),
+        _frozen(pin_i, np.int64),
+        _frozen(pin_j, np.int64),
+        _frozen(value, np.float64),
+        update == "one_at_a_time",
+        _frozen(rules, np.int64),
+        float(delta),
+        _frozen(pairs, np.float64),
+        _frozen(states, np.float64),
+        _frozen(scalars, np.float64),
+        _frozen(down, np.float64),
+        _frozen(up, np.float64),
+        (len(down) - 1) // 2,
+        _frozen(record, np.int64),
+        snaps,
+    )
