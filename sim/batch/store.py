@@ -74,6 +74,7 @@ from sim.outputs.files import (
     atomic_dir,
     atomic_file,
     check_out_dir,
+    dictionary_columns,
     out_target,
     temporary_path,
     write_manifest,
@@ -407,8 +408,11 @@ def remove_part(path: Path) -> None:
 def parquet_file(path: Path, df: pd.DataFrame) -> dict:
     """Write ``df`` as the Parquet file ``path``; its ledger line (checksummed from the
     very bytes written)."""
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
     buf = io.BytesIO()
-    df.to_parquet(buf, index=False, compression=COMPRESSION)
+    pq.write_table(table, buf, compression=COMPRESSION, use_dictionary=dictionary_columns(table))
     data = buf.getbuffer()
     path.write_bytes(data)
     return file_entry(data, len(df))

@@ -24,7 +24,13 @@ import pandas as pd
 
 from sim.drivers.ensemble import Seed, check_seeds, check_shocks_off, iter_ensemble, record_steps
 from sim.errors import UserError
-from sim.outputs.files import MANIFEST, atomic_dir, write_figure, write_manifest
+from sim.outputs.files import (
+    MANIFEST,
+    atomic_dir,
+    dictionary_columns,
+    write_figure,
+    write_manifest,
+)
 from sim.outputs.kinds import ENSEMBLE
 from sim.outputs.manifest import ensemble_manifest
 from sim.outputs.run_files import check_format, write_table
@@ -239,7 +245,11 @@ class _TableStreams:
 
         table = pa.Table.from_pandas(df, preserve_index=False)
         if name not in self.writers:
-            self.writers[name] = pq.ParquetWriter(self.directory / f"{name}.parquet", table.schema)
+            self.writers[name] = pq.ParquetWriter(
+                self.directory / f"{name}.parquet",
+                table.schema,
+                use_dictionary=dictionary_columns(table),
+            )
         self.writers[name].write_table(table)
 
     def files(self) -> list[str]:

@@ -348,3 +348,14 @@ def write_figure(fig, path: Path, dpi: int = 120) -> None:
         fig.savefig(path, dpi=dpi, format="png")
     finally:
         plt.close(fig)
+
+
+def dictionary_columns(table) -> list[str]:
+    """The columns of a ``pyarrow.Table`` worth dictionary encoding in Parquet: all but
+    the floating-point ones. Keys (run, step, date, state, partner) repeat and shrink to
+    a few bits; model outputs hardly repeat, and encoding them first as a dictionary
+    (pyarrow's default for every column) doubles the time of writing a part for about
+    10% less disk."""
+    import pyarrow as pa
+
+    return [f.name for f in table.schema if not pa.types.is_floating(f.type)]
