@@ -83,7 +83,8 @@ def pack(P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Model 1's parameters of a :class:`~sim.kernel.payoffs.Params` with batch shape
     ``()`` or ``(B,)`` as three C-contiguous arrays: ``pairs`` ``(B, 8, N, N)``,
     ``states`` ``(B, 10, N)`` and ``scalars`` ``(B, 3)``, in the orders of
-    :data:`PAIRS`, :data:`STATES` and :data:`SCALARS` (``B`` = 1 when unbatched).
+    :data:`PAIRS`, :data:`STATES` and :data:`SCALARS` (``B`` = 1 when unbatched);
+    read-only, as the compiled functions take them.
     """
     d = P.derived
     n = P.power.shape[-1]
@@ -120,9 +121,9 @@ def pack(P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     states = np.stack([np.broadcast_to(state_arrays[k], batch + (n,)) for k in STATES], axis=-2)
     scalars = np.stack([np.broadcast_to(scalar_arrays[k], batch) for k in SCALARS], axis=-1)
     return (
-        np.ascontiguousarray(pairs.reshape(b, len(PAIRS), n, n), dtype=np.float64),
-        np.ascontiguousarray(states.reshape(b, len(STATES), n), dtype=np.float64),
-        np.ascontiguousarray(scalars.reshape(b, len(SCALARS)), dtype=np.float64),
+        _frozen(pairs.reshape(b, len(PAIRS), n, n), np.float64),
+        _frozen(states.reshape(b, len(STATES), n), np.float64),
+        _frozen(scalars.reshape(b, len(SCALARS)), np.float64),
     )
 
 
@@ -131,7 +132,18 @@ def _readonly(dtype, ndim: int):
 
 
 # Every input is passed read-only (:func:`_frozen`) so that one signature, compiled once
-# and cached, serves every call.
+# and cached, serves every call. The parameters (:func:`pack`) and the tie cost's steps
+# on the lattice (:func:`_step_tables`) come in the same form to every function.
+_PARAMS = (
+    _readonly(numba.float64, 4),  # pairs
+    _readonly(numba.float64, 3),  # states
+    _readonly(numba.float64, 2),  # scalars
+)
+_STEPS = (
+    _readonly(numba.float64, 1),  # down_table
+    _readonly(numba.float64, 1),  # up_table
+    numba.int64,  # m
+)
 _SIGNATURE = numba.types.void(
     _readonly(numba.float64, 3),  # T
     _readonly(numba.float64, 3),  # u
@@ -139,12 +151,8 @@ _SIGNATURE = numba.types.void(
     _readonly(numba.int64, 1),  # rows
     _readonly(numba.int64, 1),  # rules
     numba.float64,  # delta
-    _readonly(numba.float64, 4),  # pairs
-    _readonly(numba.float64, 3),  # states
-    _readonly(numba.float64, 2),  # scalars
-    _readonly(numba.float64, 1),  # down_table
-    _readonly(numba.float64, 1),  # up_table
-    numba.int64,  # m
+    *_PARAMS,
+    *_STEPS,
     numba.types.Array(numba.int64, 3, "C"),  # choice (written)
     numba.types.Array(numba.float64, 4, "C"),  # gains (written)
 )
@@ -171,48 +179,74 @@ def _barrier(z):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _decide(
-    T,
-    u,
-    revising,
-    b,
-    pb,
-    rules,
-    delta,
-    pairs,
-    states,
-    scalars,
-    down_table,
-    up_table,
-    m,
-    choice,
-    gains,
-    scratch,
-):  # pragma: no cover - compiled; held equal to the numpy kernel by tests/test_compiled.py
-    """Replicate ``b``'s decisions, with parameter row ``pb``: fill ``choice[b]`` with
-    each tie's candidate index (0 down, 1 stay, 2 up) and ``gains[:, b]`` with the gains of
-    ``-delta`` and ``+delta`` (NaN where the move leaves (-1, 1), on the diagonal and in
-    rows that do not revise). ``T`` ``(R, N, N)`` ties; ``u`` ``(R, N, >= N)`` uniforms;
-    ``revising`` ``(R, N)``; ``rules`` ``(N,)``; ``delta`` the step; ``pairs``,
-    ``states``, ``scalars`` from :func:`pack`; ``down_table``, ``up_table``: the barrier's
-    changes by ``-+delta`` on the lattice ``k delta``, ``k = -m .. m``; ``scratch``
-    ``(6, N)`` work space.
-
-    Both the per-period kernel (:func:`_local_choices`, the Mesa model's) and the chunk's
-    loop (:func:`_simulate_local`, the ensemble's) call this one function, so the two
-    drivers compute the same numbers.
-    """
+def _row_state(T, b, i, pb, pairs, states, scalars, scratch):
+    # pragma: no cover - compiled
+    """State i's row in replicate b (parameter row ``pb``): fills ``scratch`` with the
+    ties ``x``, friendliness ``f``, commitments ``k`` (own entries 0), reciprocity
+    ``rho``, the mass of each partner's group and each partner's rivals' commitment, and
+    returns the row's totals ``(unthreatened, unprotected, total_mass, mass_sq)``
+    (section 7.8 of ``docs/ODD.md``). Both the decisions and the tables read rows here."""
     n = T.shape[1]
-    half = 0.5 * delta
-    bump = half * half
-    inv_delta = 1.0 / delta
+    beta = scalars[pb, 0]
+    lam = scalars[pb, 1]
     x = scratch[0]
     f = scratch[1]
     k = scratch[2]
     rho = scratch[3]
     group_mass = scratch[4]
     rival_commitment = scratch[5]
-    beta = scalars[pb, 0]
+    unthreatened = 1.0
+    unprotected = 1.0
+    total_mass = 0.0
+    for j in range(n):
+        xj = T[b, i, j] if j != i else 0.0
+        fj = (1.0 + xj) / 2.0
+        kj = fj * fj if j != i else 0.0
+        rj = beta + (1.0 - beta) * ((1.0 + T[b, j, i]) / 2.0)
+        x[j] = xj
+        f[j] = fj
+        k[j] = kj
+        rho[j] = rj
+        unthreatened *= 1.0 - pairs[pb, 1, i, j] * (1.0 - lam * rj * fj)
+        unprotected *= 1.0 - pairs[pb, 2, i, j] * rj * kj
+        total_mass += states[pb, 0, j] * kj
+    mass_sq = 0.0
+    for j in range(n):
+        gm = 0.0
+        rc = 0.0
+        for c in range(n):
+            gm += k[c] * pairs[pb, 6, c, j]
+            rc += k[c] * pairs[pb, 7, c, j]
+        group_mass[j] = gm
+        rival_commitment[j] = rc
+        mass_sq += states[pb, 0, j] * k[j] * gm
+    return unthreatened, unprotected, total_mass, mass_sq
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _decide(T, u, revising, b, pb, rules, delta, params, steps, choice, gains, scratch):
+    # pragma: no cover - compiled; held equal to the numpy kernel by tests/test_compiled.py
+    """Replicate ``b``'s decisions, with parameter row ``pb``: fill ``choice[b]`` with
+    each tie's candidate index (0 down, 1 stay, 2 up) and ``gains[:, b]`` with the gains of
+    ``-delta`` and ``+delta`` (NaN where the move leaves (-1, 1), on the diagonal and in
+    rows that do not revise). ``T`` ``(R, N, N)`` ties; ``u`` ``(R, N, >= N)`` uniforms;
+    ``revising`` ``(R, N)``; ``rules`` ``(N,)``; ``delta`` the step; ``params``:
+    ``(pairs, states, scalars)`` from :func:`pack`; ``steps``: ``(down_table, up_table,
+    m)``, the barrier's changes by ``-+delta`` on the lattice ``k delta``, ``k = -m ..
+    m``; ``scratch`` ``(6, N)`` work space.
+
+    Both the per-period kernel (:func:`_local_choices`, the Mesa model's) and the chunk's
+    loop (:func:`_simulate_local`, the ensemble's) call this one function, so the two
+    drivers compute the same numbers.
+    """
+    pairs, states, scalars = params
+    down_table, up_table, m = steps
+    n = T.shape[1]
+    half = 0.5 * delta
+    bump = half * half
+    inv_delta = 1.0 / delta
+    x, f, k, rho = scratch[0], scratch[1], scratch[2], scratch[3]
+    group_mass, rival_commitment = scratch[4], scratch[5]  # filled by _row_state
     lam = scalars[pb, 1]
     phi = scalars[pb, 2]
     inv_phi = 1.0 / (1.0 + phi)
@@ -226,32 +260,9 @@ def _decide(
         w_energy = states[pb, 6, i]
         w_security = states[pb, 7, i]
         w_alignment = states[pb, 8, i]
-        # the row's current state and its aggregates
-        unthreatened = 1.0
-        unprotected = 1.0
-        total_mass = 0.0
-        for j in range(n):
-            xj = T[b, i, j] if j != i else 0.0
-            fj = (1.0 + xj) / 2.0
-            kj = fj * fj if j != i else 0.0
-            rj = beta + (1.0 - beta) * ((1.0 + T[b, j, i]) / 2.0)
-            x[j] = xj
-            f[j] = fj
-            k[j] = kj
-            rho[j] = rj
-            unthreatened *= 1.0 - pairs[pb, 1, i, j] * (1.0 - lam * rj * fj)
-            unprotected *= 1.0 - pairs[pb, 2, i, j] * rj * kj
-            total_mass += states[pb, 0, j] * kj
-        mass_sq = 0.0
-        for j in range(n):
-            gm = 0.0
-            rc = 0.0
-            for c in range(n):
-                gm += k[c] * pairs[pb, 6, c, j]
-                rc += k[c] * pairs[pb, 7, c, j]
-            group_mass[j] = gm
-            rival_commitment[j] = rc
-            mass_sq += states[pb, 0, j] * k[j] * gm
+        unthreatened, unprotected, total_mass, mass_sq = _row_state(
+            T, b, i, pb, pairs, states, scalars, scratch
+        )
         threat = 1.0 - unthreatened
         hhi = mass_sq / (total_mass * total_mass) if total_mass > 0.0 else 0.0
         autonomy_weight = w_alignment * states[pb, 1, i]
@@ -354,21 +365,10 @@ def _decide(
 
 @numba.njit(_SIGNATURE, cache=True, error_model="numpy", nogil=True)
 def _local_choices(
-    T,
-    u,
-    revising,
-    rows,
-    rules,
-    delta,
-    pairs,
-    states,
-    scalars,
-    down_table,
-    up_table,
-    m,
-    choice,
-    gains,
-):  # pragma: no cover - compiled; held equal to the numpy kernel by tests/test_compiled.py
+    T, u, revising, rows, rules, delta, pairs, states, scalars, down_table, up_table, m,
+    choice, gains,
+):  # fmt: skip
+    # pragma: no cover - compiled; held equal to the numpy kernel by tests/test_compiled.py
     """Fill ``choice`` ``(R, N, N)`` with each tie's candidate index (0 down, 1 stay, 2 up)
     and ``gains`` ``(2, R, N, N)`` with the gains of ``-delta`` and ``+delta`` (NaN where
     the move leaves (-1, 1), on the diagonal and in rows that do not revise).
@@ -381,25 +381,10 @@ def _local_choices(
     """
     r, n = T.shape[0], T.shape[1]
     scratch = np.empty((6, n))
+    params = (pairs, states, scalars)
+    steps = (down_table, up_table, m)
     for b in range(r):
-        _decide(
-            T,
-            u,
-            revising,
-            b,
-            rows[b],
-            rules,
-            delta,
-            pairs,
-            states,
-            scalars,
-            down_table,
-            up_table,
-            m,
-            choice,
-            gains,
-            scratch,
-        )
+        _decide(T, u, revising, b, rows[b], rules, delta, params, steps, choice, gains, scratch)
 
 
 _CHUNK_SIGNATURE = numba.types.void(
@@ -415,12 +400,8 @@ _CHUNK_SIGNATURE = numba.types.void(
     numba.boolean,  # one_at_a_time
     _readonly(numba.int64, 1),  # rules
     numba.float64,  # delta
-    _readonly(numba.float64, 4),  # pairs
-    _readonly(numba.float64, 3),  # states
-    _readonly(numba.float64, 2),  # scalars
-    _readonly(numba.float64, 1),  # down_table
-    _readonly(numba.float64, 1),  # up_table
-    numba.int64,  # m
+    *_PARAMS,
+    *_STEPS,
     _readonly(numba.int64, 1),  # record: (K,)
     numba.types.Array(numba.float64, 4, "C"),  # snaps (written)
 )
@@ -428,27 +409,10 @@ _CHUNK_SIGNATURE = numba.types.void(
 
 @numba.njit(_CHUNK_SIGNATURE, cache=True, error_model="numpy", nogil=True)
 def _simulate_local(
-    T,
-    u,
-    regime,
-    rows,
-    points,
-    pin_start,
-    pin_i,
-    pin_j,
-    pin_value,
-    one_at_a_time,
-    rules,
-    delta,
-    pairs,
-    states,
-    scalars,
-    down_table,
-    up_table,
-    m,
-    record,
-    snaps,
-):  # pragma: no cover - compiled; held equal to the Mesa model by tests/test_ensemble.py
+    T, u, regime, rows, points, pin_start, pin_i, pin_j, pin_value, one_at_a_time, rules,
+    delta, pairs, states, scalars, down_table, up_table, m, record, snaps,
+):  # fmt: skip
+    # pragma: no cover - compiled; held equal to the Mesa model by tests/test_ensemble.py
     """K periods of R replicates: for each period and replicate, pin the ties its regime
     holds, decide (:func:`_decide`), apply the moves of the revising states, pin again;
     after period t, if ``record[t] >= 0``, copy the ties into ``snaps[:, record[t]]``.
@@ -464,6 +428,8 @@ def _simulate_local(
     choice = np.empty((r, n, n), dtype=np.int64)
     gains = np.empty((2, r, n, n))
     revising = np.empty((r, n), dtype=np.bool_)
+    params = (pairs, states, scalars)
+    steps = (down_table, up_table, m)
     for t in range(k_periods):
         ut = u[t]
         for b in range(r):
@@ -478,23 +444,9 @@ def _simulate_local(
                 for i in range(n):
                     revising[b, i] = True
             _decide(
-                T,
-                ut,
-                revising,
-                b,
-                rows[t, b],
-                rules,
-                delta,
-                pairs,
-                states,
-                scalars,
-                down_table,
-                up_table,
-                m,
-                choice,
-                gains,
+                T, ut, revising, b, rows[t, b], rules, delta, params, steps, choice, gains,
                 scratch,
-            )
+            )  # fmt: skip
             for i in range(n):
                 if revising[b, i]:
                     for j in range(n):
@@ -510,9 +462,7 @@ _ROW_SIGNATURE = numba.types.void(
     _readonly(numba.float64, 3),  # T
     _readonly(numba.int64, 1),  # rows
     numba.float64,  # delta
-    _readonly(numba.float64, 4),  # pairs
-    _readonly(numba.float64, 3),  # states
-    _readonly(numba.float64, 2),  # scalars
+    *_PARAMS,
     _readonly(numba.float64, 1),  # barrier_table
     numba.int64,  # m
     numba.types.Array(numba.float64, 3, "C"),  # comp (written)
@@ -526,50 +476,39 @@ def _row_scores(T, rows, delta, pairs, states, scalars, barrier_table, m, comp, 
     ``(R, N)`` with every state's current row, as ``payoffs.row_utility`` does."""
     r, n = T.shape[0], T.shape[1]
     inv_delta = 1.0 / delta
-    k = np.empty(n)
+    scratch = np.empty((6, n))
+    x = scratch[0]
+    f = scratch[1]
+    k = scratch[2]
+    rho = scratch[3]
+    rival_commitment = scratch[5]
     for b in range(r):
         pb = rows[b]
-        beta = scalars[pb, 0]
-        lam = scalars[pb, 1]
         phi = scalars[pb, 2]
         inv_phi = 1.0 / (1.0 + phi)
         for i in range(n):
+            unthreatened, unprotected, total_mass, mass_sq = _row_state(
+                T, b, i, pb, pairs, states, scalars, scratch
+            )
             energy = 0.0
-            unthreatened = 1.0
-            unprotected = 1.0
             leverage = 0.0
             affinity = 0.0
-            total_mass = 0.0
             barrier = 0.0
+            pressure = 0.0
             for j in range(n):
-                xj = T[b, i, j] if j != i else 0.0
-                fj = (1.0 + xj) / 2.0
-                kj = fj * fj if j != i else 0.0
-                k[j] = kj
-                rj = beta + (1.0 - beta) * ((1.0 + T[b, j, i]) / 2.0)
-                energy += pairs[pb, 0, i, j] * rj * fj
-                unthreatened *= 1.0 - pairs[pb, 1, i, j] * (1.0 - lam * rj * fj)
-                unprotected *= 1.0 - pairs[pb, 2, i, j] * rj * kj
+                xj = x[j]
+                kj = k[j]
+                energy += pairs[pb, 0, i, j] * rho[j] * f[j]
                 hinge = max(phi - xj, 0.0) * inv_phi
                 leverage += pairs[pb, 3, i, j] * hinge * hinge + pairs[pb, 4, i, j] * kj
                 affinity += pairs[pb, 5, i, j] * xj
-                total_mass += states[pb, 0, j] * kj
+                pressure += rival_commitment[j] * kj
                 if j != i:
                     kf = np.rint(xj * inv_delta)
                     if abs(xj - kf * delta) <= 1e-9:
                         barrier += barrier_table[min(max(int(kf) + m, 0), 2 * m)]
                     else:
                         barrier += _barrier(xj)
-            mass_sq = 0.0
-            pressure = 0.0
-            for j in range(n):
-                gm = 0.0
-                rc = 0.0
-                for c in range(n):
-                    gm += k[c] * pairs[pb, 6, c, j]
-                    rc += k[c] * pairs[pb, 7, c, j]
-                mass_sq += states[pb, 0, j] * k[j] * gm
-                pressure += rc * k[j]
             security = -(1.0 - unthreatened) * unprotected - leverage
             hhi = mass_sq / (total_mass * total_mass) if total_mass > 0.0 else 0.0
             cross = 0.5 * pressure * states[pb, 9, i]
@@ -587,14 +526,31 @@ def _row_scores(T, rows, delta, pairs, states, scalars, barrier_table, m, comp, 
             )
 
 
-def _rows(rows: np.ndarray | None, r: int, available: int) -> np.ndarray:
-    """Each of ``r`` replicates' parameter row, checked (see :func:`decide_local`)."""
+def _rows(rows: np.ndarray | None, shape: tuple[int, ...], available: int) -> np.ndarray:
+    """Each replicate's parameter row ``shape`` (``(R,)``, or ``(K, R)`` over K periods),
+    checked; None: replicate r reads row r if there are several, else the one."""
     if rows is None:
-        rows = np.arange(r) if available > 1 else np.zeros(r, dtype=np.int64)
+        r = shape[-1]
+        rows = np.broadcast_to(np.arange(r) if available > 1 else np.zeros(r, np.int64), shape)
     rows = _frozen(rows, np.int64)
-    if rows.shape != (r,) or (r and (rows.min() < 0 or rows.max() >= available)):
+    if rows.shape != shape or (rows.size and (rows.min() < 0 or rows.max() >= available)):
         raise ValueError(f"rows {rows.shape} do not index {available} parameter rows")
     return rows
+
+
+def _step_tables(delta: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """The tie cost's changes by ``-delta`` and ``+delta`` at each point ``k delta`` of
+    the lattice (``k = -m .. m``), and ``m``."""
+    from sim.kernel.payoffs import _barrier_table
+
+    _, down, up = _barrier_table(float(delta))
+    return _frozen(down, np.float64), _frozen(up, np.float64), (len(down) - 1) // 2
+
+
+def _batch(T: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``T`` as a read-only ``(R, N, N)`` batch, and whether it was one ``(N, N)``."""
+    single = T.ndim == 2
+    return _frozen(T[None] if single else T, np.float64), single
 
 
 def decide_local(
@@ -622,32 +578,21 @@ def decide_local(
         rows: ``(R,)`` the row of ``P``'s batch each replicate uses; None: replicate r uses
             row r (``P`` batched over the replicates) or the one set (``P`` unbatched).
     """
-    from sim.kernel.payoffs import _barrier_table
-
-    single = T.ndim == 2
-    T3 = _frozen(T[None] if single else T, np.float64)
+    T3, single = _batch(T)
     r, n = T3.shape[0], T3.shape[-1]
     u3 = _frozen(np.broadcast_to(u, T3.shape), np.float64)
     rev = _frozen(np.broadcast_to(revising, (r, n)), np.bool_)
-    pairs, states, scalars = P.packed
-    rows = _rows(rows, r, len(pairs))
-    _, down, up = _barrier_table(float(delta))
-    m = (len(down) - 1) // 2
     choice = np.empty(T3.shape, dtype=np.int64)
     gains = np.empty((2, *T3.shape))
     _local_choices(
         T3,
         u3,
         rev,
-        rows,
+        _rows(rows, (r,), len(P.packed[0])),
         _frozen(rules, np.int64),
         float(delta),
-        _frozen(pairs, np.float64),
-        _frozen(states, np.float64),
-        _frozen(scalars, np.float64),
-        _frozen(down, np.float64),
-        _frozen(up, np.float64),
-        m,
+        *P.packed,
+        *_step_tables(delta),
         choice,
         gains,
     )
@@ -664,20 +609,16 @@ def row_scores(
     rounding. ``rows``: as for :func:`decide_local`."""
     from sim.kernel.payoffs import _barrier_table
 
-    single = T.ndim == 2
-    T3 = _frozen(T[None] if single else T, np.float64)
+    T3, single = _batch(T)
     r, n = T3.shape[0], T3.shape[-1]
-    pairs, states, scalars = P.packed
-    at, _, _ = _barrier_table(float(delta))
+    at = _barrier_table(float(delta))[0]
     comp = np.empty((r, n, 4))
     util = np.empty((r, n))
     _row_scores(
         T3,
-        _rows(rows, r, len(pairs)),
+        _rows(rows, (r,), len(P.packed[0])),
         float(delta),
-        _frozen(pairs, np.float64),
-        _frozen(states, np.float64),
-        _frozen(scalars, np.float64),
+        *P.packed,
         _frozen(at, np.float64),
         (len(at) - 1) // 2,
         comp,
@@ -719,21 +660,13 @@ def simulate_local(
         record: ``(K,)`` the slot of ``snaps`` ``(R, S, N, N)`` to copy the ties into
             after each period, -1 for none.
     """
-    from sim.kernel.payoffs import _barrier_table
-
     k, r = u.shape[0], T.shape[0]
-    pairs, states, scalars = P.packed
-    if rows is None:
-        rows = np.zeros((k, r), dtype=np.int64)
-    if rows.shape != (k, r) or (rows.size and (rows.min() < 0 or rows.max() >= len(pairs))):
-        raise ValueError(f"rows {rows.shape} do not index {len(pairs)} parameter rows")
-    _, down, up = _barrier_table(float(delta))
     start, pin_i, pin_j, value = pins
     _simulate_local(
         T,
         _frozen(u, np.float64),
         _frozen(regime, np.int64),
-        _frozen(rows, np.int64),
+        _rows(rows, (k, r), len(P.packed[0])),
         _frozen(points, np.int64),
         _frozen(start, np.int64),
         _frozen(pin_i, np.int64),
@@ -742,12 +675,8 @@ def simulate_local(
         update == "one_at_a_time",
         _frozen(rules, np.int64),
         float(delta),
-        _frozen(pairs, np.float64),
-        _frozen(states, np.float64),
-        _frozen(scalars, np.float64),
-        _frozen(down, np.float64),
-        _frozen(up, np.float64),
-        (len(down) - 1) // 2,
+        *P.packed,
+        *_step_tables(delta),
         _frozen(record, np.int64),
         snaps,
     )
