@@ -124,3 +124,22 @@ def test_pins_follow_the_regime_and_a_later_shock_wins():
     later = dataclasses.replace(first, id="later", ties=((i, j, 0.25),))
     assert pinned_ties([first, later])[(i, j)] == 0.25
     assert pinned_ties([later, first])[(i, j)] == first.ties[0][2]
+
+
+def test_unique_rows_equal_numpys_unique_rows():
+    """The regimes' fast grouping of replicates equals ``np.unique(axis=0)``: rows and
+    their order, and the inverse, with constant columns (dated shocks), narrow entries
+    (one integer per row) and wide ones (sorted instead)."""
+    from sim.world.schedule import _unique_rows
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        r, c = int(rng.integers(1, 60)), int(rng.integers(0, 20))
+        a = rng.integers(-1, int(rng.integers(0, 120)) + 1, (r, c))
+        if c and trial % 3 == 0:
+            a[:, : c // 2] = a[0, : c // 2]
+        if c and trial % 5 == 0:
+            a[:, c // 2 :] = rng.integers(-1, 2**20, (r, c - c // 2))
+        rows, inverse = np.unique(a, axis=0, return_inverse=True)
+        got_rows, got_inverse = _unique_rows(a)
+        assert np.array_equal(got_rows, rows) and np.array_equal(got_inverse, inverse.ravel())
