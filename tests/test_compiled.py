@@ -207,3 +207,19 @@ def test_row_scores_equal_the_numpy_rows(world):
         np.testing.assert_allclose(util[r], ref_util, rtol=0, atol=1e-12)
     one_comp, one_util = compiled.row_scores(Ts[0], regimes[1], world.delta)
     assert np.array_equal(one_comp, comp[0]) and np.array_equal(one_util, util[0])
+
+
+def test_the_sweeps_parameter_sets_stay_bounded():
+    """Chunks whose replicates are in sets of regimes of their own do not make the
+    sweep keep every set (in a large world each is large)."""
+    from sim.world.sweep import MIXED_KEPT, Sweep
+
+    w = compile_world(sim.load_scenario("scenarios/baseline.yaml"))
+    sweep = Sweep([w])
+    shocks = len(w.shocks)
+    for k in range(MIXED_KEPT + 5):  # distinct sets of three regimes
+        regimes = ((), (k % shocks,), (k // shocks, k % shocks))
+        P = sweep.mixed(regimes)
+        assert P.power.shape == (len(regimes), w.n)
+    assert len(sweep._mixed) == MIXED_KEPT
+    assert ((), (0,), (0, 0)) not in sweep._mixed  # the oldest went first

@@ -4,6 +4,9 @@ One kernel, two drivers. The Mesa model (:class:`~sim.drivers.model.BalancingMod
 steps one world with its agents; :func:`simulate` steps R worlds at once through the
 same functions (:func:`sim.kernel.decision.period_choices` and
 :func:`sim.kernel.decision.apply_choices`), with a leading replicate axis on the ties.
+For Model 1 with local candidates it runs the compiled period loop instead
+(:func:`sim.kernel.compiled.simulate_local`), which calls the compiled decisions the Mesa
+model's ``period_choices`` calls and applies them with the same arithmetic.
 Replicate k with seed ``s`` equals the Mesa run with ``rng=s``, tie for tie, because
 both take the same numbers in the same order:
 
@@ -139,6 +142,11 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         sweep.enabled,
     )
     draws = DecisionDraws(gens, n)
+    from sim.kernel import compiled  # numba: imported when first needed
+
+    if w.model == 1 and w.candidates == "local" and compiled.kernel() == "compiled":
+        snaps = _simulate_compiled(sweep, schedule, draws, np.zeros((r, n, n)), points, steps)
+        return Simulation(snaps, schedule.record_regimes(steps), schedule, points)
     settings = dict(
         rules=w.rules,
         delta=w.delta,
@@ -186,11 +194,6 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         return T, C
 
     T = np.zeros((r, n, n))
-    from sim.kernel import compiled  # numba: imported when first needed
-
-    if w.model == 1 and w.candidates == "local" and compiled.kernel() == "compiled":
-        snaps = _simulate_compiled(sweep, schedule, draws, T, points, steps)
-        return Simulation(snaps, schedule.record_regimes(steps), schedule, points)
     C = balance.initial_credibility(sweep.params((), points), T.shape) if w.model == 2 else None
     for _ in range(w.burn_in):
         T, C = decide(T, C, draws.next(), burn_in_regime)

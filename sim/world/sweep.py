@@ -22,6 +22,11 @@ from sim.world.compiled import World
 from sim.world.schedule import Regime
 from sim.world.shocks import pinned_ties
 
+#: How many sets of regimes side by side (:meth:`Sweep.mixed`) a sweep keeps, the oldest
+#: dropped first: a chunk's replicates may be in a set of their own, and in a large world
+#: each set is large.
+MIXED_KEPT = 16
+
 
 @dataclass(frozen=True)
 class Pins:
@@ -114,6 +119,8 @@ class Sweep:
         if P is None:
             per = [self.params(regime) for regime in regimes]
             P = per[0] if len(per) == 1 else stack_params(per)
+            if len(self._mixed) >= MIXED_KEPT:  # each chunk may bring its own set
+                del self._mixed[next(iter(self._mixed))]
             self._mixed[regimes] = P
         return P
 
