@@ -2,8 +2,11 @@
 
 The gains of :func:`sim.kernel.payoffs.local_gains` and the choices of
 :func:`sim.kernel.decision.choose_local`, fused into one loop over replicates, states and
-ties: what both drivers call for Model 1 with local candidates (the default), through
-:func:`sim.kernel.decision.period_choices`. The numpy functions stay as the reference:
+ties (:func:`_decide`), and the tables' row scores of :func:`sim.kernel.payoffs.row_utility`
+(:func:`row_scores`). For Model 1 with local candidates (the default) both drivers run
+them: the Mesa model a period at a time (:func:`decide_local`, through
+:func:`sim.kernel.decision.period_choices`), the ensemble engine in a compiled period loop
+over blocks of periods (:func:`simulate_local`). The numpy functions stay as the reference:
 the tests hold the compiled gains equal to them to rounding (1e-12) and the choices equal
 on every draw not within rounding of a decision boundary. The formulas, term by term, are
 those of ``docs/ODD.md`` section 7.8; the names below are those of ``local_gains``.
@@ -14,12 +17,12 @@ nanoseconds. No ``fastmath``: it changes how NaN (an impossible move) compares, 
 it the choices.
 
 Replicates may use different parameter rows (``rows``): the sweep point and shock regime
-of each, so that one call serves a period however many regimes the replicates are in.
+of each, so that one call serves every replicate however many regimes they are in.
 
 The machine code is cached on disk (numba's ``cache=True``, beside this file or in
-``NUMBA_CACHE_DIR``); ``./dev setup`` compiles it once, so a user's first run does not
-wait about 15 s for the compiler. ``MULTIVECTOR_KERNEL=numpy`` runs the numpy reference
-instead (slower; for checking).
+``NUMBA_CACHE_DIR``); ``./dev setup`` compiles it once (a few seconds), so a user's first
+run does not wait for the compiler; a changed source compiles again at its first use.
+``MULTIVECTOR_KERNEL=numpy`` runs the numpy reference instead (slower; for checking).
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def _frozen(a, dtype) -> np.ndarray:
 
 
 @numba.njit("float64(float64)", cache=True, error_model="numpy")
-def _barrier(z):  # pragma: no cover - compiled
+def _barrier(z):
     """``[(1 + z) ln(1 + z) + (1 - z) ln(1 - z)] / 2`` with ``0 ln 0 = 0``."""
     up = 1.0 + z
     down = 1.0 - z
@@ -180,7 +183,6 @@ def _barrier(z):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _row_state(T, b, i, pb, pairs, states, scalars, scratch):
-    # pragma: no cover - compiled
     """State i's row in replicate b (parameter row ``pb``): fills ``scratch`` with the
     ties ``x``, friendliness ``f``, commitments ``k`` (own entries 0), reciprocity
     ``rho``, the mass of each partner's group and each partner's rivals' commitment, and
@@ -225,7 +227,6 @@ def _row_state(T, b, i, pb, pairs, states, scalars, scratch):
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _decide(T, u, revising, b, pb, rules, delta, params, steps, choice, gains, scratch):
-    # pragma: no cover - compiled; held equal to the numpy kernel by tests/test_compiled.py
     """Replicate ``b``'s decisions, with parameter row ``pb``: fill ``choice[b]`` with
     each tie's candidate index (0 down, 1 stay, 2 up) and ``gains[:, b]`` with the gains of
     ``-delta`` and ``+delta`` (NaN where the move leaves (-1, 1), on the diagonal and in
@@ -368,7 +369,6 @@ def _local_choices(
     T, u, revising, rows, rules, delta, pairs, states, scalars, down_table, up_table, m,
     choice, gains,
 ):  # fmt: skip
-    # pragma: no cover - compiled; held equal to the numpy kernel by tests/test_compiled.py
     """Fill ``choice`` ``(R, N, N)`` with each tie's candidate index (0 down, 1 stay, 2 up)
     and ``gains`` ``(2, R, N, N)`` with the gains of ``-delta`` and ``+delta`` (NaN where
     the move leaves (-1, 1), on the diagonal and in rows that do not revise).
@@ -412,7 +412,6 @@ def _simulate_local(
     T, u, regime, rows, points, pin_start, pin_i, pin_j, pin_value, one_at_a_time, rules,
     delta, pairs, states, scalars, down_table, up_table, m, record, snaps,
 ):  # fmt: skip
-    # pragma: no cover - compiled; held equal to the Mesa model by tests/test_ensemble.py
     """K periods of R replicates: for each period and replicate, pin the ties its regime
     holds, decide (:func:`_decide`), apply the moves of the revising states, pin again;
     after period t, if ``record[t] >= 0``, copy the ties into ``snaps[:, record[t]]``.
