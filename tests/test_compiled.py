@@ -14,6 +14,7 @@ import pytest
 from worlds import random_ties
 
 import sim
+from sim.drivers import engine
 from sim.drivers.ensemble import run_ensemble
 from sim.errors import UserError
 from sim.kernel import compiled, decision, payoffs
@@ -136,9 +137,6 @@ def test_one_call_per_block_of_periods_whatever_the_regimes(monkeypatch):
     """Replicates in different shock regimes (probabilistic shocks that fire in some
     only) are advanced together: one compiled call per block of draws (8 periods), every
     replicate in each; with the numpy kernel, one call of the decisions a period."""
-    from sim.drivers import engine
-    from sim.kernel import decision
-
     calls = []
     real = compiled.simulate_local
 
@@ -158,7 +156,7 @@ def test_one_call_per_block_of_periods_whatever_the_regimes(monkeypatch):
     assert [k for _, k in calls] == [block] * (periods // block) + rest
     assert {r for r, _ in calls} == {40}
 
-    monkeypatch.setenv(compiled.KERNEL_ENV, "numpy")
+    monkeypatch.setenv(engine.KERNEL_ENV, "numpy")
     per_period = []
     real_choices = decision.period_choices
 
@@ -177,7 +175,7 @@ def test_numpy_reference_gives_the_same_tables(monkeypatch):
     these runs falls within rounding of a boundary) and indices to rounding."""
     scenario = sim.load_scenario("scenarios/baseline.yaml")
     fast = run_ensemble(scenario, 6, keep="ties")
-    monkeypatch.setenv(compiled.KERNEL_ENV, "numpy")
+    monkeypatch.setenv(engine.KERNEL_ENV, "numpy")
     calls = []
     monkeypatch.setattr(compiled, "decide_local", lambda *a, **k: calls.append(1))
     monkeypatch.setattr(compiled, "row_scores", lambda *a, **k: calls.append(1))
@@ -187,10 +185,27 @@ def test_numpy_reference_gives_the_same_tables(monkeypatch):
     pd.testing.assert_frame_equal(fast.indices, slow.indices, check_exact=False, rtol=0, atol=1e-12)
 
 
-def test_an_unknown_kernel_is_refused(monkeypatch):
-    monkeypatch.setenv(compiled.KERNEL_ENV, "fortran")
-    with pytest.raises(UserError, match="MULTIVECTOR_KERNEL='fortran'.*compiled, numpy"):
+def test_an_unknown_kernel_is_refused(monkeypatch, tmp_path):
+    """By both drivers, and by the command line with its message, exit 2 and nothing
+    written."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv(engine.KERNEL_ENV, "fortran")
+    message = "MULTIVECTOR_KERNEL='fortran': expected one of compiled, numpy"
+    with pytest.raises(UserError, match=message):
         run_ensemble(sim.load_scenario("scenarios/teaching.yaml"), 2)
+    with pytest.raises(UserError, match=message):
+        sim.BalancingModel("scenarios/teaching.yaml", rng=1)
+    out = tmp_path / "run"
+    res = subprocess.run(
+        [sys.executable, "-m", "sim", "run", "scenarios/teaching.yaml", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists()
 
 
 def test_row_scores_equal_the_numpy_rows(world):

@@ -142,12 +142,12 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         sweep.enabled,
     )
     draws = DecisionDraws(gens, n)
-    from sim.kernel import compiled  # numba: imported when first needed
-
-    if w.model == 1 and w.candidates == "local" and compiled.kernel() == "compiled":
+    kernel = kernel_name()
+    if w.model == 1 and w.candidates == "local" and kernel == "compiled":
         snaps = _simulate_compiled(sweep, schedule, draws, np.zeros((r, n, n)), points, steps)
         return Simulation(snaps, schedule.record_regimes(steps), schedule, points)
     settings = dict(
+        kernel=kernel,
         rules=w.rules,
         delta=w.delta,
         candidates=w.candidates,
@@ -286,6 +286,27 @@ def pin_table(sweep: Sweep, regimes) -> tuple[np.ndarray, np.ndarray, np.ndarray
         empty = np.zeros(0, dtype=np.int64)
         return np.array(start), empty, empty, np.zeros((0, sweep.n_points))
     return np.array(start), np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+
+
+#: The environment variable that chooses the kernel of both drivers: ``compiled`` (the
+#: default) or ``numpy`` (the reference the compiled kernel is tested against; slower).
+KERNEL_ENV = "MULTIVECTOR_KERNEL"
+
+
+def kernel_name() -> str:
+    """The kernel named by :data:`KERNEL_ENV` (``compiled`` when unset or empty), one of
+    :data:`sim.kernel.decision.KERNELS`.
+
+    Raises:
+        UserError: the variable names another kernel.
+    """
+    name = os.environ.get(KERNEL_ENV, "").strip() or "compiled"
+    if name not in decision.KERNELS:
+        raise UserError(
+            f"{KERNEL_ENV}={name!r}: expected one of {', '.join(decision.KERNELS)} (the "
+            "compiled kernel, the default, or the numpy reference it is tested against)"
+        )
+    return name
 
 
 #: The environment variable that sets how many threads numpy's BLAS (and any OpenMP

@@ -30,6 +30,7 @@ import pandas as pd
 
 from sim.drivers import records
 from sim.drivers.agents import StateAgent
+from sim.drivers.engine import kernel_name
 from sim.drivers.records import INDEX_COLUMNS
 from sim.kernel import balance, decision, indices
 from sim.kernel.payoffs import COMPONENTS, Params
@@ -152,6 +153,7 @@ class BalancingModel(mesa.Model):
         self.schedule: ShockSchedule = self._schedule(world.n_periods)
         self.regime = 0  # index into schedule.regimes of the shocks in force (none yet)
         self.params: Params = world.base
+        self.kernel = kernel_name()  # compiled, or the numpy reference (MULTIVECTOR_KERNEL)
         self.ties = np.zeros((n, n))
         #: Model 2's credibility ``(N, N)`` (:mod:`sim.kernel.balance`); None for Model 1.
         self.credibility = (
@@ -253,6 +255,7 @@ class BalancingModel(mesa.Model):
             update=w.update,
             credibility=self.credibility,
             adjustment=w.adjustment,
+            kernel=self.kernel,
         )
         continuous = None
         if w.candidates == "continuous":  # explained by the local candidates
@@ -300,7 +303,9 @@ class BalancingModel(mesa.Model):
 
     def _refresh_state(self) -> None:
         w = self.world
-        comp, util = decision.row_scores(self.ties, self.params, w.delta, self.credibility)
+        comp, util = decision.row_scores(
+            self.ties, self.params, w.delta, self.credibility, kernel=self.kernel
+        )
         align = indices.alignment_index(self.ties, w.toward, w.away)
         hedge = indices.hedging_index(self.ties, self.params.groups)
         for agent in self.agents:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.drivers.engine import kernel_name
 from sim.kernel import decision, indices
 from sim.kernel.payoffs import COMPONENTS
 from sim.scenario import period_start
@@ -95,6 +96,7 @@ def indices_table(
         part = flat[lo : lo + block]
         values[0, lo : lo + block] = indices.alignment_index(part, w.toward, w.away)
         values[1, lo : lo + block] = indices.hedging_index(part, w.base.groups)
+    kernel = kernel_name()
     P, rows = sweep.in_force(regimes.ravel(), regime_list, np.repeat(points, s))
     trust = None if credibility is None else credibility.reshape(r * s, n, n)
     for lo in range(0, r * s, block):
@@ -105,6 +107,7 @@ def indices_table(
             w.delta,
             None if trust is None else trust[sel],
             rows=None if rows is None else rows[sel],
+            kernel=kernel,
         )
         values[2:6, sel] = np.moveaxis(comp, -1, 0)
         values[6, sel] = util

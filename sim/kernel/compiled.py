@@ -22,21 +22,14 @@ of each, so that one call serves every replicate however many regimes they are i
 The machine code is cached on disk (numba's ``cache=True``, beside this file or in
 ``NUMBA_CACHE_DIR``); ``./dev setup`` compiles it once (a few seconds), so a user's first
 run does not wait for the compiler; a changed source compiles again at its first use.
-``MULTIVECTOR_KERNEL=numpy`` runs the numpy reference instead (slower; for checking).
+The drivers choose between this and the numpy reference (``MULTIVECTOR_KERNEL``, read by
+:func:`sim.drivers.engine.kernel_name`); the kernel itself reads no setting.
 """
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
-
-from sim.errors import UserError
-
-#: The environment variable that chooses the kernel: ``compiled`` (default) or ``numpy``.
-KERNEL_ENV = "MULTIVECTOR_KERNEL"
-KERNELS = ("compiled", "numpy")
 
 # The order of the packed parameter arrays (:func:`pack`); the kernel reads them by index.
 PAIRS = (
@@ -65,21 +58,6 @@ SCALARS = ("beta", "lam", "phi")
 
 # decision rule codes, as in sim.kernel.decision (which imports this module lazily)
 _LOGIT, _BEST_RESPONSE = 0, 1
-
-
-def kernel() -> str:
-    """The kernel named by :data:`KERNEL_ENV` (``compiled`` when unset).
-
-    Raises:
-        UserError: the variable names another kernel.
-    """
-    name = os.environ.get(KERNEL_ENV, "").strip() or "compiled"
-    if name not in KERNELS:
-        raise UserError(
-            f"{KERNEL_ENV}={name!r}: expected one of {', '.join(KERNELS)} (the compiled "
-            "kernel, the default, or the numpy reference it is tested against)"
-        )
-    return name
 
 
 def pack(P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

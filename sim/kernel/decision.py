@@ -30,6 +30,9 @@ from sim.kernel.payoffs import (
 )
 
 RULES = ("logit", "best_response", "fixed")
+#: The kernels that score and choose: the compiled one (:mod:`sim.kernel.compiled`) and
+#: the numpy reference it is tested against.
+KERNELS = ("compiled", "numpy")
 LOGIT, BEST_RESPONSE, FIXED = range(3)
 
 
@@ -204,12 +207,14 @@ def row_scores(
     delta: float,
     credibility: np.ndarray | None = None,
     rows: np.ndarray | None = None,
+    kernel: str = "compiled",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row:
     Model 1's (:func:`~sim.kernel.payoffs.row_utility`, compiled as
     :func:`sim.kernel.compiled.row_scores`), or Model 2's with its ``credibility``
-    (:func:`~sim.kernel.balance.row_utility`). ``rows``: as for :func:`period_choices`."""
-    if credibility is None and _compiled_kernel(T, P, rows):
+    (:func:`~sim.kernel.balance.row_utility`). ``rows``, ``kernel``: as for
+    :func:`period_choices`."""
+    if credibility is None and _compiled_kernel(T, P, rows, kernel):
         from sim.kernel import compiled
 
         return compiled.row_scores(T, P, delta, rows)
@@ -285,11 +290,12 @@ def period_choices(
     credibility: np.ndarray | None = None,
     adjustment: float = 0.3,
     rows: np.ndarray | None = None,
+    kernel: str = "compiled",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One period's decisions of every state: what both drivers call.
 
     Model 1 with local candidates (the default) runs the compiled kernel
-    (:func:`sim.kernel.compiled.decide_local`, unless ``MULTIVECTOR_KERNEL=numpy``); the
+    (:func:`sim.kernel.compiled.decide_local`) unless ``kernel`` is ``"numpy"``; the
     rest, and that reference, run the numpy kernels of this package.
 
     Args:
@@ -303,6 +309,8 @@ def period_choices(
             tie moves in a period (:func:`continuous_moves`).
         rows: ``(B,)`` the row of ``P``'s batch each replicate uses (the ensemble engine's
             replicates in several shock regimes at once); None: ``P`` as it is.
+        kernel: ``"compiled"`` or ``"numpy"`` (the drivers' setting,
+            :func:`sim.drivers.engine.kernel_name`).
 
     Returns:
         ``values`` ``(B..., N, N, S)`` (the candidate ties; ``None`` for local candidates,
@@ -317,7 +325,7 @@ def period_choices(
         revising = np.arange(n) == who[..., None]
     else:
         revising = np.ones(T.shape[:-1], dtype=bool)
-    if candidates == "local" and credibility is None and _compiled_kernel(T, P, rows):
+    if candidates == "local" and credibility is None and _compiled_kernel(T, P, rows, kernel):
         from sim.kernel import compiled
 
         choice, _ = compiled.decide_local(T, P, uniforms, revising, rules, delta, rows)
@@ -342,12 +350,12 @@ def period_choices(
     return values, choice, revising
 
 
-def _compiled_kernel(T: np.ndarray, P: Params, rows: np.ndarray | None) -> bool:
-    """Whether Model 1's compiled kernel takes these arrays (one replicate axis at most)
-    and is not switched off (:data:`sim.kernel.compiled.KERNEL_ENV`)."""
-    from sim.kernel import compiled
-
-    if compiled.kernel() != "compiled":
+def _compiled_kernel(T: np.ndarray, P: Params, rows: np.ndarray | None, kernel: str) -> bool:
+    """Whether Model 1's compiled kernel is asked for and takes these arrays (one
+    replicate axis at most)."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel: expected one of {', '.join(KERNELS)}, got {kernel!r}")
+    if kernel != "compiled":
         return False
     batch = P.power.shape[:-1]
     if T.ndim > 3 or len(batch) > 1:
