@@ -403,13 +403,30 @@ def test_card_tells_the_last_quarter():
     moved = [
         p for j, p in enumerate(room.world.ids) if j and snaps[1][j, 0] != snaps[0][j, 0]
     ]  # others' ties to Smallland (index 0) that moved
-    assert len([s for s in last["what_happened"] if "moved its tie to Smallland" in s]) == len(
-        moved
-    )
+    news = [s for s in last["what_happened"] if "moved its tie to Smallland" in s]
+    assert len(news) == len(moved)
+    # ties written as the dashboard writes them: a true minus sign, never a hyphen
+    assert all("-" not in s.split(" from ")[1] for s in news)
     ix = room.model.indices_table()
     utility = ix.loc[(ix["state"] == "SM") & (ix["step"] == 1), "utility"].item()
     gamma = room.model.kept[0].params.gamma[0]
     assert last["payoff"] == points(utility - 2 * gamma)
+
+
+def test_last_quarter_writes_ties_with_a_true_minus_sign():
+    """The others' moves toward the group's state are written as the dashboard writes
+    ties ("\u22120.50", "+0.30"), not with a hyphen: Westland, whose rival Eastland holds
+    a negative tie to it."""
+    room = Room(TEACHING, seed=4)
+    group = room.join("A", state="WE")
+    news = []
+    for _ in range(8):
+        room.advance()
+        happened = room.card(group.token)["last_quarter"]["what_happened"]
+        news += [s for s in happened if " from " in s]
+    negative = [s for s in news if s.startswith("Eastland")]
+    assert negative and all("\u2212" in s for s in negative), news
+    assert all("-" not in s.split(" from ")[1] for s in news)
 
 
 def test_views_are_json():

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.analysis.explain import against_staying
+from sim.app.charts import signed
 from sim.app.classroom import (
     ALIGNMENT,
     POINT,
@@ -852,7 +853,7 @@ class Room:
                 way = "up" if after[j, i] > before[j, i] else "down"
                 news.append(
                     f"{self._name(p)} moved its tie to {me} {way} from "
-                    f"{before[j, i]:+.2f} to {after[j, i]:+.2f}."
+                    f"{signed(before[j, i])} to {signed(after[j, i])}."
                 )
         return {
             "date": self._date(self.model.period),
