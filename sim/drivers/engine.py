@@ -159,12 +159,15 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
     in_force = {}  # the last period's regimes, and their parameters, rows and pins
 
     def regime_setup(regime: np.ndarray):
-        """The parameters, parameter rows and pins of the replicates' regimes ``(R,)``
-        (the same as the last period's most periods: then kept)."""
+        """Each replicate's parameters (one set, or a row per replicate) and the pins of
+        the replicates' regimes ``(R,)`` (the same as the last period's most periods:
+        then kept)."""
         last = in_force.get("regime")
         if last is not None and np.array_equal(last, regime):
             return in_force["setup"]
         P, rows = sweep.in_force(regime, schedule.regimes, points)
+        if rows is not None:
+            P = take(P, rows)
         groups = np.unique(regime)
         pinned = []  # (pins, the replicates they hold: None for all)
         for g in groups:
@@ -172,25 +175,23 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
             if pins is not None:
                 pinned.append((pins, None if len(groups) == 1 else np.flatnonzero(regime == g)))
         in_force["regime"] = regime
-        in_force["setup"] = P, rows, pinned
-        return P, rows, pinned
+        in_force["setup"] = P, pinned
+        return P, pinned
 
     def decide(T, C, u: np.ndarray, regime: np.ndarray):
         """Pin, choose, apply, pin, then update the credibility (Model 2): one period of
         every replicate, ``regime`` ``(R,)`` each one's regime. One kernel call whatever
-        the regimes: replicate k reads its parameters from row ``rows[k]`` of the
-        regimes' parameters side by side (:meth:`~sim.world.sweep.Sweep.mixed`)."""
-        P, rows, pinned = regime_setup(regime)
+        the regimes: replicate k has its parameters from row ``rows[k]`` of the regimes'
+        parameters side by side (:meth:`~sim.world.sweep.Sweep.in_force`)."""
+        P, pinned = regime_setup(regime)
         for pins, members in pinned:
             pins.apply(T, points, members)
-        values, choice, revising = decision.period_choices(
-            T, P, u, credibility=C, rows=rows, **settings
-        )
+        values, choice, revising = decision.period_choices(T, P, u, credibility=C, **settings)
         T = decision.apply_choices(T, values, choice, revising, w.delta)
         for pins, members in pinned:
             pins.apply(T, points, members)
         if C is not None:
-            C = balance.next_credibility(C, T, P if rows is None else take(P, rows))
+            C = balance.next_credibility(C, T, P)
         return T, C
 
     T = np.zeros((r, n, n))

@@ -212,8 +212,9 @@ def row_scores(
     """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row:
     Model 1's (:func:`~sim.kernel.payoffs.row_utility`, compiled as
     :func:`sim.kernel.compiled.row_scores`), or Model 2's with its ``credibility``
-    (:func:`~sim.kernel.balance.row_utility`). ``rows``, ``kernel``: as for
-    :func:`period_choices`."""
+    (:func:`~sim.kernel.balance.row_utility`). ``rows``: ``(B,)`` the row of ``P``'s
+    batch each record uses (records in several shock regimes at once; None: ``P`` as it
+    is); ``kernel``: as for :func:`period_choices`."""
     if credibility is None and _compiled_kernel(T, P, rows, kernel):
         from sim.kernel import compiled
 
@@ -289,7 +290,6 @@ def period_choices(
     update: str,
     credibility: np.ndarray | None = None,
     adjustment: float = 0.3,
-    rows: np.ndarray | None = None,
     kernel: str = "compiled",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One period's decisions of every state: what both drivers call.
@@ -299,16 +299,13 @@ def period_choices(
     rest, and that reference, run the numpy kernels of this package.
 
     Args:
-        T: ties ``(B..., N, N)``; P: parameters in force (batch shape ``B`` or none, or
-            any batch that ``rows`` indexes).
+        T: ties ``(B..., N, N)``; P: parameters in force (batch shape ``B`` or none).
         u: this period's uniforms ``(B..., N, N + 1)``: one per tie, and in the last
             column of row 0 the draw that picks who revises under one-at-a-time updating.
         rules, delta, candidates, update: the world's settings (see :class:`~sim.world.World`).
         credibility: Model 2's credibility ``(B..., N, N)``; None for Model 1.
         adjustment: with continuous candidates, the share of the way to the best reply a
             tie moves in a period (:func:`continuous_moves`).
-        rows: ``(B,)`` the row of ``P``'s batch each replicate uses (the ensemble engine's
-            replicates in several shock regimes at once); None: ``P`` as it is.
         kernel: ``"compiled"`` or ``"numpy"`` (the drivers' setting,
             :func:`sim.drivers.engine.kernel_name`).
 
@@ -325,13 +322,11 @@ def period_choices(
         revising = np.arange(n) == who[..., None]
     else:
         revising = np.ones(T.shape[:-1], dtype=bool)
-    if candidates == "local" and credibility is None and _compiled_kernel(T, P, rows, kernel):
+    if candidates == "local" and credibility is None and _compiled_kernel(T, P, None, kernel):
         from sim.kernel import compiled
 
-        choice, _ = compiled.decide_local(T, P, uniforms, revising, rules, delta, rows)
+        choice, _ = compiled.decide_local(T, P, uniforms, revising, rules, delta)
         return None, choice, revising
-    if rows is not None:
-        P = take(P, rows)
     if candidates == "continuous":
         gains = _gains(T, P, FINITE_STEP, credibility)
         new = continuous_moves(T, gains, rules, P, uniforms, adjustment)
