@@ -212,13 +212,16 @@ def row_scores(
     """Components ``(B..., N, 4)`` and utility ``(B..., N)`` of every state's current row:
     Model 1's (:func:`~sim.kernel.payoffs.row_utility`, compiled as
     :func:`sim.kernel.compiled.row_scores`), or Model 2's with its ``credibility``
-    (:func:`~sim.kernel.balance.row_utility`). ``rows``: ``(B,)`` the row of ``P``'s
+    (:func:`~sim.kernel.balance.row_utility`, compiled as
+    :func:`sim.kernel.compiled_balance.row_scores`). ``rows``: ``(B,)`` the row of ``P``'s
     batch each record uses (records in several shock regimes at once; None: ``P`` as it
     is); ``kernel``: as for :func:`period_choices`."""
-    if credibility is None and _compiled_kernel(T, P, rows, kernel):
-        from sim.kernel import compiled
+    if _compiled_kernel(T, P, rows, kernel):
+        from sim.kernel import compiled, compiled_balance
 
-        return compiled.row_scores(T, P, delta, rows)
+        if credibility is None:
+            return compiled.row_scores(T, P, delta, rows)
+        return compiled_balance.row_scores(T, credibility, P, rows)
     if rows is not None:
         P = take(P, rows)
     if credibility is None:
@@ -226,11 +229,16 @@ def row_scores(
     return balance.row_utility(T, credibility, P)
 
 
-def _gains(T, P, step, credibility):
+def _gains(T, P, step, credibility, kernel):
     """Gains of moving each tie by ``-step`` and ``+step``: Model 1's kernel, or Model 2's
-    with its ``credibility``."""
+    with its ``credibility`` (compiled, :mod:`sim.kernel.compiled_balance`, unless
+    ``kernel`` is ``"numpy"``)."""
     if credibility is None:
         return local_gains(T, P, step)
+    if _compiled_kernel(T, P, None, kernel):
+        from sim.kernel import compiled_balance
+
+        return compiled_balance.local_gains(T, credibility, P, step)
     return balance.local_gains(T, credibility, P, step)
 
 
@@ -328,11 +336,11 @@ def period_choices(
         choice, _ = compiled.decide_local(T, P, uniforms, revising, rules, delta)
         return None, choice, revising
     if candidates == "continuous":
-        gains = _gains(T, P, FINITE_STEP, credibility)
+        gains = _gains(T, P, FINITE_STEP, credibility, kernel)
         new = continuous_moves(T, gains, rules, P, uniforms, adjustment)
         return new[..., None], np.zeros(T.shape, dtype=np.intp), revising
     if candidates == "local":
-        gains = _gains(T, P, delta, credibility)
+        gains = _gains(T, P, delta, credibility, kernel)
         choice = choose_local(gains, rules, P.tau, P.gamma, uniforms)
         return None, choice, revising
     values = grid_values(T, delta)

@@ -161,6 +161,14 @@ class Params:
 
         return pack(self)
 
+    @cached_property
+    def packed_balance(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Model 2's parameters as its compiled gains read them
+        (:func:`sim.kernel.compiled_balance.pack`), computed once per ``Params``."""
+        from sim.kernel.compiled_balance import pack
+
+        return pack(self)
+
     def copy(self) -> Params:
         return replace(self, **{f.name: np.array(getattr(self, f.name)) for f in fields(self)})
 
