@@ -85,3 +85,18 @@ def test_kernel_bench_prints_both_kernels_and_the_floor():
     assert MACHINE | figures <= set(found)
     assert all(float(found[k]) > 0 for k in figures)
     assert "aim: within 3x of the compiled limit" in out
+
+
+def test_kernel_bench_on_a_model2_world_times_its_gains():
+    out = _bench(
+        "sim.tools.bench", "kernel", "--scenario", str(ROOT / "scenarios/model2/baseline.yaml"),
+        "--replicates", "4", "--repeats", "1",
+    )  # fmt: skip
+    found = keys(out)
+    figures = {
+        "model2_gains_ns_per_tie", "model2_numpy_ns_per_tie", "ratio_numpy_over_compiled",
+        "kernel_ms_per_run",
+    }  # fmt: skip
+    assert MACHINE | figures <= set(found)
+    assert all(float(found[k]) > 0 for k in figures)
+    assert "limit_ns_per_tie" not in found  # the floor counts Model 1's operations

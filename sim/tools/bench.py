@@ -26,7 +26,9 @@ of replicates, on the ties a baseline ensemble passes through): the compiled ker
 (:mod:`sim.kernel.compiled`) against the numpy reference, in nanoseconds per tie decision,
 medians of interleaved repeats; the share of an ensemble run spent in the kernel; and an
 estimate of what a fused SIMD kernel could reach on this machine (:func:`kernel_limit`),
-with the compiled kernel's distance from it.
+with the compiled kernel's distance from it. With a Model 2 scenario (``--scenario
+scenarios/model2/baseline.yaml``): Model 2's compiled gains
+(:mod:`sim.kernel.compiled_balance`) against its numpy reference, without a floor.
 
 ``threads``: the ensemble on a made-up ring of 100 states (:func:`ring_scenario`) with
 one and with two BLAS threads (``MULTIVECTOR_BLAS_THREADS``), on every core and pinned to
@@ -406,6 +408,8 @@ def bench_kernel(scenario: Path, replicates: int, repeats: int) -> dict[str, flo
     u = rng.random((replicates, w.n, w.n))
     revising = np.ones((replicates, w.n), dtype=bool)
     decisions = replicates * w.n * (w.n - 1) * len(batches)
+    if w.model == 2:
+        return _bench_model2_gains(w, batches, decisions, repeats)
 
     def run_compiled():
         for T in batches:
@@ -445,6 +449,47 @@ def bench_kernel(scenario: Path, replicates: int, repeats: int) -> dict[str, flo
     print(f"limit_ms_per_run={limit['limit'] * per_run / 1e6:.3f}")
     machine("end")
     return {"compiled": compiled_ns, "numpy": numpy_ns, **limit}
+
+
+def _interleaved(fs: dict, repeats: int, per: int) -> dict[str, float]:
+    """Median CPU ns per unit (``per`` units a call) of each function, interleaved."""
+    for f in fs.values():
+        f()
+    times: dict[str, list[float]] = {name: [] for name in fs}
+    for _ in range(repeats):
+        for name, f in fs.items():
+            t = time.process_time()
+            f()
+            times[name].append((time.process_time() - t) / per * 1e9)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _bench_model2_gains(w, batches, decisions: int, repeats: int) -> dict[str, float]:
+    """Model 2's gains (:mod:`sim.kernel.compiled_balance` against
+    :func:`sim.kernel.balance.local_gains`) on the same ties, credibility at its start;
+    at the continuous ties' finite step when the world's ties are continuous."""
+    from sim.kernel import balance, compiled_balance, decision
+
+    P = w.base
+    C = balance.initial_credibility(P, batches[0].shape)
+    step = decision.FINITE_STEP if w.candidates == "continuous" else w.delta
+    ns = _interleaved(
+        {
+            "compiled": lambda: [compiled_balance.local_gains(T, C, P, step) for T in batches],
+            "numpy": lambda: [balance.local_gains(T, C, P, step) for T in batches],
+        },
+        repeats,
+        decisions,
+    )
+    per_run = w.n * (w.n - 1) * (w.n_periods + w.burn_in)
+    print(f"Model 2 gains, compiled: {ns['compiled']:.1f} ns a tie (median of {repeats})")
+    print(f"Model 2 gains, numpy reference: {ns['numpy']:.1f} ns a tie")
+    print(f"model2_gains_ns_per_tie={ns['compiled']:.1f}")
+    print(f"model2_numpy_ns_per_tie={ns['numpy']:.1f}")
+    print(f"ratio_numpy_over_compiled={ns['numpy'] / ns['compiled']:.1f}")
+    print(f"kernel_ms_per_run={ns['compiled'] * per_run / 1e6:.3f}")
+    machine("end")
+    return ns
 
 
 def ring_scenario(n: int, steps: int = 20, burn_in: int = 10):
