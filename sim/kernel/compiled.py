@@ -23,7 +23,8 @@ The machine code is cached on disk (numba's ``cache=True``, beside this file or 
 ``NUMBA_CACHE_DIR``); ``./dev setup`` compiles it once (a few seconds), so a user's first
 run does not wait for the compiler; a changed source compiles again at its first use.
 The drivers choose between this and the numpy reference (``MULTIVECTOR_KERNEL``, read by
-:func:`sim.drivers.engine.kernel_name`); the kernel itself reads no setting.
+:func:`sim.drivers.engine.kernel_name`); the kernel itself reads no setting. Model 2's
+gains and row scores are compiled in :mod:`sim.kernel.compiled_balance`.
 """
 
 from __future__ import annotations
