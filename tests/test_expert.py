@@ -4,12 +4,14 @@ Model 2 world end to end, determinism and bad input."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from cli_helpers import cli_run
-from worlds import ROOT, alliance_world, build, write_posterior
+from worlds import ROOT, alliance_world, attack_shock, build, write_posterior
 
 from sim.analysis.expert import (
     AGREE,
@@ -18,11 +20,14 @@ from sim.analysis.expert import (
     NOT_SCORED,
     RECORD_DIRECTIONS,
     Change,
+    Period,
+    RecordRow,
     central_direction,
     check_record,
     direction,
     expert_table,
     load_record,
+    shocks_on_pair,
     verdict,
 )
 from sim.errors import ScenarioError, UserError
@@ -183,6 +188,63 @@ def test_the_table_applies_its_rules_to_every_row(tmp_path):
     text = table.markdown()
     assert text.count("| P-H | 2020-2022 | up | up |") == 1
     assert text.rstrip().endswith(table.summary())
+
+
+def _row(tie: str, period: str) -> RecordRow:
+    first, last = (int(y) for y in period.split("-"))
+    state, partner = tie.split("-")
+    return RecordRow(state, partner, Period(period, first, last), "up", "r", "s")
+
+
+def test_the_shocks_that_name_a_pair_in_a_period():
+    """A shock reaches a row when it names the dyad (either direction) and fires in the
+    period, or fired before and ends in it; a probabilistic shock when its window meets
+    the period."""
+    d = alliance_world(attack=True)  # energy_deal on P-H (2021); H attacks S (2022Q1)
+    d["shocks"]["long_attack"] = {**attack_shock(dt.date(2020, 7, 1)), "duration": 8}
+    d["shocks"]["maybe"] = {
+        "label": "a possible event",
+        "probability": {"value": 0.1, "assumption": "a test event"},
+        "window": {"start": dt.date(2023, 1, 1), "end": dt.date(2024, 12, 31)},
+        "assumption": "a test event",
+        "effects": [
+            {"param": "affinity", "pair": ["P", "*"], "op": "add", "value": 0.1,
+             "assumption": "a test event"},
+        ],
+    }  # fmt: skip
+    scenario = build(d)
+    assert shocks_on_pair(scenario, _row("P-H", "2020-2022")) == ["energy_deal"]
+    assert shocks_on_pair(scenario, _row("H-P", "2020-2022")) == ["energy_deal"]  # reversed
+    assert shocks_on_pair(scenario, _row("P-H", "2022-2022")) == []
+    assert shocks_on_pair(scenario, _row("S-P", "2020-2022")) == []
+    assert shocks_on_pair(scenario, _row("S-H", "2020-2020")) == ["long_attack"]  # fires
+    assert shocks_on_pair(scenario, _row("S-H", "2021-2021")) == []  # in force, no change
+    assert shocks_on_pair(scenario, _row("S-H", "2022-2023")) == ["attack", "long_attack"]
+    assert shocks_on_pair(scenario, _row("S-H", "2023-2025")) == []  # both over
+    assert shocks_on_pair(scenario, _row("P-S", "2024-2025")) == ["maybe"]
+    assert shocks_on_pair(scenario, _row("P-S", "2021-2022")) == []
+
+
+def test_the_summary_counts_rows_a_shock_reaches_apart(tmp_path):
+    """Shown per row, and counted apart: rows a shock names and rows only the mechanisms
+    reach (the energy deal names P-H and H-P, nothing names S-P)."""
+    record = _record(tmp_path, ALLIANCE_TIES)
+    table = expert_table(build(alliance_world()), record, seeds=SEEDS)
+    f = table.frame
+    assert list(f["shocks"]) == ["energy_deal", "", "", "", "", ""]
+    scored = f[f["verdict"] != NOT_SCORED]
+    by_shock = scored[scored["shocks"] != ""]
+    alone = scored[scored["shocks"] == ""]
+    agree = [int((g["verdict"] == AGREE).sum()) for g in (by_shock, alone)]
+    assert table.reach_summary() == (
+        f"reached by a shock that names the pair: agree {agree[0]} of 1 "
+        f"({int(by_shock['robust'].sum())} robust); reached only through the mechanisms: "
+        f"agree {agree[1]} of 4 ({int(alone['robust'].sum())} robust); a model in which no "
+        "tie moves would agree on 2 of 5"
+    )
+    text = table.markdown()
+    assert "| shocks on the pair |" in text and "| energy_deal |" in text
+    assert f"{table.reach_summary()}\n\n{table.summary()}" in text
 
 
 def test_a_wider_eps_turns_small_changes_flat(tmp_path):

@@ -27,6 +27,16 @@ scenario's tie step ``delta``.
 the record's; it is *robust* when the band's direction is the same too. ``mixed``
 record rows are shown and not scored.
 
+**What reaches a row.** A row is *reached by a shock* when a shock of the scenario names
+the dyad (an effect on a pair parameter of A-B or B-A, or an exogenous tie between them)
+and can start or end in the period (between 1 January of FIRST and 31 December of LAST);
+the table lists those shocks. Any other row can move only through the model's
+mechanisms (reciprocity, threat and protection, structural balance, credibility,
+autonomy) from shocks on other pairs and states. The summary counts agreement in the two
+kinds apart: the first says whether the scenario's events, read by the model, move the
+ties they name the right way; the second whether the mechanisms carry them on to the
+ties they do not name.
+
 **Seeds.** By default 200 seeds from the scenario's ``validation.seed_start`` (100000
 unless it says otherwise), the seeds ``multivector validate`` uses
 (:func:`sim.analysis.facts.seed_range`: never the tuning seeds). With a posterior (the
@@ -366,7 +376,8 @@ class ExpertTable:
     """The model beside the record: one row of :attr:`frame` per record row.
 
     ``frame`` columns: state, partner, period, first_year, last_year, record, model,
-    median, q05, q95, verdict, replicates, reason, source.
+    median, q05, q95, verdict, robust, replicates, reason, source, shocks (the ids of
+    :func:`shocks_on_pair`, comma-separated; empty when only the mechanisms reach it).
     """
 
     frame: pd.DataFrame
@@ -389,6 +400,22 @@ class ExpertTable:
             f"agree {agree} of {len(scored)} scored rows ({robust} robust: the 90% band "
             f"agrees too; {len(f) - len(scored)} mixed, not scored)"
         )
+
+    def reach_summary(self) -> str:
+        """Agreement among the scored rows a shock reaches and among the others, and that
+        of a model in which nothing moves (the rows the record calls flat)."""
+        scored = self.frame[self.frame["verdict"] != NOT_SCORED]
+        parts = []
+        for label, rows in (
+            ("reached by a shock that names the pair", scored[scored["shocks"] != ""]),
+            ("reached only through the mechanisms", scored[scored["shocks"] == ""]),
+        ):
+            agree = int((rows["verdict"] == AGREE).sum())
+            robust = int(rows["robust"].sum())
+            parts.append(f"{label}: agree {agree} of {len(rows)} ({robust} robust)")
+        still = int((scored["record"] == "flat").sum())
+        parts.append(f"a model in which no tie moves would agree on {still} of {len(scored)}")
+        return "; ".join(parts)
 
     def heading(self) -> str:
         """What was run and how it is read, above the tables."""
@@ -422,6 +449,7 @@ class ExpertTable:
         for state, rows in self.frame.groupby("state", sort=False):
             parts.append(f"## {names.get(state, state)} ({state})\n\n{_markdown_rows(rows)}")
             parts.append(f"{state}: {self.summary(rows)}")
+        parts.append(self.reach_summary())
         parts.append(self.summary())
         return "\n\n".join(parts) + "\n"
 
@@ -429,15 +457,15 @@ class ExpertTable:
 def _markdown_rows(rows: pd.DataFrame) -> str:
     lines = [
         "| tie | period | record | model | band | change: median [5%, 95%] | verdict | "
-        "public record |",
-        "|---|---|---|---|---|---|---|---|",
+        "shocks on the pair | public record |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows.itertuples(index=False):
         events = f"{r.reason} ({r.source})".replace("|", "\\|")
         lines.append(
             f"| {r.state}-{r.partner} | {r.period} | {r.record} | {r.model} | {r.band} | "
             f"{r.median:+.3f} [{r.q05:+.3f}, {r.q95:+.3f}] | "
-            f"{r.verdict}{' (robust)' if r.robust else ''} | {events} |"
+            f"{r.verdict}{' (robust)' if r.robust else ''} | {r.shocks or '-'} | {events} |"
         )
     return "\n".join(lines)
 
@@ -490,6 +518,7 @@ def expert_table(
     frame = pd.DataFrame(
         [_frame_row(row, Change.of(c, eps)) for row, c in zip(record.rows, changes, strict=True)]
     )
+    frame["shocks"] = [", ".join(shocks_on_pair(scenario, row)) for row in record.rows]
     return ExpertTable(
         frame,
         scenario,
@@ -500,6 +529,40 @@ def expert_table(
         None if posterior is None else str(posterior),
         time.perf_counter() - t0,
     )
+
+
+def shocks_on_pair(scenario: Scenario, row: RecordRow) -> list[str]:
+    """The shocks that name ``row``'s dyad (a pair effect on A-B or B-A, or an exogenous
+    tie between them) and can start or end in its period: fire in it (a dated shock's
+    period, a probabilistic shock's window overlapping it) or, fired earlier, expire in
+    it."""
+    w = world_for(scenario)
+    ids = list(w.ids)
+    a, b = ids.index(row.state), ids.index(row.partner)
+    pair = {(a, b), (b, a)}
+    years = np.array([d.year for d in w.dates()[1:]])  # period p ends at record p + 1
+    inside = np.flatnonzero((years >= row.period.first) & (years <= row.period.last))
+    if not inside.size:
+        return []
+    lo, hi = int(inside[0]), int(inside[-1])
+    found = []
+    for shock in w.shocks:
+        named = any((i, j) in pair for i, j, _ in shock.ties) or any(
+            e.cols is not None and pair & set(zip(e.rows.tolist(), e.cols.tolist(), strict=True))
+            for e in shock.effects
+        )
+        if not named:
+            continue
+        first, last = shock.window
+        fires = first <= hi and last >= lo
+        ends = (
+            shock.duration is not None
+            and first + shock.duration <= hi
+            and (last + shock.duration >= lo)
+        )
+        if fires or ends:
+            found.append(shock.id)
+    return found
 
 
 def _frame_row(row: RecordRow, change: Change) -> dict:
