@@ -412,3 +412,19 @@ def test_changes_name_each_setting():
         "You play: nobody (every state is an agent) → Smallland (SM)",
     ]
     assert page.changes(scenario, before, dict(before)) == []
+
+
+def test_a_model2_scenario_runs_in_every_view(start):
+    """Model 2 (continuous ties, credibility) in the dashboard: every view draws, a state
+    can be played, and the run reaches its end, without an error message."""
+    p = start((SCENARIOS / "model2" / "baseline.yaml").resolve())
+    for tab in page.TABS:
+        p.tab(tab)
+        p.click(STEP)
+        assert not p.notice("error"), (tab, p.notice("error"))
+    assert "quarter 5 of 52" in p.text()
+    p.tab("Play")
+    p.click("Play Azerbaijan (restarts the run)")
+    p.click("Make my moves (one quarter)")
+    p.click("Run to end")
+    assert "quarter 52 of 52" in p.text() and not p.notice("error")
