@@ -502,3 +502,41 @@ def test_a_student_pushing_a_tie_up_every_quarter_stops_below_one():
         m.step()
     assert 0.9 < m.ties[i, j] <= 1.0 + 1e-9
     assert np.abs(m.ties).max() <= 1.0 + 1e-9
+
+
+def test_why_with_continuous_ties_splits_each_step_into_pull_and_chance():
+    """Model 2's continuous ties: a step is not a pick, so "Why did it move?" shows no
+    odds and no cost of moving; each step is the pull of the payoffs plus chance (they
+    add up to the move), the pull goes the way moving up pays, chance averages about 0,
+    and the totals are the sums of the terms shown."""
+    m = ClassroomModel(BASELINE.parent / "model2" / "baseline.yaml", seed=3)
+    m.run(24)
+    w = m.world
+    names = views.names_of(m)
+    heads = [h for c, h in views.STEP_TERM_HEADS.items() if c != "total"]
+    chances, agree, checked = [], 0, 0
+    for period in sorted(m.kept)[-8:]:
+        for sid in w.ids:
+            rows = views.why_rows(m, sid, period)
+            shown = views.why_table(rows, m.against_the_odds(sid).iloc[:0], names)
+            assert "cost of moving" not in shown and "chance down" not in shown
+            assert {"pull of the payoffs", "chance"} <= set(shown.columns)
+            free = rows[~rows["pinned"]]
+            np.testing.assert_allclose(free["before"] + free["pull"] + free["chance"],
+                                       free["after"], atol=1e-9)  # fmt: skip
+            assert (free["move_cost"] == 0).all()
+            for k, r in enumerate(rows.itertuples()):
+                if r.pinned or np.isnan(r.total):
+                    continue
+                cells = [number(shown.loc[k, h]) for h in heads]
+                assert number(shown.loc[k, "total"]) == pytest.approx(sum(cells), abs=1e-9)
+                chances.append(r.chance)
+                if abs(r.total) >= 1.0:
+                    agree += np.sign(r.pull) == np.sign(r.total)
+                    checked += 1
+            text = " ".join(views.reasons(rows, sid, names))
+            assert "chances:" not in text and "pulled it" in text
+    assert checked > 50 and agree == checked
+    chances = np.array(chances)
+    assert abs(chances.mean()) < 3 * chances.std() / np.sqrt(len(chances))
+    assert m.against_the_odds("AZ").empty

@@ -10,6 +10,7 @@ import pandas as pd
 from sim.drivers.model import BalancingModel
 from sim.drivers.run import check_shock_ids
 from sim.errors import UserError
+from sim.kernel.decision import continuous_pull
 from sim.scenario import Scenario, did_you_mean, horizon
 from sim.world.compiled import world_for
 
@@ -140,8 +141,9 @@ def explain_text(
         intro = [
             "For each partner: the tie before and after this period's step (continuous ties:",
             f"each moves the share {w.adjustment:g} of the way to its best reply, plus noise),",
-            f"and what moving up by {w.delta:g} changes against staying (weighted payoff",
-            "terms; positive favours moving up; their net is the tie's marginal payoff).",
+            "the step's pull (what the payoffs alone give it) and chance (the rest), and",
+            f"what moving up by {w.delta:g} changes against staying (weighted payoff terms;",
+            "positive favours moving up; their net is the tie's marginal payoff).",
         ]
     else:
         intro = [
@@ -149,11 +151,18 @@ def explain_text(
             "each candidate (down, stay, up; logit choice), and what moving up by one step",
             "changes against staying (weighted payoff terms; positive favours moving up).",
         ]
+    odds = f"{'P(down)':>9}{'P(stay)':>9}{'P(up)':>7}"
+    if continuous:
+        odds = f"{'pull':>9}{'chance':>9}{'':>7}"
+        ev = model.evaluation
+        pull = continuous_pull(ev.ties, ev.params, w.rules, w.adjustment, ev.credibility)[i]
+        if not ev.revising[i]:
+            pull = np.zeros_like(pull)
     lines += [
         "",
         *intro,
         "",
-        f"{'partner':<8}{'before':>7}{'after':>7}{'P(down)':>9}{'P(stay)':>9}{'P(up)':>7}"
+        f"{'partner':<8}{'before':>7}{'after':>7}{odds}"
         f"{'energy':>10}{'security':>10}{'alignment':>11}{'tie cost':>10}{'net':>10}",
     ]
     table = partner_summary(df, model.evaluation, i, list(w.ids))
@@ -163,7 +172,8 @@ def explain_text(
             lines.append(head + "   held by an exogenous shock (a decision outside the model)")
             continue
         if continuous:
-            head += f"{'-':>9}{'-':>9}{'-':>7}"
+            j = w.index(r.partner)
+            head += f"{pull[j]:>+9.3f}{r.after - r.before - pull[j]:>+9.3f}{'':>7}"
         else:
             head += f"{r.p_down:>9.2f}{r.p_stay:>9.2f}{r.p_up:>7.2f}"
         if np.isnan(r.net):

@@ -46,7 +46,7 @@ from sim.app.classroom import (
 )
 from sim.app.widgets import Chart, Prose, Table, html_table
 from sim.drivers.model import BalancingModel
-from sim.kernel import indices
+from sim.kernel import decision, indices
 
 SEEDS = (20, 100, 400)  # the choices of seeds for the bands and the mean difference
 TERM_HEADS = {
@@ -62,6 +62,13 @@ POINTS_NOTE = (
     "The cost of moving is paid for any move, up or down; the total is the sum of the "
     "numbers shown."
 )
+#: The same for continuous ties, which pay no cost of moving.
+STEP_POINTS_NOTE = (
+    f"1 point = {POINT:g} of the weighted payoff; positive is better for the state; the "
+    "total is the sum of the numbers shown."
+)
+#: The terms shown for continuous ties: no cost of moving.
+STEP_TERM_HEADS = {k: v for k, v in TERM_HEADS.items() if k != "move_cost"}
 ODDS_LIMIT = f"{AGAINST_THE_ODDS:.0%}"
 #: Flex items that wrap: a line chart needs about 820 px for 12 px text, a heat map or a
 #: table about 480, a partner's choice card about 420.
@@ -330,26 +337,50 @@ def why_rows(model: ClassroomModel, state: str, period: int) -> pd.DataFrame:
     points = points.reindex(summary["partner"]).reset_index(drop=True)
     keep = ["partner", "before", "after", "p_down", "p_stay", "p_up", "pinned"]
     out = pd.concat([summary[keep], points], axis=1)
+    if ev.continuous is not None:  # a step, not a pick: no cost of moving; pull and chance
+        out["move_cost"] = 0.0
+        out["total"] = out[[k for k in STEP_TERM_HEADS if k != "total"]].sum(axis=1).round(1)
+        pull = decision.continuous_pull(
+            ev.ties, ev.params, w.rules, w.adjustment, ev.credibility, model.kernel
+        )[w.index(state)]
+        if not ev.revising[w.index(state)]:
+            pull = np.zeros_like(pull)
+        out["pull"] = [pull[w.index(p)] for p in out["partner"]]
+        out["chance"] = out["after"] - out["before"] - out["pull"]
+        out.loc[out["pinned"], ["pull", "chance"]] = np.nan
     out.loc[out["pinned"], list(points.columns)] = np.nan
     return out
 
 
 def why_table(rows: pd.DataFrame, odds: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     """:func:`why_rows` as text, and the rows of moves taken against the odds (``odds``:
-    that quarter's rows of :meth:`~ClassroomModel.against_the_odds`)."""
+    that quarter's rows of :meth:`~ClassroomModel.against_the_odds`). Continuous ties
+    (rows with ``pull``) show the pull and chance of each step instead of the chances of
+    the moves, and no cost of moving."""
     chance = dict(zip(odds["partner"], odds["chance"], strict=True))
     shown = pd.DataFrame({"partner": [f"{names[p]} ({p})" for p in rows["partner"]]})
     for p in chance:
         shown.loc[rows["partner"] == p, "partner"] += f": against the odds ({chance[p]:.0%})"
     shown["before"] = rows["before"].map(signed)
     shown["after"] = rows["after"].map(signed)
-    for col, head in (("p_down", "chance down"), ("p_stay", "stay"), ("p_up", "up")):
-        shown[head] = rows[col].map(lambda v: f"{v:.0%}")
-    for col, head in TERM_HEADS.items():
+    step = "pull" in rows
+    if step:
+        moves = {"pull": "pull of the payoffs", "chance": "chance"}
+        for col, head in moves.items():
+            shown[head] = rows[col].map(lambda v: signed(v, 3))
+        heads = STEP_TERM_HEADS
+    else:
+        moves = {"p_down": "chance down", "p_stay": "stay", "p_up": "up"}
+        for col, head in moves.items():
+            shown[head] = rows[col].map(lambda v: f"{v:.0%}")
+        heads = TERM_HEADS
+    for col, head in heads.items():
         shown[head] = rows[col].map(lambda v: signed(v, 1))
     held = rows["pinned"].to_numpy()
-    shown.loc[held, ["chance down", "stay", "up"]] = ["held by a shock", "", ""]
-    shown.loc[held, list(TERM_HEADS.values())] = ""
+    first, *rest = moves.values()
+    shown.loc[held, first] = "held by a shock"
+    shown.loc[held, rest] = ""
+    shown.loc[held, list(heads.values())] = ""
     return shown
 
 
@@ -363,17 +394,28 @@ def reasons(rows: pd.DataFrame, who: str, names: dict[str, str]) -> list[str]:
             out.append(f"{who}'s tie to {partner} is held at {signed(r.after)} by a shock.")
             continue
         moved = r.after - r.before
+        step = hasattr(r, "pull")
         if abs(moved) < 1e-9:
             what = f"{who} kept its tie to {partner} at {signed(r.before)}"
+        elif step:
+            way = "up" if moved > 0 else "down"
+            what = f"{who}'s tie to {partner} went {way} by {signed(abs(moved), 3)[1:]}"
+            what += f" from {signed(r.before, 3)} to {signed(r.after, 3)}"
         else:
             way = "up" if moved > 0 else "down"
             what = f"{who} moved its tie to {partner} {way}"
             what += f" from {signed(r.before)} to {signed(r.after)}"
         odds = f"(chances: down {r.p_down:.0%}, stay {r.p_stay:.0%}, up {r.p_up:.0%})"
+        if step:
+            odds = (
+                f"(its payoffs pulled it {signed(r.pull, 3)}, chance moved it "
+                f"{signed(r.chance, 3)})"
+            )
         if np.isnan(r.total):
             out.append(f"{what} {odds}; it was at the top and could not move up.")
             continue
-        terms = {head: getattr(r, col) for col, head in TERM_HEADS.items() if col != "total"}
+        heads = STEP_TERM_HEADS if step else TERM_HEADS
+        terms = {head: getattr(r, col) for col, head in heads.items() if col != "total"}
         push, hold = max(terms, key=terms.get), min(terms, key=terms.get)
         why = []
         if terms[push] > 0:
@@ -437,7 +479,13 @@ def WhyView(model: ClassroomModel, version: int):
         solara.Select("Quarter ending", value=_key(labels, period), values=list(labels),
                       on_value=lambda k: set_choice(labels[k]))  # fmt: skip
     Decision(model, state, period, odds[odds["period"] == period])
-    _odds_list(odds, names[state], names)
+    if w.candidates == "continuous":
+        Prose(
+            "With continuous ties no move is drawn against odds: each step is the pull of "
+            "the payoffs plus chance, both shown above."
+        )
+    else:
+        _odds_list(odds, names[state], names)
 
 
 @solara.component
@@ -449,13 +497,26 @@ def Decision(model: ClassroomModel, state: str, period: int, odds: pd.DataFrame)
     rows = solara.use_memo(lambda: why_rows(model, state, period), [id(model), state, period])
     P = model.kept[period].params
     i = w.index(state)
-    Prose(
+    weighs = (
         f"**{names[state]}**, quarter ending {w.date(period + 1)}. It weighs energy "
         f"{P.weights[i, 0]:.2f}, security {P.weights[i, 1]:.2f}, alignment "
-        f"{P.weights[i, 2]:.2f}. For each partner: the tie before and after, the chance "
-        "of each move, and what moving the tie **up one step** changes against keeping "
-        f"it, in points. {POINTS_NOTE}"
+        f"{P.weights[i, 2]:.2f}."
     )
+    if "pull" in rows:
+        Prose(
+            f"{weighs} Its ties are continuous: each quarter a tie moves part of the way "
+            "to the level its payoffs favour (the **pull of the payoffs**), and chance moves "
+            "it too (a boundedly rational state is not exact). For each partner: the tie "
+            "before and after, the pull and the chance, and what moving the tie **up one "
+            f"step** ({w.delta:g}) changes against keeping it, in points: the pull is up "
+            f"when that total is positive. {STEP_POINTS_NOTE}"
+        )
+    else:
+        Prose(
+            f"{weighs} For each partner: the tie before and after, the chance of each "
+            "move, and what moving the tie **up one step** changes against keeping it, in "
+            f"points. {POINTS_NOTE}"
+        )
     marked = [k for k, p in enumerate(rows["partner"]) if p in set(odds["partner"])]
     caption = (
         f"{names[state]}: moving up one step against staying, quarter ending {w.date(period + 1)}"

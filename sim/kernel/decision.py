@@ -283,6 +283,22 @@ def continuous_moves(
     return np.clip(T + step, -TIE_LIMIT, TIE_LIMIT)
 
 
+def continuous_pull(
+    T: np.ndarray,
+    P: Params,
+    rules: np.ndarray,
+    adjustment: float,
+    credibility: np.ndarray | None = None,
+    kernel: str = "compiled",
+) -> np.ndarray:
+    """Continuous ties: the step each tie's payoffs alone give it, :func:`continuous_moves`
+    without its noise (``z = 0``): ``a M U'`` toward the best reply, less the logit
+    rule's drift correction. The rest of a tie's step is chance. ``(B..., N, N)``."""
+    gains = _gains(T, P, FINITE_STEP, credibility, kernel)
+    calm = np.full(T.shape, 0.5)  # the median draw: z = 0
+    return continuous_moves(T, gains, rules, P, calm, adjustment) - T
+
+
 #: Tie offsets of the local candidates, in candidate order (down, stay, up) per unit step.
 LOCAL_STEPS = np.array([-1.0, 0.0, 1.0])
 
