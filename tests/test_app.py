@@ -540,3 +540,27 @@ def test_why_with_continuous_ties_splits_each_step_into_pull_and_chance():
     chances = np.array(chances)
     assert abs(chances.mean()) < 3 * chances.std() / np.sqrt(len(chances))
     assert m.against_the_odds("AZ").empty
+
+
+def test_a_played_state_with_continuous_ties_makes_its_own_moves():
+    """Model 2's continuous ties: a played state's ties take the student's picks (one step
+    up, down, or staying exactly where it was), while the computer's states keep moving
+    continuously. Before the fix the picks were ignored there."""
+    m = ClassroomModel(BASELINE.parent / "model2" / "baseline.yaml", seed=5, player="AZ")
+    m.run(3)
+    w = m.world
+    i = w.index("AZ")
+    cand = m.candidates()
+    up = {w.index(p): c for p, c in zip(cand["partner"], cand["candidate"], strict=True)
+          if c == 2}  # fmt: skip
+    tr, eu = w.index("TR"), w.index("EU")
+    m.moves = {tr: up[tr], eu: 0}  # TR one step up, EU one step down, the rest stay
+    before = m.ties_snapshot
+    m.step()
+    after = m.ties_snapshot
+    assert after[i, tr] == pytest.approx(before[i, tr] + w.delta, abs=1e-12)
+    assert after[i, eu] == pytest.approx(before[i, eu] - w.delta, abs=1e-12)
+    others = [j for j in range(w.n) if j not in (i, tr, eu)]
+    assert np.array_equal(after[i, others], before[i, others])  # staying is staying
+    moved = np.abs(after - before)[np.arange(w.n) != i]
+    assert (moved > 1e-6).mean() > 0.8  # the computer's states still move continuously

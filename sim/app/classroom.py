@@ -348,13 +348,18 @@ class ClassroomModel(BalancingModel):
         if self.picks:
             ev = self.upcoming()
             choice, revising = ev.choice.copy(), ev.revising.copy()
+            steps = None if ev.continuous is None else ev.continuous.copy()
             for i, picks in self.picks.items():
                 row = ev.stay[i].copy()
                 for j, s in picks.items():  # an impossible candidate (|tie| >= 1) stays
                     if 0 <= s < ev.values.shape[-1] and not np.isnan(ev.utility[i, j, s]):
                         row[j] = s
                 choice[i], revising[i] = row, True
-            self._upcoming = dataclasses.replace(ev, choice=choice, revising=revising)
+                if steps is not None:  # continuous ties: a played state's ties take its picks
+                    steps[i] = ev.values[i, np.arange(self.world.n), row]
+            self._upcoming = dataclasses.replace(
+                ev, choice=choice, revising=revising, continuous=steps
+            )
             self.picks = {i: {} for i in self.picks}
         super().step()
         self.kept[self.evaluation.period] = self.evaluation
