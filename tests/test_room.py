@@ -642,3 +642,30 @@ def test_speed_of_a_quarter_and_of_thirty_cards():
         f"fire_ms_after_10_quarters={fire_ms:.0f}"
     )
     assert advance_ms < 200 and card_ms < 1000  # sanity bounds, 10x the goals and more
+
+
+def test_a_model2_room_sends_valid_json_and_applies_the_groups_moves():
+    """A shared classroom on Model 2's continuous ties: every payload is JSON without NaN
+    (the server refuses NaN; the agents' chance of a move is None, there being no pick),
+    and a group's moves are what happens to its ties."""
+    room = Room(SCENARIOS / "model2" / "baseline.yaml")
+    g = room.join("A", state="AZ")
+    card = room.card(g.token)
+    json.dumps(card, allow_nan=False)
+    assert all(m["agent_chance"] is None for o in card["options"] for m in o["moves"])
+    free = [o["partner"] for o in card["options"] if not o["pinned"]]
+    before = row(room, "AZ")
+    room.choose(g.token, {p: "up" for p in free})
+    room.advance()
+    after = row(room, "AZ")
+    w = room.world
+    for p in free:
+        j = w.index(p)
+        assert after[j] == pytest.approx(before[j] + w.delta, abs=1e-12)
+    for payload in (
+        room.card(g.token),
+        room.projector(),
+        room.debrief(seeds=8),
+        room.score(g.token),
+    ):
+        json.dumps(payload, allow_nan=False)

@@ -385,7 +385,8 @@ class Room:
         ``finished``), ``chosen``; ``ties``: the state's
         ties now, ``[{partner, name, tie}]``; ``options``: per partner ``{partner, name,
         tie, pinned, moves}``, each move ``{move, tie_after, energy, security, alignment,
-        tie_cost, move_cost, total, agent_chance}`` (see :meth:`_options`);
+        tie_cost, move_cost, total, agent_chance}`` (see :meth:`_options`; ``agent_chance``
+        is None with continuous ties, whose agents take a step instead of a pick);
         ``last_quarter``: ``{date, my_moves, what_happened, payoff}`` or ``None`` before
         the first quarter (see :meth:`_last_quarter`); ``picked``: partner -> move chosen.
         """
@@ -1004,7 +1005,8 @@ def _options(model: ClassroomModel, ev: Evaluation, state: str) -> list[dict]:
                 "move": words[step],
                 "tie_after": _round(after),
                 **dict(zip((*POINT_TERMS, "total"), term, strict=True)),
-                "agent_chance": round(float(chance), 3),
+                # continuous ties: a step, not a pick, so the agent has no chance to show
+                "agent_chance": None if np.isnan(chance) else round(float(chance), 3),
             }
         )
     for option in out.values():

@@ -171,7 +171,9 @@ function partnerMoves(option) {
     row("Tie after", (m) => signed(m.tie_after, 2)),
     ...TERMS.map(([key, name]) => row(name, (m) => signed(m[key], 1))),
     row("Total (points)", (m) => signed(m.total, 1), "total"),
-    showChances ? row("Computer’s chance", (m) => `${Math.round(m.agent_chance * 100)}%`, "chance") : null,
+    showChances && moves.some((m) => m.agent_chance !== null)
+      ? row("Computer’s chance", (m) => (m.agent_chance === null ? "–" : `${Math.round(m.agent_chance * 100)}%`), "chance")
+      : null,
   ];
   return el(
     "fieldset",
