@@ -425,6 +425,8 @@ def test_a_model2_scenario_runs_in_every_view(start):
     assert "quarter 5 of 52" in p.text()
     p.tab("Play")
     p.click("Play Azerbaijan (restarts the run)")
+    assert "move their ties continuously" in p.text()
+    assert not p.rc.find(v.Checkbox, label="Show the agent's chances (what the computer would do)")
     p.click("Make my moves (one quarter)")
     p.click("Run to end")
     assert "quarter 52 of 52" in p.text() and not p.notice("error")

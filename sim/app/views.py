@@ -778,8 +778,15 @@ def move_form(model: ClassroomModel, on_step, show_odds: bool, set_show_odds, re
         f"says what each choice changes against staying, in points. {POINTS_NOTE} A tie "
         "near \u00b11 costs more to hold. Then press **Make my moves**."
     )
-    solara.Checkbox(label="Show the agent's chances (what the computer would do)",
-                    value=show_odds, on_value=set_show_odds)  # fmt: skip
+    if w.candidates == "continuous":  # the agents take a step, not a pick: no chances
+        show_odds = False
+        Prose(
+            "The computer's states move their ties continuously (a step toward what their "
+            "payoffs favour, plus chance); you move yours one step at a time."
+        )
+    else:
+        solara.Checkbox(label="Show the agent's chances (what the computer would do)",
+                        value=show_odds, on_value=set_show_odds)  # fmt: skip
     rows = choice_rows(model)
     with solara.Row(style={"flex-wrap": "wrap", "gap": "8px"}):
         for partner, g in rows.groupby("partner", sort=False):
