@@ -9,6 +9,7 @@ replicates: 32 runs, ties kept), so every batch here takes a fraction of a secon
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from test_batch import SMALL, tables, write
 
 import sim.batch
+import sim.batch.results
 from sim.batch.design import run_table
 from sim.batch.lock import lock_path
 from sim.batch.shards import Shard
@@ -309,3 +311,57 @@ def test_other_commands_see_a_directory_of_shards_as_a_batch(reference, sharded,
         assert main(["run", scenario, "--out", str(sharded), "--force"]) == 2
     assert "shard-2-of-3" in capsys.readouterr().err
     assert (sharded / "shard-2-of-3").is_dir()
+
+
+# ---- reading a part of a batch ------------------------------------------------------
+
+
+def _cut(df: pd.DataFrame, states, dates) -> pd.DataFrame:
+    keep = df["state"].astype(str).isin(states) & df["date"].isin(pd.to_datetime(dates))
+    return df[keep].reset_index(drop=True)
+
+
+def test_a_selective_read_is_the_whole_read_cut(reference):
+    """States, dates and columns: the same rows and values as reading everything and
+    cutting it, of a store and of a directory of shards alike; runs and shocks whole."""
+    _, whole, sharded = reference
+    dates = sorted(whole.indices["date"].unique())[-3:-1]
+    days = [pd.Timestamp(d).date().isoformat() for d in dates]
+    for source in (whole.path, sharded):
+        part = sim.batch.load(source, states=["SM", "WE"], dates=days, columns="alignment_index")
+        want = _cut(whole.indices, ["SM", "WE"], days)
+        want = want[[c for c in want.columns if c not in sim.batch.results.INDEX_VALUES]
+                    + ["alignment_index"]]  # fmt: skip
+        pd.testing.assert_frame_equal(part.indices, want, check_exact=True)
+        pd.testing.assert_frame_equal(
+            part.ties, _cut(whole.ties, ["SM", "WE"], days), check_exact=True
+        )
+        assert len(part.runs) == len(whole.runs) and len(part.shocks) == len(whole.shocks)
+    one = sim.batch.load(whole.path, states="EA")
+    assert set(one.indices["state"].astype(str)) == {"EA"}
+    assert list(one.indices.columns) == list(whole.indices.columns)
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"states": ["SM", "XX"]}, "states: 'XX' is not a state of this batch"),
+        ({"dates": ["2021-02-30"]}, "dates: expected dates as YYYY-MM-DD"),
+        ({"dates": ["2021-02-15"]}, "dates: no record of this batch is dated 2021-02-15"),
+        ({"columns": ["alignment_idx"]}, "did you mean 'alignment_index'"),
+    ],
+)
+def test_a_selection_the_batch_cannot_meet_is_refused(reference, kwargs, says):
+    with pytest.raises(UserError, match=re.escape(says)):
+        sim.batch.load(reference[1].path, **kwargs)
+
+
+def test_a_damaged_part_is_refused_by_a_selective_read_too(reference, tmp_path):
+    """The checks run before the cut: a selection never reads a damaged store in part."""
+    store = Path(shutil.copytree(reference[1].path, tmp_path / "whole"))
+    target = sorted((store / "parts").iterdir())[1] / "indices.parquet"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="indices.parquet"):
+        sim.batch.load(store, states=["SM"])

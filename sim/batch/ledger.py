@@ -30,6 +30,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +208,7 @@ def check_part(
     ledgered: bool,
     read: tuple[str, ...] = (RUNS,),
     hash_all: bool = True,
+    select: Callable[[str, pa.Table], pa.Table] | None = None,
 ) -> CheckedPart:
     """Check one chunk's part against its ledger and the design.
 
@@ -218,6 +220,9 @@ def check_part(
         read: the files to read and return as tables (``runs.parquet`` always is; a part
             without a ledger is read whole).
         hash_all: also checksum the files not read (otherwise their sizes are checked).
+        select: applied to each table read but ``runs.parquet`` once the part has passed
+            its checks (``select(name, table)``: the rows and columns to keep), so that a
+            selective read holds only what it keeps.
 
     Raises:
         Damage: the first problem found.
@@ -242,6 +247,11 @@ def check_part(
         else:
             _verify_unread(directory / name, name, want, hash_all)
     _check_run_ids(part.tables, names, chunk, run_ids)
+    if select is not None:
+        part.tables = {
+            name: table if name == RUNS else select(name, table)
+            for name, table in part.tables.items()
+        }
     return part
 
 
@@ -462,6 +472,7 @@ def scan_parts(
     *,
     read: tuple[str, ...] = (RUNS,),
     hash_all: bool = True,
+    select: Callable[[str, pa.Table], pa.Table] | None = None,
 ) -> Scan:
     """Check every part in ``out/parts`` (see :func:`check_part`), a few at a time."""
     chunks = chunk_runs(design)
@@ -482,7 +493,15 @@ def scan_parts(
             return (
                 cid,
                 d,
-                check_part(d, cid, chunks[cid], ledgered=ledgered, read=read, hash_all=hash_all),
+                check_part(
+                    d,
+                    cid,
+                    chunks[cid],
+                    ledgered=ledgered,
+                    read=read,
+                    hash_all=hash_all,
+                    select=select,
+                ),  # fmt: skip
             )
         except Damage as exc:
             return cid, d, exc

@@ -8,12 +8,14 @@ verified as a store; a missing or unfinished shard is refused unless ``partial=T
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sim.batch.ledger import (
     DESIGN,
@@ -34,8 +36,92 @@ from sim.batch.shards import ShardSet, contents, shard_set
 from sim.batch.store import FORMAT, read_manifest
 from sim.errors import UserError
 from sim.outputs.files import MANIFEST
+from sim.scenario.problems import did_you_mean
 
 RUN_KEYS = ["run_id", "arm", "point", "replicate", "seed"]
+#: The value columns of the indices table (the rest are keys: run_id, step, date, state).
+INDEX_VALUES = (
+    "alignment_index", "hedging_index", "energy", "security", "alignment", "cost", "utility",
+)  # fmt: skip
+#: The keys a selective read keeps whatever it keeps.
+ROW_KEYS = ("run_id", "step", "date", "state", "partner")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a selective :func:`load` keeps of the indices and tie tables: the rows of
+    some states and dates, the indices' value columns named (``None``: all). Applied to
+    each part as it is read, after the part's checks, so memory holds only what is kept.
+    """
+
+    states: tuple[str, ...] | None = None
+    dates: tuple[dt.date, ...] | None = None
+    columns: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, manifest: dict, states, dates, columns) -> Selection | None:
+        """The selection asked for, checked against the batch (``None``: everything)."""
+        if states is None and dates is None and columns is None:
+            return None
+        known = list(manifest.get("states") or [])
+        if states is not None:
+            states = tuple([states] if isinstance(states, str) else states)
+            for sid in states:
+                if known and sid not in known:
+                    raise UserError(
+                        f"states: {sid!r} is not a state of this batch"
+                        f"{did_you_mean(sid, known)}; its states are {', '.join(known)}"
+                    )
+        if dates is not None:
+            dates = tuple(_date(d) for d in ([dates] if isinstance(dates, str) else dates))
+            kept = manifest.get("dates")
+            if kept:
+                missing = [d for d in dates if d.isoformat() not in kept]
+                if missing:
+                    raise UserError(
+                        f"dates: the batch kept no record dated {missing[0]}; it kept "
+                        f"{', '.join(kept)}"
+                    )
+        if columns is not None:
+            columns = tuple([columns] if isinstance(columns, str) else columns)
+            for c in columns:
+                if c not in INDEX_VALUES:
+                    raise UserError(
+                        f"columns: {c!r} is not a column of the indices table"
+                        f"{did_you_mean(c, list(INDEX_VALUES))}; its value columns are "
+                        f"{', '.join(INDEX_VALUES)}"
+                    )
+        return cls(states, dates, columns)
+
+    def __call__(self, name: str, table: pa.Table) -> pa.Table:
+        if name not in (INDICES, TIES):
+            return table
+        keep = None
+        if self.states is not None and "state" in table.column_names:
+            keep = pc.is_in(table["state"], value_set=pa.array(self.states, pa.string()))
+        if self.dates is not None and "date" in table.column_names:
+            stamps = [dt.datetime.combine(d, dt.time()) for d in self.dates]
+            on = pc.is_in(
+                table["date"], value_set=pa.array(stamps, table.schema.field("date").type)
+            )
+            keep = on if keep is None else pc.and_(keep, on)
+        if keep is not None:
+            table = table.filter(keep)
+        if name == INDICES and self.columns is not None:
+            names = [c for c in table.column_names if c in ROW_KEYS or c in self.columns]
+            table = table.select(names)
+        return table
+
+
+def _date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise UserError(f"dates: expected dates as YYYY-MM-DD, got {value!r}") from None
 
 
 @dataclass
@@ -101,7 +187,15 @@ class BatchResult:
         )
 
 
-def load(path: str | Path, ties: bool = True, *, partial: bool = False) -> BatchResult:
+def load(
+    path: str | Path,
+    ties: bool = True,
+    *,
+    partial: bool = False,
+    states=None,
+    dates=None,
+    columns=None,
+) -> BatchResult:
     """Read a batch directory (finished or not: the finished chunks are read), verified.
 
     Every part read is checked against its ledger (checksums, row counts) and the design
@@ -117,6 +211,12 @@ def load(path: str | Path, ties: bool = True, *, partial: bool = False) -> Batch
         partial: of a directory of shards, read the shards that are there even if some
             are missing or unfinished (a warning says which; ``manifest["shards"]``
             records it); without it such a directory is refused.
+        states, dates, columns: keep only these states' rows (a state id or a list), the
+            records of these dates (``"YYYY-MM-DD"`` or dates), and these value columns
+            of the indices table (e.g. ``"alignment_index"``); the tie table is cut to
+            the same states and dates. Each part is cut as it is read, after its checks,
+            so a batch far larger than memory can be read in part (:class:`Selection`).
+            ``runs`` and ``shocks`` are whole.
 
     Raises:
         UserError: not a batch directory; its manifest or design is damaged (it cannot
@@ -127,14 +227,17 @@ def load(path: str | Path, ties: bool = True, *, partial: bool = False) -> Batch
     """
     path = Path(path)
     found = contents(path)
+    wanted = (states, dates, columns)
     if found.stores:
-        return _load_shards(shard_set(path, found), ties, partial)
-    return _load_store(path, ties)
+        return _load_shards(shard_set(path, found), ties, partial, wanted)
+    return _load_store(path, ties, wanted)
 
 
-def _load_store(path: Path, ties: bool) -> BatchResult:
-    """Read one store (:func:`load`)."""
+def _load_store(path: Path, ties: bool, wanted=(None, None, None)) -> BatchResult:
+    """Read one store (:func:`load`); ``wanted``: the selection's states, dates and
+    columns."""
     manifest = _manifest(path)
+    select = Selection.of(manifest, *wanted)
     design, _ = read_design(path, manifest)
     if not (path / "parts").is_dir():
         raise UserError(
@@ -143,7 +246,7 @@ def _load_store(path: Path, ties: bool) -> BatchResult:
         )
     keep_ties = ties and manifest.get("keep") == "ties"
     read = (RUNS, INDICES, SHOCKS) + ((TIES,) if keep_ties else ())
-    scan = scan_parts(path, design, manifest, read=read, hash_all=False)
+    scan = scan_parts(path, design, manifest, read=read, hash_all=False, select=select)
     if not scan.clean:
         raise UserError(damage_report(path, manifest, scan))
     parts = [scan.sound[c] for c in sorted(scan.sound)]
@@ -184,13 +287,29 @@ def _load_store(path: Path, ties: bool) -> BatchResult:
     tie_table = None
     if keep_ties:
         tie_table = tidy(_concat(parts, TIES), ["run_id", "step", "state", "partner"])
+    if select is not None and select.dates is not None:
+        _check_dates_found(select.dates, indices, runs)
     shocks = tidy(_concat(parts, SHOCKS), ["run_id", "period", "id"])
     if shocks is None:
         shocks = keys.iloc[:0].assign(id=[], label=[], kind=[], period=[], date=[])
     return BatchResult(path, manifest, runs, indices, tie_table, shocks)
 
 
-def _load_shards(shards: ShardSet, ties: bool, partial: bool) -> BatchResult:
+def _check_dates_found(dates, indices: pd.DataFrame, runs: pd.DataFrame) -> None:
+    """A selective read of dates no record has is a mistake, not an empty answer."""
+    if not (runs["status"] == "ok").any():
+        return
+    found = set(pd.to_datetime(indices["date"]).dt.date)
+    missing = [d for d in dates if d not in found]
+    if missing:
+        example = f", such as {min(found)}" if found else ""
+        raise UserError(
+            f"dates: no record of this batch is dated {missing[0]} (records are dated the "
+            f"last day of a period{example})"
+        )
+
+
+def _load_shards(shards: ShardSet, ties: bool, partial: bool, wanted) -> BatchResult:
     """Read the shards of a batch as one (:func:`load`)."""
     if not shards.complete:
         exp = next(iter(shards.manifests.values()))["experiment"].get("path") or "EXPERIMENT"
@@ -208,7 +327,7 @@ def _load_shards(shards: ShardSet, ties: bool, partial: bool) -> BatchResult:
             f"{gaps} missing or unfinished (partial=True):\n  {lines}",
             stacklevel=3,
         )
-    read = {k: _load_store(shards.stores[k], ties) for k in sorted(shards.stores)}
+    read = {k: _load_store(shards.stores[k], ties, wanted) for k in sorted(shards.stores)}
     _warn_if_versions_differ(shards)
     return _union(shards, read)
 
