@@ -100,3 +100,15 @@ def test_kernel_bench_on_a_model2_world_times_its_gains():
     assert MACHINE | figures <= set(found)
     assert all(float(found[k]) > 0 for k in figures)
     assert "limit_ns_per_tie" not in found  # the floor counts Model 1's operations
+
+
+def test_load_bench_reads_a_batch_whole_and_cut(tmp_path):
+    import sim.batch
+    from sim.tools.bench_batch import experiment
+
+    sim.batch.run(experiment(2), tmp_path / "b", workers=1, progress=False)
+    out = _bench("sim.tools.bench_batch", "--load", str(tmp_path / "b"))
+    found = keys(out)
+    assert int(found["load_whole_rows"]) == 2 * 2 * 53 * 9  # 2 arms x 2 seeds x 53 records
+    assert int(found["load_selected_rows"]) == 2 * 2  # AZ at 2030-12-31, each run
+    assert all(float(found[f"load_{k}_peak_mib"]) > 0 for k in ("whole", "selected"))

@@ -29,6 +29,10 @@ three batches' tables are compared and must be identical.
 ``--memory`` instead runs 10,000 and 100,000 indices-only runs (one date kept) in fresh
 processes and prints each one's peak resident memory: results stream to disk, so the
 peak should not grow with the number of runs.
+
+``--load DIR`` reads a batch with ``sim.batch.load`` whole and cut to one state, date
+and index column (``--select``), each in a fresh process, and prints the rows, the CPU
+time and the peak resident memory of each.
 """
 
 from __future__ import annotations
@@ -334,6 +338,41 @@ def memory(sizes: list[int]) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _load_child(path: str, selection: str) -> None:
+    import sim.batch
+
+    t0 = time.process_time()
+    if selection:
+        state, date, column = selection.split(",")
+        res = sim.batch.load(path, states=[state], dates=[date], columns=[column])
+    else:
+        res = sim.batch.load(path)
+    cpu = time.process_time() - t0
+    print(len(res.indices), cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def load_bench(path: str, state: str, date: str, column: str) -> None:
+    """``sim.batch.load`` of a batch whole and cut to one state, date and column, each in
+    a fresh process: rows, CPU time and peak resident memory."""
+    size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    print(f"reading {path} ({size / 2**20:.0f} MiB on disk), each in a fresh process:")
+    for label, selection in (
+        ("whole", ""),
+        (f"{state}, {date}, {column}", f"{state},{date},{column}"),
+    ):
+        res = subprocess.run(
+            [sys.executable, "-m", "sim.tools.bench_batch", "--load-child", path, selection],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        rows, cpu, peak = res.stdout.strip().splitlines()[-1].split()
+        key = "whole" if not selection else "selected"
+        print(f"  {label}: {int(rows):,} index rows, {float(cpu):.1f} s CPU, "
+              f"peak {int(peak) / 1024:.0f} MiB")  # fmt: skip
+        print(f"load_{key}_rows={rows}")
+        print(f"load_{key}_cpu_s={float(cpu):.2f}")
+        print(f"load_{key}_peak_mib={int(peak) / 1024:.0f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m sim.tools.bench_batch",
@@ -345,7 +384,22 @@ def main(argv=None) -> int:
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster")
     ap.add_argument("--memory", action="store_true", help="the memory check instead")
     ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--load", metavar="DIR",
+        help="time and peak memory of sim.batch.load(DIR), whole and cut (--select)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--select", default="AZ,2030-12-31,alignment_index", metavar="STATE,DATE,COLUMN",
+        help="the cut of --load (default AZ,2030-12-31,alignment_index)",
+    )  # fmt: skip
+    ap.add_argument("--load-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.load_child:
+        _load_child(*args.load_child)
+        return 0
+    if args.load:
+        load_bench(args.load, *args.select.split(","))
+        return 0
     if args.memory_child:
         _memory_child(int(args.memory_child[0]), args.memory_child[1])
         return 0
