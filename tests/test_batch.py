@@ -405,3 +405,22 @@ def test_a_chunk_the_executor_keeps_losing_is_failed_then_rerun_on_resume(tmp_pa
     assert s.ran == 4 and s.failed == 0
     sim.batch.run(exp, tmp_path / "ref", workers=1, progress=False)
     assert_same(sim.batch.load(tmp_path / "ref"), sim.batch.load(tmp_path / "out"))
+
+
+def test_a_script_that_starts_a_batch_unguarded_is_told_how_to_guard_it(tmp_path):
+    """Each local worker imports the calling script again: a script that calls
+    sim.batch.run at its top level kills its workers as they start. The batch stops at
+    once and says how to guard the call, instead of failing every chunk three times."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import sim.batch\n"
+        f"sim.batch.run({str(GAS_DEAL)!r}, {str(tmp_path / 'out')!r}, workers=2, "
+        "progress=False)\n"
+    )
+    res = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert res.returncode != 0
+    assert "the worker processes died as they started" in res.stderr
+    assert 'if __name__ == "__main__":' in res.stderr and str(script) in res.stderr
+    assert not list((tmp_path / "out" / "parts").glob("chunk-*"))  # no chunk was failed

@@ -377,6 +377,7 @@ def _execute(experiment, runs, todo, store: Store, backend: Backend, bar, on_chu
     """Feed the chunks to the executor, a bounded number in flight; returns reruns."""
     chunks = _LazyChunks(experiment, runs)
     parts = backend.share_store(store.parts)  # Dask: checks that its workers see the store
+    backend.check_workers()  # local processes: they start (not killed by an unguarded script)
     queue = list(todo)
     queue.reverse()  # pop() from the end: chunks go out in order
     window = max(2, 2 * backend.workers)

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import uuid
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -121,6 +123,9 @@ class Backend:
         chunk goes out. Dask checks here that its workers see it."""
         return Path(os.path.abspath(parts))
 
+    def check_workers(self) -> None:
+        """Before any chunk goes out: the workers can start (local processes check)."""
+
     def close(self) -> None:
         pass
 
@@ -185,6 +190,23 @@ class LocalProcesses(Backend):
         futures = [self._ex.submit(os.getpid) for _ in range(2 * self.workers)]
         for f in futures if wait else ():
             f.result()
+
+    def check_workers(self) -> None:
+        """Wait for the workers to start. Workers that die as they start (a script that
+        starts the batch at its top level, which each worker imports again) would fail
+        every chunk three times: refuse at once, saying how to guard the script."""
+        try:
+            self.warm_up(wait=True)
+        except BrokenProcessPool:
+            main = sys.modules.get("__main__")
+            script = getattr(main, "__file__", None)
+            where = f"{script}" if script else "the script that started the batch"
+            raise UserError(
+                "the worker processes died as they started. Each worker imports "
+                f"{where} again (Python's multiprocessing): if it calls sim.batch.run at "
+                'its top level, put the call under `if __name__ == "__main__":`, or run '
+                "with workers=1. Rerun to resume the batch."
+            ) from None
 
     def pids(self) -> list[int]:
         """The worker processes' ids (for tests that kill one)."""
