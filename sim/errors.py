@@ -87,3 +87,22 @@ def os_error_text(exc: OSError, path: object = None) -> str:
     elif path is not None and exc.filename is not None and str(exc.filename) != str(path):
         text += f" (at {exc.filename})"
     return f"{where}: {text}" if where is not None else f"a file operation failed: {text}"
+
+
+def run_command(command, *args) -> int:
+    """``command(*args)``'s exit code for a tool's ``main``: a :class:`UserError` or an
+    ``OSError`` is printed as ``error: ...`` with its exit code (2 for an OS error), an
+    interrupt exits 130; never a traceback for bad input."""
+    import sys
+
+    try:
+        return command(*args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

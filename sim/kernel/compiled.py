@@ -95,18 +95,25 @@ def pack(P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         "inv_denom": d["inv_denom"],
     }
     scalar_arrays = {"beta": P.beta, "lam": P.lam, "phi": P.phi}
+    return packed(P, (PAIRS, pair_arrays), (STATES, state_arrays), (SCALARS, scalar_arrays))
+
+
+def packed(P, pairs, states, scalars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(order, arrays)`` of pair, state and scalar parameters of ``P`` (batch shape
+    ``()`` or ``(B,)``) stacked in that order as the compiled functions read them:
+    ``(B, K, N, N)``, ``(B, K, N)`` and ``(B, K)``, read-only (``B`` = 1 unbatched)."""
+    n = P.power.shape[-1]
     batch = P.power.shape[:-1]
     if len(batch) > 1:
         raise ValueError(f"pack: parameters with batch shape {batch}; expected () or (B,)")
     b = batch[0] if batch else 1
-    pairs = np.stack([np.broadcast_to(pair_arrays[k], batch + (n, n)) for k in PAIRS], axis=-3)
-    states = np.stack([np.broadcast_to(state_arrays[k], batch + (n,)) for k in STATES], axis=-2)
-    scalars = np.stack([np.broadcast_to(scalar_arrays[k], batch) for k in SCALARS], axis=-1)
-    return (
-        _frozen(pairs.reshape(b, len(PAIRS), n, n), np.float64),
-        _frozen(states.reshape(b, len(STATES), n), np.float64),
-        _frozen(scalars.reshape(b, len(SCALARS)), np.float64),
-    )
+    out = []
+    for (order, arrays), tail in ((pairs, (n, n)), (states, (n,)), (scalars, ())):
+        stacked = np.stack(
+            [np.broadcast_to(arrays[k], batch + tail) for k in order], axis=-1 - len(tail)
+        )
+        out.append(_frozen(stacked.reshape(b, len(order), *tail), np.float64))
+    return tuple(out)
 
 
 def _readonly(dtype, ndim: int):

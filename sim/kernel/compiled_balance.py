@@ -25,7 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sim.kernel.compiled import _barrier, _frozen, _readonly, _rows
+from sim.kernel.compiled import _barrier, _frozen, _readonly, _rows, packed
 
 # The order of the packed parameter arrays (:func:`pack`); the kernel reads them by index.
 PAIRS = (
@@ -82,18 +82,7 @@ def pack(P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         "inv_pair_mass": d["inv_pair_mass"],
     }
     scalar_arrays = {"beta": P.beta, "balance": P.balance}
-    batch = P.power.shape[:-1]
-    if len(batch) > 1:
-        raise ValueError(f"pack: parameters with batch shape {batch}; expected () or (B,)")
-    b = batch[0] if batch else 1
-    pairs = np.stack([np.broadcast_to(pair_arrays[k], batch + (n, n)) for k in PAIRS], axis=-3)
-    states = np.stack([np.broadcast_to(state_arrays[k], batch + (n,)) for k in STATES], axis=-2)
-    scalars = np.stack([np.broadcast_to(scalar_arrays[k], batch) for k in SCALARS], axis=-1)
-    return (
-        _frozen(pairs.reshape(b, len(PAIRS), n, n), np.float64),
-        _frozen(states.reshape(b, len(STATES), n), np.float64),
-        _frozen(scalars.reshape(b, len(SCALARS)), np.float64),
-    )
+    return packed(P, (PAIRS, pair_arrays), (STATES, state_arrays), (SCALARS, scalar_arrays))
 
 
 _SIGNATURE = numba.types.void(

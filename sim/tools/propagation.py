@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import OutputError, UserError, os_error_text
+from sim.errors import OutputError, UserError, os_error_text, run_command
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.problems import did_you_mean
 from sim.scenario.vocabulary import PAIR_PARAMS, SHARE_PARAMS, in_version
@@ -534,18 +534,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """The command; returns 0, or 2 on bad input (a message, never a traceback)."""
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:
-        print(f"error: {os_error_text(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
