@@ -669,3 +669,16 @@ def test_a_model2_room_sends_valid_json_and_applies_the_groups_moves():
         room.score(g.token),
     ):
         json.dumps(payload, allow_nan=False)
+
+
+def test_a_model2_card_reports_only_moves_that_show():
+    """Continuous ties move a little every quarter: a card's news lists only the moves
+    visible at two decimals (before and after differ as shown)."""
+    room = Room(SCENARIOS / "model2" / "baseline.yaml")
+    g = room.join("A", state="AZ")
+    for _ in range(4):
+        room.advance()
+    news = [s for s in room.card(g.token)["last_quarter"]["what_happened"] if "moved" in s]
+    for sentence in news:
+        before, after = sentence.rstrip(".").split(" from ")[1].split(" to ")
+        assert before != after, sentence

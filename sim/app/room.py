@@ -850,7 +850,9 @@ class Room:
         news = [f"Shock: {e['label']}." for e in self._fired_so_far() if e["period"] == period]
         me = self._name(state)
         for j, p in enumerate(self.world.ids):
-            if j != i and abs(after[j, i] - before[j, i]) > SAME_TIE:
+            # a move too small to show at two decimals (continuous ties) is not news
+            shown = signed(before[j, i]) != signed(after[j, i])
+            if j != i and abs(after[j, i] - before[j, i]) > SAME_TIE and shown:
                 way = "up" if after[j, i] > before[j, i] else "down"
                 news.append(
                     f"{self._name(p)} moved its tie to {me} {way} from "
