@@ -675,10 +675,13 @@ def test_a_model2_card_reports_only_moves_that_show():
     """Continuous ties move a little every quarter: a card's news lists only the moves
     visible at two decimals (before and after differ as shown)."""
     room = Room(SCENARIOS / "model2" / "baseline.yaml")
-    g = room.join("A", state="AZ")
-    for _ in range(4):
+    groups = [room.join(f"G{k}", state=sid) for k, sid in enumerate(("AZ", "AM", "GE", "US"))]
+    news = []
+    for _ in range(6):
         room.advance()
-    news = [s for s in room.card(g.token)["last_quarter"]["what_happened"] if "moved" in s]
+        for g in groups:
+            news += [s for s in room.card(g.token)["last_quarter"]["what_happened"] if "moved" in s]
+    assert len(news) > 20
     for sentence in news:
         before, after = sentence.rstrip(".").split(" from ")[1].split(" to ")
         assert before != after, sentence
