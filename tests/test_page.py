@@ -430,3 +430,16 @@ def test_a_model2_scenario_runs_in_every_view(start):
     p.click("Make my moves (one quarter)")
     p.click("Run to end")
     assert "quarter 52 of 52" in p.text() and not p.notice("error")
+
+
+def test_the_scenario_list_offers_the_model2_files_beside_the_baseline(start):
+    """A class can switch from the baseline to the same world under Model 2 on the page:
+    the list holds the subfolders' scenarios too, shown with their folder."""
+    p = start()
+    select = p.select("Scenario (loads at once and restarts the run)")
+    assert any(k.endswith("(model2/baseline.yaml)") for k in select.items)
+    assert any(k.endswith("(baseline.yaml)") and "Model 2" not in k for k in select.items)
+    p.choose_scenario("model2/baseline.yaml")
+    p.wait_for(lambda: p.session.model.world.model == 2)
+    p.click(STEP)
+    assert "quarter 1 of 52" in p.text() and not p.notice("error")

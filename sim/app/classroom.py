@@ -64,17 +64,19 @@ POINT_TERMS = ("energy", "security", "alignment", "tie_cost", "move_cost")
 
 
 def scenario_files(folder: Path = SCENARIOS) -> dict[str, Path]:
-    """The scenario files of a folder, ``{name shown: path}``, sorted by file name.
+    """The scenario files of a folder and of its subfolders (``model2/``: the same world
+    under Model 2), ``{name shown: path}``, the folder's own first, each sorted by file
+    name and shown with its path from the folder.
 
     Files that do not load are left out (``multivector check`` says why).
     """
     out = {}
-    for path in sorted(folder.glob("*.yaml")):
+    for path in [*sorted(folder.glob("*.yaml")), *sorted(folder.glob("*/*.yaml"))]:
         try:
             scenario = cached_scenario(path)
         except UserError:
             continue
-        out[f"{scenario.name} ({path.name})"] = path
+        out[f"{scenario.name} ({path.relative_to(folder).as_posix()})"] = path
     return out
 
 
