@@ -24,6 +24,7 @@ from sim.calibration.scoring import (
     interval_coverage,
     linear_trend,
     persistence,
+    recent_mean,
     score_figure,
     scorecard,
 )
@@ -187,6 +188,25 @@ def test_the_trend_uses_only_the_last_window_years():
     obs = observed_table({("AZ", "US"): kinked})
     assert linear_trend(obs, 2010, 1, window=4)["value"].iloc[0] == pytest.approx(1.6)
     assert linear_trend(obs, 2010, 1, window=11)["value"].iloc[0] < 1.6
+
+
+def test_the_recent_mean_is_the_mean_of_the_last_window_years():
+    """A series that alternates around a level: the recent mean forecasts the level, with
+    an sd from its own one-step errors; persistence is off by the swing."""
+    swing = {y: 0.5 + (0.1 if y % 2 else -0.1) for y in range(2000, 2011)}  # 2010: 0.4
+    obs = observed_table({("AZ", "US"): swing})
+    mean = recent_mean(obs, 2010, 2, window=4)  # 2007..2010: 0.6, 0.4, 0.6, 0.4
+    assert mean["value"].tolist() == pytest.approx([0.5, 0.5])
+    assert mean["lead"].tolist() == [1, 2]
+    assert mean["sd"].iloc[0] > 0 and mean["sd"].iloc[1] > mean["sd"].iloc[0]
+    assert recent_mean(obs, 2010, 1, window=1)["value"].iloc[0] == pytest.approx(0.4)
+    pd.testing.assert_frame_equal(
+        recent_mean(obs, 2010, 2, window=1), persistence(obs, 2010, 2)
+    )  # a window of one year is persistence
+    with pytest.raises(UserError, match="window must be at least 1"):
+        recent_mean(obs, 2010, 1, window=0)
+    spoiled = observed_table({("AZ", "US"): {y: v + 9.0 * (y > 2010) for y, v in swing.items()}})
+    pd.testing.assert_frame_equal(recent_mean(obs, 2010, 2), recent_mean(spoiled, 2010, 2))
 
 
 def test_a_dyad_without_history_gets_no_naive_forecast():

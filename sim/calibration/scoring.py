@@ -29,12 +29,15 @@ same keys (Hyndman & Athanasopoulos, sec. 5.9; positive: the model is better; ``
 when the reference is perfect).
 
 Naive forecasts from an *origin* year ``t`` use observed values of years ``<= t`` only:
-persistence (the last value) and a linear trend (OLS through the last ``window``
-observations). Scored as points their CRPS is the absolute error; as Gaussians (the
-default) their sd is the root mean square of their own one-step-ahead errors inside the
-training years, widened by ``sqrt(h)`` at ``h`` years past the last observation (the
-random-walk rule of Hyndman & Athanasopoulos, "Forecasting: Principles and Practice",
-3rd ed., sec. 5.5).
+persistence (the last value), a linear trend (OLS through the last ``window``
+observations) and the recent mean (the mean of the last ``window`` observations: what a
+forecaster who expects the series to return to its recent level says; a measurement
+model with one intercept per dyad leans the same way, so beating persistence is not
+enough to credit the model's dynamics). Scored as points their CRPS is the absolute
+error; as Gaussians (the default) their sd is the root mean square of their own
+one-step-ahead errors inside the training years, widened by ``sqrt(h)`` at ``h`` years
+past the last observation (the random-walk rule of Hyndman & Athanasopoulos,
+"Forecasting: Principles and Practice", 3rd ed., sec. 5.5).
 
 Rolling-origin evaluation (Hyndman & Athanasopoulos, sec. 5.10, "time series
 cross-validation"): for each origin ``t`` the model is given information up to ``t`` and
@@ -64,8 +67,10 @@ SCORE_COLUMNS = [
     "crps",
     "crps_persistence",
     "crps_trend",
+    "crps_mean",
     "skill_vs_persistence",
     "skill_vs_trend",
+    "skill_vs_mean",
 ]
 
 
@@ -176,6 +181,20 @@ def linear_trend(
     return _naive_table(observed, origin, horizon, line, first_error=2)
 
 
+def recent_mean(
+    observed: pd.DataFrame, origin: int, horizon: int, *, window: int = 5
+) -> pd.DataFrame:
+    """The mean of the last ``window`` observations at or before ``origin``, carried to
+    ``origin+1..origin+horizon``. Same columns as :func:`persistence`; ``window >= 1``."""
+    if int(window) < 1:
+        raise UserError(f"recent_mean: window must be at least 1 year, not {window}")
+
+    def mean(years: np.ndarray, values: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return np.full(len(targets), float(values[-window:].mean()))
+
+    return _naive_table(observed, origin, horizon, mean, first_error=1)
+
+
 def _last_value(years: np.ndarray, values: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.full(len(targets), values[-1], dtype=float)
 
@@ -242,13 +261,14 @@ def scorecard(
     Scored years: ``years`` (default: every year of ``predictive``), after ``origin`` if
     given. ``origin`` (default: the year before the first scored year) is where the naive
     forecasts start: they use observed years ``<= origin`` only (``naive="gaussian"`` or
-    ``"point"``, ``window`` for the trend). Columns: ``observable, state, partner`` and
-    ``n_years`` (matched years; dyad-years in the pooled rows), ``coverage50``,
-    ``coverage90`` (shares of years inside the central 50% and 90% intervals), ``crps``,
-    ``crps_persistence``, ``crps_trend`` (means over years), ``skill_vs_persistence``,
-    ``skill_vs_trend`` (``1 - crps / crps_reference`` over the keys where the reference
-    exists). Dyads found in one table only have ``n_years == 0``; every key in one table
-    only is listed in ``attrs["unmatched"]``.
+    ``"point"``, ``window`` for the trend and the recent mean). Columns: ``observable,
+    state, partner`` and ``n_years`` (matched years; dyad-years in the pooled rows),
+    ``coverage50``, ``coverage90`` (shares of years inside the central 50% and 90%
+    intervals), ``crps``, ``crps_persistence``, ``crps_trend``, ``crps_mean`` (means
+    over years), ``skill_vs_persistence``, ``skill_vs_trend``, ``skill_vs_mean`` (``1 -
+    crps / crps_reference`` over the keys where the reference exists). Dyads found in
+    one table only have ``n_years == 0``; every key in one table only is listed in
+    ``attrs["unmatched"]``.
     """
     pred, obs = _check_predictive(predictive), _check_observed(observed)
     scored = sorted(set(pred["year"]) if years is None else {_check_int(y, "year") for y in years})
@@ -288,8 +308,8 @@ def backtest(
     years ``<= t``); its years ``t+1..t+horizon`` are scored against ``observed``, beside
     naive forecasts from observed years ``<= t``. One row per origin, lead
     (``year - t``, 1..horizon) and dyad: ``origin, lead, observable, state, partner, year,
-    crps, crps_persistence, crps_trend, covered50, covered90``; keys in one table only are
-    listed in ``attrs["unmatched"]`` (prefixed by the origin).
+    crps, crps_persistence, crps_trend, crps_mean, covered50, covered90``; keys in one
+    table only are listed in ``attrs["unmatched"]`` (prefixed by the origin).
     """
     obs = _check_observed(observed)
     horizon = _check_int(horizon, "horizon", 1)
@@ -315,6 +335,7 @@ def backtest(
         "crps",
         "crps_persistence",
         "crps_trend",
+        "crps_mean",
         "covered50",
         "covered90",
     ]
@@ -327,9 +348,9 @@ def backtest_summary(table: pd.DataFrame) -> pd.DataFrame:
     """The backtest pooled per observable and lead over origins and dyads.
 
     Columns: ``observable, lead, n`` (scored keys), ``coverage50``, ``coverage90``,
-    ``crps``, ``crps_persistence``, ``crps_trend`` (means), ``skill_vs_persistence``,
-    ``skill_vs_trend`` (``1 - mean crps / mean crps_reference`` over the keys where the
-    reference exists).
+    ``crps``, ``crps_persistence``, ``crps_trend``, ``crps_mean`` (means),
+    ``skill_vs_persistence``, ``skill_vs_trend``, ``skill_vs_mean`` (``1 - mean crps /
+    mean crps_reference`` over the keys where the reference exists).
     """
     needed = [
         "observable",
@@ -337,6 +358,7 @@ def backtest_summary(table: pd.DataFrame) -> pd.DataFrame:
         "crps",
         "crps_persistence",
         "crps_trend",
+        "crps_mean",
         "covered50",
         "covered90",
     ]
@@ -361,6 +383,7 @@ def _pair_scores(pred, obs, origin, scored, *, naive, window, fair) -> pd.DataFr
     forecasts = {
         "persistence": persistence(obs, origin, horizon),
         "trend": linear_trend(obs, origin, horizon, window=window),
+        "mean": recent_mean(obs, origin, horizon, window=window),
     }
     for name, forecast in forecasts.items():
         matched = keys[KEY].merge(forecast, on=KEY, how="left")  # keeps the order of keys
@@ -409,8 +432,10 @@ def _summarise(pairs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
                 "crps": g["crps"].mean(),
                 "crps_persistence": g["crps_persistence"].mean(),
                 "crps_trend": g["crps_trend"].mean(),
+                "crps_mean": g["crps_mean"].mean(),
                 "skill_vs_persistence": _skill(g["crps"], g["crps_persistence"]),
                 "skill_vs_trend": _skill(g["crps"], g["crps_trend"]),
+                "skill_vs_mean": _skill(g["crps"], g["crps_mean"]),
             }
         )
 
