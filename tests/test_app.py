@@ -564,3 +564,16 @@ def test_a_played_state_with_continuous_ties_makes_its_own_moves():
     assert np.array_equal(after[i, others], before[i, others])  # staying is staying
     moved = np.abs(after - before)[np.arange(w.n) != i]
     assert (moved > 1e-6).mean() > 0.8  # the computer's states still move continuously
+
+
+def test_why_with_continuous_ties_says_a_played_state_moved_by_the_player():
+    """A played state's ties move by the student's picks, not by pull and chance: the
+    view says so instead of splitting its step."""
+    m = ClassroomModel(BASELINE.parent / "model2" / "baseline.yaml", seed=4, player="AZ")
+    m.run(2)
+    rows = views.why_rows(m, "AZ", 1)
+    assert rows["pull"].isna().all() and rows["chance"].isna().all()
+    text = views.reasons(rows, "Azerbaijan", views.names_of(m))
+    assert all("(the player's move)" in t or "held" in t for t in text)
+    other = views.why_rows(m, "RU", 1)  # the computer's states keep pull and chance
+    assert other.loc[~other["pinned"], "pull"].notna().all()

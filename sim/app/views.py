@@ -348,6 +348,8 @@ def why_rows(model: ClassroomModel, state: str, period: int) -> pd.DataFrame:
         out["pull"] = [pull[w.index(p)] for p in out["partner"]]
         out["chance"] = out["after"] - out["before"] - out["pull"]
         out.loc[out["pinned"], ["pull", "chance"]] = np.nan
+        if w.index(state) in model.picks:  # a person moved these ties, not pull and chance
+            out[["pull", "chance"]] = np.nan
     out.loc[out["pinned"], list(points.columns)] = np.nan
     return out
 
@@ -399,7 +401,7 @@ def reasons(rows: pd.DataFrame, who: str, names: dict[str, str]) -> list[str]:
             what = f"{who} kept its tie to {partner} at {signed(r.before)}"
         elif step:
             way = "up" if moved > 0 else "down"
-            what = f"{who}'s tie to {partner} went {way} by {signed(abs(moved), 3)[1:]}"
+            what = f"{who}'s tie to {partner} went {way} by {abs(moved):.3f}"
             what += f" from {signed(r.before, 3)} to {signed(r.after, 3)}"
         else:
             way = "up" if moved > 0 else "down"
@@ -410,6 +412,8 @@ def reasons(rows: pd.DataFrame, who: str, names: dict[str, str]) -> list[str]:
             odds = (
                 f"(its payoffs pulled it {signed(r.pull, 3)}, chance moved it "
                 f"{signed(r.chance, 3)})"
+                if np.isfinite(r.pull)
+                else "(the player's move)"
             )
         if np.isnan(r.total):
             out.append(f"{what} {odds}; it was at the top and could not move up.")
