@@ -155,7 +155,9 @@ def explain_text(
     if continuous:
         odds = f"{'pull':>9}{'chance':>9}{'':>7}"
         ev = model.evaluation
-        pull = continuous_pull(ev.ties, ev.params, w.rules, w.adjustment, ev.credibility)[i]
+        pull = continuous_pull(
+            ev.ties, ev.params, w.rules, w.adjustment, ev.credibility, model.kernel
+        )[i]
         if not ev.revising[i]:
             pull = np.zeros_like(pull)
     lines += [
