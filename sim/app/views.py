@@ -340,16 +340,18 @@ def why_rows(model: ClassroomModel, state: str, period: int) -> pd.DataFrame:
     if ev.continuous is not None:  # a step, not a pick: no cost of moving; pull and chance
         out["move_cost"] = 0.0
         out["total"] = out[[k for k in STEP_TERM_HEADS if k != "total"]].sum(axis=1).round(1)
-        pull = decision.continuous_pull(
-            ev.ties, ev.params, w.rules, w.adjustment, ev.credibility, model.kernel
-        )[w.index(state)]
-        if not ev.revising[w.index(state)]:
-            pull = np.zeros_like(pull)
-        out["pull"] = [pull[w.index(p)] for p in out["partner"]]
-        out["chance"] = out["after"] - out["before"] - out["pull"]
-        out.loc[out["pinned"], ["pull", "chance"]] = np.nan
-        if w.index(state) in model.picks:  # a person moved these ties, not pull and chance
-            out[["pull", "chance"]] = np.nan
+        i = w.index(state)
+        if i in model.picks:  # a person moved these ties, not pull and chance
+            out["pull"] = out["chance"] = np.nan
+        else:
+            pull = np.zeros(w.n)
+            if ev.revising[i]:
+                pull = decision.continuous_pull(
+                    ev.ties, ev.params, w.rules, w.adjustment, ev.credibility, model.kernel
+                )[i]
+            out["pull"] = [pull[w.index(p)] for p in out["partner"]]
+            out["chance"] = out["after"] - out["before"] - out["pull"]
+            out.loc[out["pinned"], ["pull", "chance"]] = np.nan
     out.loc[out["pinned"], list(points.columns)] = np.nan
     return out
 

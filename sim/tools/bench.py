@@ -420,15 +420,8 @@ def bench_kernel(scenario: Path, replicates: int, repeats: int) -> dict[str, flo
             gains = payoffs.local_gains(T, P, w.delta)
             decision.choose_local(gains, w.rules, P.tau, P.gamma, u)
 
-    run_compiled(), run_numpy()
-    times: dict[str, list[float]] = {"compiled": [], "numpy": []}
-    for _ in range(repeats):
-        for name, f in (("compiled", run_compiled), ("numpy", run_numpy)):
-            t = time.process_time()
-            f()
-            times[name].append((time.process_time() - t) / decisions * 1e9)
-    compiled_ns = statistics.median(times["compiled"])
-    numpy_ns = statistics.median(times["numpy"])
+    ns = _interleaved({"compiled": run_compiled, "numpy": run_numpy}, repeats, decisions)
+    compiled_ns, numpy_ns = ns["compiled"], ns["numpy"]
     limit = kernel_limit(w.n)
     per_run = w.n * (w.n - 1) * (w.n_periods + w.burn_in)
     print(f"compiled kernel: {compiled_ns:.1f} ns a tie decision (median of {repeats})")
