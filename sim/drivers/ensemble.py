@@ -146,40 +146,74 @@ def run_ensemble(
     the drawn values merged under the explicit ones when ``inputs="prior"``).
     """
     t0 = time.perf_counter()
-    parts = list(
-        iter_ensemble(
-            scenario,
-            seeds,
-            overrides=overrides,
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    seeds = check_seeds(seeds)
+    tables = _Tables(len(seeds))
+    for chunk in _chunks(
+        scenario, seeds, overrides, shocks_off, keep, dates, chunk_size, progress, inputs
+    ):
+        tables.add(chunk)
+    return tables.result(time.perf_counter() - t0, tuple(shocks_off))
+
+
+class _Tables:
+    """:func:`run_ensemble`'s tables, filled chunk by chunk: the indices (and ties) of
+    each chunk go straight into arrays of the whole ensemble, at their replicates' rows
+    (no per-chunk table, no concatenation: for many replicates those copies cost about as
+    much as the tables' arithmetic)."""
+
+    def __init__(self, replicates: int):
+        self.replicates = replicates
+        self.columns: dict[str, dict[str, np.ndarray]] = {}
+        self.small: dict[str, list[pd.DataFrame]] = {"shocks": [], "replicates": []}
+        self.first: _Chunk | None = None
+
+    def add(self, chunk: _Chunk) -> None:
+        self.first = self.first or chunk
+        self._place("indices", chunk.index_columns(), chunk.replicates)
+        if chunk.keep == "ties":
+            self._place("ties", chunk.ties_columns(), chunk.replicates)
+        self.small["shocks"].append(chunk.shocks_table())
+        self.small["replicates"].append(chunk.replicate_table())
+
+    def _place(self, name: str, cols: dict[str, np.ndarray], replicates: np.ndarray) -> None:
+        """Copy a chunk's columns (replicate-major, the same rows per replicate) to its
+        replicates' rows of the whole table."""
+        per = len(next(iter(cols.values()))) // len(replicates)
+        whole = self.columns.get(name)
+        if whole is None:
+            whole = {k: np.empty(self.replicates * per, v.dtype) for k, v in cols.items()}
+            self.columns[name] = whole
+        lo = int(replicates[0])
+        contiguous = np.array_equal(replicates, np.arange(lo, lo + len(replicates)))
+        for k, v in cols.items():
+            if contiguous:
+                whole[k][lo * per : (lo + len(replicates)) * per] = v
+            else:  # sweeps of different structure run one after the other
+                whole[k].reshape(self.replicates, per)[replicates] = v.reshape(-1, per)
+
+    def result(self, wall_time: float, shocks_off: tuple[str, ...]) -> EnsembleResult:
+        first = self.first
+        ids = first.base.ids
+
+        def cat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+            out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            if not out["replicate"].is_monotonic_increasing:  # several sweeps: restore order
+                out = out.sort_values("replicate", kind="stable", ignore_index=True)
+            return out
+
+        ties = self.columns.get("ties")
+        return EnsembleResult(
+            scenario=first.scenario,
+            world=first.base,
+            indices=records.frame(self.columns["indices"], ids),
+            ties=None if ties is None else records.frame(ties, ids),
+            shocks=cat(self.small["shocks"]),
+            replicates=cat(self.small["replicates"]),
+            wall_time=wall_time,
             shocks_off=shocks_off,
-            keep=keep,
-            dates=dates,
-            chunk_size=chunk_size,
-            progress=progress,
-            inputs=inputs,
         )
-    )
-    first = parts[0]
-
-    def cat(name: str) -> pd.DataFrame | None:
-        frames = [getattr(p, name) for p in parts]
-        if frames[0] is None:
-            return None
-        out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        if not out["replicate"].is_monotonic_increasing:  # several stacks: restore order
-            out = out.sort_values("replicate", kind="stable", ignore_index=True)
-        return out
-
-    return EnsembleResult(
-        scenario=first.scenario,
-        world=first.world,
-        indices=cat("indices"),
-        ties=cat("ties"),
-        shocks=cat("shocks"),
-        replicates=cat("replicates"),
-        wall_time=time.perf_counter() - t0,
-        shocks_off=tuple(shocks_off),
-    )
 
 
 def iter_ensemble(
@@ -201,6 +235,16 @@ def iter_ensemble(
     shocks' structure): then each such group of sweep points runs as its own sweep, one
     after the other. Overrides may not change the time axis (``time.*``).
     """
+    for chunk in _chunks(
+        scenario, seeds, overrides, shocks_off, keep, dates, chunk_size, progress, inputs
+    ):
+        yield chunk.result()
+
+
+def _chunks(
+    scenario, seeds, overrides, shocks_off, keep, dates, chunk_size, progress, inputs
+) -> Iterator[_Chunk]:
+    """The simulated chunks of :func:`iter_ensemble` (its arguments), before any table."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seeds = check_seeds(seeds)
@@ -228,15 +272,87 @@ def iter_ensemble(
             local_points = np.array([local[points.of_replicate[r]] for r in chunk], dtype=np.intp)
             with limited_threads():  # one BLAS thread unless set (engine.blas_threads)
                 sim = simulate(sweep, chunk_seeds, local_points, steps)
-                result = _result(
-                    scenario, base, sweep, sim, chunk, chunk_seeds, points, steps, keep
-                )
-            result.shocks_off = tuple(shocks_off)
-            result.wall_time = time.perf_counter() - t0
-            yield result
+            yield _Chunk(
+                scenario, base, sweep, sim, chunk, chunk_seeds, points, steps, keep,
+                tuple(shocks_off), t0,
+            )  # fmt: skip
             done += len(chunk)
             if progress is not None:
                 progress(done, len(seeds))
+
+
+@dataclass
+class _Chunk:
+    """One simulated chunk of replicates (``replicates``: their numbers in the ensemble),
+    and the tables made from it."""
+
+    scenario: Scenario
+    base: World
+    sweep: Sweep
+    sim: Simulation
+    replicates: np.ndarray
+    seeds: list[Seed]
+    points: SweepPoints
+    steps: np.ndarray
+    keep: str
+    shocks_off: tuple[str, ...]
+    started: float
+
+    @property
+    def seed_column(self) -> np.ndarray:
+        return np.array([s if isinstance(s, int) else -1 for s in self.seeds], dtype=np.int64)
+
+    def index_columns(self) -> dict[str, np.ndarray]:
+        sim = self.sim
+        with limited_threads():
+            return records.index_columns(
+                self.sweep,
+                sim.snaps,
+                self.steps,
+                sim.regimes,
+                sim.schedule.regimes,
+                sim.points,
+                self.replicates,
+                self.seed_column,
+                block=4 * default_chunk_size(self.base.n),
+                credibility=sim.credibility,
+            )
+
+    def ties_columns(self) -> dict[str, np.ndarray]:
+        return records.ties_columns(
+            self.sweep.world, self.sim.snaps, self.steps, self.replicates, self.seed_column
+        )
+
+    def shocks_table(self) -> pd.DataFrame:
+        return records.shocks_table(
+            self.sweep.world, self.sim.schedule, self.replicates, self.seed_column
+        )
+
+    def replicate_table(self) -> pd.DataFrame:
+        return _replicate_table(
+            self.replicates,
+            self.seeds,
+            self.seed_column,
+            self.points.of_replicate[self.replicates],
+            self.points.overrides,
+        )
+
+    def result(self) -> EnsembleResult:
+        """The chunk's tables (its wall time from the start of its simulation)."""
+        ids = self.base.ids
+        ties = self.ties_columns() if self.keep == "ties" else None
+        out = EnsembleResult(
+            scenario=self.scenario,
+            world=self.base,
+            indices=records.frame(self.index_columns(), ids),
+            ties=None if ties is None else records.frame(ties, ids),
+            shocks=self.shocks_table(),
+            replicates=self.replicate_table(),
+            wall_time=0.0,
+            shocks_off=self.shocks_off,
+        )
+        out.wall_time = time.perf_counter() - self.started
+        return out
 
 
 @dataclass
@@ -318,47 +434,6 @@ def ensemble_ties(
         if progress is not None:
             progress(lo + len(chunk), len(seeds))
     return out
-
-
-def _result(
-    scenario: Scenario,
-    base: World,
-    sweep: Sweep,
-    sim: Simulation,
-    replicates: np.ndarray,
-    seeds: list[Seed],
-    points: SweepPoints,
-    steps: np.ndarray,
-    keep: str,
-) -> EnsembleResult:
-    """The tables of one simulated chunk (``replicates``: their numbers in the ensemble)."""
-    seed_col = np.array([s if isinstance(s, int) else -1 for s in seeds], dtype=np.int64)
-    ix = records.indices_table(
-        sweep,
-        sim.snaps,
-        steps,
-        sim.regimes,
-        sim.schedule.regimes,
-        sim.points,
-        replicates,
-        seed_col,
-        block=4 * default_chunk_size(base.n),
-        credibility=sim.credibility,
-    )
-    ties = None
-    if keep == "ties":
-        ties = records.ties_table(sweep.world, sim.snaps, steps, replicates, seed_col)
-    return EnsembleResult(
-        scenario=scenario,
-        world=base,
-        indices=ix,
-        ties=ties,
-        shocks=records.shocks_table(sweep.world, sim.schedule, replicates, seed_col),
-        replicates=_replicate_table(
-            replicates, seeds, seed_col, points.of_replicate[replicates], points.overrides
-        ),
-        wall_time=0.0,
-    )
 
 
 # --------------------------------------------------------------------------------------

@@ -51,14 +51,32 @@ def ties_table(
 
     ``replicates``, ``seeds``: ``(R,)`` the replicates' numbers and int seeds (-1: none).
     """
+    return frame(ties_columns(world, snaps, steps, replicates, seeds), world.ids)
+
+
+def ties_columns(
+    world: World, snaps: np.ndarray, steps: np.ndarray, replicates: np.ndarray, seeds: np.ndarray
+) -> dict[str, np.ndarray]:
+    """:func:`ties_table`'s columns as arrays (``state`` and ``partner`` as codes)."""
     n = world.n
     ii, jj = np.nonzero(~np.eye(n, dtype=bool))
     r, s = snaps.shape[:2]
-    out = pd.DataFrame(_keys(world, steps, replicates, seeds, len(ii)))
-    out["state"] = pd.Categorical.from_codes(np.tile(ii, r * s), categories=world.ids)
-    out["partner"] = pd.Categorical.from_codes(np.tile(jj, r * s), categories=world.ids)
+    out = _keys(world, steps, replicates, seeds, len(ii))
+    out["state"] = np.tile(ii, r * s)
+    out["partner"] = np.tile(jj, r * s)
     out["tie"] = snaps[:, :, ii, jj].ravel()
     return out
+
+
+def frame(columns: dict[str, np.ndarray], ids) -> pd.DataFrame:
+    """A table of :func:`ties_columns` or :func:`index_columns` (or of several chunks'
+    columns put together): ``state`` and ``partner`` become categoricals of ``ids``; the
+    arrays are not copied."""
+    out = {
+        k: pd.Categorical.from_codes(v, categories=ids) if k in ("state", "partner") else v
+        for k, v in columns.items()
+    }
+    return pd.DataFrame(out, copy=False)
 
 
 def indices_table(
@@ -73,7 +91,28 @@ def indices_table(
     block: int = 1 << 14,
     credibility: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The indices table: indices and payoff components of every state at every record.
+    """The indices table: indices and payoff components of every state at every record
+    (the arguments as for :func:`index_columns`)."""
+    cols = index_columns(
+        sweep, snaps, steps, regimes, regime_list, points, replicates, seeds, block, credibility
+    )
+    return frame(cols, sweep.world.ids)
+
+
+def index_columns(
+    sweep: Sweep,
+    snaps: np.ndarray,
+    steps: np.ndarray,
+    regimes: np.ndarray,
+    regime_list,
+    points: np.ndarray,
+    replicates: np.ndarray,
+    seeds: np.ndarray,
+    block: int = 1 << 14,
+    credibility: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The indices table's columns as arrays (``state`` as codes): the indices and payoff
+    components of every state at every record.
 
     Args:
         sweep: the worlds of the replicates' sweep points.
@@ -111,8 +150,8 @@ def indices_table(
         )
         values[2:6, sel] = np.moveaxis(comp, -1, 0)
         values[6, sel] = util
-    out = pd.DataFrame(_keys(w, steps, replicates, seeds, n))
-    out["state"] = pd.Categorical.from_codes(np.tile(np.arange(n), r * s), categories=w.ids)
+    out = _keys(w, steps, replicates, seeds, n)
+    out["state"] = np.tile(np.arange(n), r * s)
     for c, col in enumerate(INDEX_COLUMNS):
         out[col] = values[c].ravel()
     return out
