@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from cli_helpers import cli_run
 
 import sim.scenario.documents
@@ -235,6 +236,64 @@ def test_anchors_and_aliases_within_the_limits_still_work(tmp_path):
     text = text.replace(line, "    cross_pressure: *cp\n", 1)
     scenario = load_scenario(write(tmp_path, "anchors.yaml", text))
     assert scenario.spec.states["WE"].cross_pressure.value == 0.3
+
+
+def _python_tree(text: str):
+    """The node tree of PyYAML's pure-Python composer, counting as it goes."""
+    loader = sim.scenario.documents._BoundedLoader(text, "x.yaml")
+    try:
+        return loader.get_single_node(), loader.aliases
+    finally:
+        loader.dispose()
+
+
+def _same_tree(a, b) -> None:
+    assert type(a) is type(b) and a.tag == b.tag, (a, b)
+    assert (a.start_mark.line, a.start_mark.column) == (b.start_mark.line, b.start_mark.column)
+    if isinstance(a, yaml.ScalarNode):
+        assert (a.value, a.style) == (b.value, b.style), (a, b)
+        return
+    assert a.flow_style == b.flow_style and len(a.value) == len(b.value), (a, b)
+    pairs = a.value if isinstance(a, yaml.SequenceNode) else [x for kv in a.value for x in kv]
+    other = b.value if isinstance(b, yaml.SequenceNode) else [x for kv in b.value for x in kv]
+    for x, y in zip(pairs, other, strict=True):
+        _same_tree(x, y)
+
+
+YAML_FILES = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml"))
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml")
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_libyaml_reads_every_shipped_file_as_the_python_composer_does(path):
+    """Files are composed by libyaml (6x faster); the tree, with every line, style and
+    alias count, must be the one the pure-Python composer builds."""
+    text = path.read_text(encoding="utf-8")
+    fast = sim.scenario.documents._compose_with_libyaml(text)
+    assert fast is not None
+    slow = _python_tree(text)
+    assert fast[1] == slow[1]
+    _same_tree(fast[0], slow[0])
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml")
+def test_libyaml_counts_aliases_and_hands_limits_to_the_python_path(tmp_path, monkeypatch):
+    text = TEACHING_TEXT + "extra: &e [1, 2]\nmore: [*e, *e, {k: *e}]\n"
+    fast = sim.scenario.documents._compose_with_libyaml(text)
+    assert fast is not None and fast[1] == _python_tree(text)[1] == 3
+    _same_tree(fast[0], _python_tree(text)[0])
+    monkeypatch.setattr(sim.scenario.documents, "MAX_YAML_ALIASES", 2)
+    assert sim.scenario.documents._compose_with_libyaml(text) is None
+    # the Python path then words the refusal
+    msg = refused(write(tmp_path, "three.yaml", text))
+    assert "more than 2 YAML aliases" in msg, msg
+
+
+def test_files_read_the_same_without_libyaml(tmp_path, monkeypatch):
+    fast = load_scenario(TEACHING)
+    monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    assert sim.scenario.documents._compose_with_libyaml(TEACHING_TEXT) is None
+    assert load_scenario(TEACHING).spec == fast.spec
 
 
 # --------------------------------------------------------------------------------------
