@@ -264,3 +264,41 @@ def test_one_at_a_time_and_every_rule_in_the_compiled_loop_equal_mesa():
         pd.testing.assert_frame_equal(
             ties.reset_index(drop=True), m.ties_table().drop(columns="seed"), check_exact=True
         )
+
+
+# --------------------------------------------------------------------------------------
+# The records' alignment and hedging indices
+# --------------------------------------------------------------------------------------
+
+
+def test_compiled_indices_equal_the_numpy_reference(world):
+    from sim.kernel import indices
+    from sim.kernel.compiled_indices import record_indices
+
+    rng = np.random.default_rng(11)
+    T = rng.uniform(-1, 1, (300, world.n, world.n))
+    T[:40] = np.minimum(T[:40], 0.0)  # rows with no positive tie: hedging 0
+    T[40:60] = 0.0
+    align, hedge = record_indices(T, world.toward, world.away, world.base.groups)
+    ref_align = indices.alignment_index(T, world.toward, world.away)
+    ref_hedge = indices.hedging_index(T, world.base.groups)
+    np.testing.assert_allclose(align, ref_align, rtol=0, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(hedge, ref_hedge, rtol=0, atol=1e-12)
+    assert (hedge[:60] == 0).all() and (hedge[60:] > 0).any()
+    assert np.array_equal(np.isnan(align), np.isnan(ref_align))
+
+
+def test_compiled_indices_are_nan_where_the_axis_is_undefined():
+    from sim.kernel import indices
+    from sim.kernel.compiled_indices import record_indices
+
+    rng = np.random.default_rng(3)
+    T = rng.uniform(-1, 1, (5, 4, 4))
+    groups = np.eye(3)[[0, 1, 2, 2]]  # states 2 and 3 share a group
+    for toward, away in (([0], [1, 2]), ([], [1]), ([2, 3], [0])):
+        align, hedge = record_indices(T, np.array(toward), np.array(away), groups)
+        ref = indices.alignment_index(T, np.array(toward, int), np.array(away, int))
+        np.testing.assert_allclose(align, ref, rtol=0, atol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(hedge, indices.hedging_index(T, groups), rtol=0, atol=1e-12)
+    # state 0 is the "away" pole's only member: its axis is undefined, the others' not
+    assert np.isnan(align[:, 0]).all() and np.isfinite(align[:, 1:]).all()

@@ -32,7 +32,7 @@ from sim.drivers import records
 from sim.drivers.agents import StateAgent
 from sim.drivers.engine import kernel_name
 from sim.drivers.records import INDEX_COLUMNS
-from sim.kernel import balance, decision, indices
+from sim.kernel import balance, decision
 from sim.kernel.payoffs import COMPONENTS, Params
 from sim.scenario import Scenario, load_scenario
 from sim.world.compiled import World, world_for
@@ -306,8 +306,7 @@ class BalancingModel(mesa.Model):
         comp, util = decision.row_scores(
             self.ties, self.params, w.delta, self.credibility, kernel=self.kernel
         )
-        align = indices.alignment_index(self.ties, w.toward, w.away)
-        hedge = indices.hedging_index(self.ties, self.params.groups)
+        align, hedge = (a[0] for a in records.state_indices(self.ties[None], w, self.kernel))
         for agent in self.agents:
             i = agent.index
             agent.alignment_index = float(align[i])

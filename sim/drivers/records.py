@@ -131,11 +131,10 @@ def index_columns(
     r, s = snaps.shape[:2]
     values = np.empty((len(INDEX_COLUMNS), r * s, n))  # column-major: cheap columns below
     flat = snaps.reshape(r * s, n, n)
-    for lo in range(0, r * s, block):
-        part = flat[lo : lo + block]
-        values[0, lo : lo + block] = indices.alignment_index(part, w.toward, w.away)
-        values[1, lo : lo + block] = indices.hedging_index(part, w.base.groups)
     kernel = kernel_name()
+    for lo in range(0, r * s, block):
+        sel = slice(lo, lo + block)
+        values[0, sel], values[1, sel] = state_indices(flat[sel], w, kernel)
     P, rows = sweep.in_force(regimes.ravel(), regime_list, np.repeat(points, s))
     trust = None if credibility is None else credibility.reshape(r * s, n, n)
     for lo in range(0, r * s, block):
@@ -155,6 +154,20 @@ def index_columns(
     for c, col in enumerate(INDEX_COLUMNS):
         out[col] = values[c].ravel()
     return out
+
+
+def state_indices(T: np.ndarray, world: World, kernel: str) -> tuple[np.ndarray, np.ndarray]:
+    """The alignment and hedging indices ``(B, N)`` of ties ``(B, N, N)``: compiled
+    (:mod:`sim.kernel.compiled_indices`), or by the numpy reference when ``kernel`` is
+    ``"numpy"``."""
+    if kernel == "numpy":
+        return (
+            indices.alignment_index(T, world.toward, world.away),
+            indices.hedging_index(T, world.base.groups),
+        )
+    from sim.kernel.compiled_indices import record_indices
+
+    return record_indices(T, world.toward, world.away, world.base.groups)
 
 
 def shocks_table(
