@@ -135,8 +135,9 @@ def test_one_compiled_signature_serves_both_drivers():
 
 def test_one_call_per_block_of_periods_whatever_the_regimes(monkeypatch):
     """Replicates in different shock regimes (probabilistic shocks that fire in some
-    only) are advanced together: one compiled call per block of draws (8 periods), every
-    replicate in each; with the numpy kernel, one call of the decisions a period."""
+    only) are advanced together: one compiled call per block of draws (the whole horizon
+    here), every replicate in each; with the numpy kernel, one call of the decisions a
+    period."""
     calls = []
     real = compiled.simulate_local
 
@@ -151,7 +152,8 @@ def test_one_call_per_block_of_periods_whatever_the_regimes(monkeypatch):
     assert 0 < prob["replicate"].nunique() < 40  # the regimes do differ
     w = compile_world(scenario)
     periods = w.burn_in + w.n_periods
-    block = engine.DecisionDraws.BLOCK
+    block = engine.draw_block(40, w.n, periods)
+    assert block == periods  # the baseline's whole horizon in one block
     rest = [periods % block] if periods % block else []
     assert [k for _, k in calls] == [block] * (periods // block) + rest
     assert {r for r, _ in calls} == {40}

@@ -90,21 +90,36 @@ class Simulation:
     credibility: np.ndarray | None = None
 
 
+#: The most memory one block of decision draws takes: the whole horizon of a baseline
+#: chunk in one block (one generator call per replicate instead of one per 8 periods,
+#: 5% of an ensemble run), eight periods at least in large worlds.
+DRAW_MEMORY = 32 << 20
+
+
+def draw_block(replicates: int, n: int, periods: int) -> int:
+    """Periods per block of :class:`DecisionDraws`: as many as :data:`DRAW_MEMORY` holds,
+    at least :attr:`DecisionDraws.BLOCK`, at most ``periods``."""
+    per_period = replicates * n * (n + 1) * 8
+    return max(1, min(periods, max(DecisionDraws.BLOCK, DRAW_MEMORY // max(per_period, 1))))
+
+
 class DecisionDraws:
-    """Each replicate's decision draws, ``(R, N, N + 1)`` per period, fetched in blocks.
+    """Each replicate's decision draws, ``(R, N, N + 1)`` per period, fetched in blocks
+    of ``block`` periods (:func:`draw_block`; :attr:`BLOCK` by default).
 
     A block of k periods from one generator call holds the same numbers as k calls of
     one period each (numpy fills arrays in order), so this matches the Mesa model's
-    one call per period.
+    one call per period, whatever the block.
     """
 
     BLOCK = 8
 
-    def __init__(self, gens: list[np.random.Generator], n: int):
+    def __init__(self, gens: list[np.random.Generator], n: int, block: int | None = None):
         self.gens = gens
         self.n = n
+        self.block = block or self.BLOCK
         self.buf = np.empty((0,))
-        self.at = self.BLOCK
+        self.at = self.block
 
     def next(self) -> np.ndarray:
         """The next period's draws ``(R, N, N + 1)``."""
@@ -113,11 +128,11 @@ class DecisionDraws:
     def take(self, most: int) -> np.ndarray:
         """The draws ``(K, R, N, N + 1)`` of the next K periods, 1 <= K <= ``most`` (as
         many as the block holds)."""
-        if self.at == self.BLOCK:
+        if self.at == self.block:
             n = self.n
-            self.buf = np.stack([g.random((self.BLOCK, n, n + 1)) for g in self.gens], axis=1)
+            self.buf = np.stack([g.random((self.block, n, n + 1)) for g in self.gens], axis=1)
             self.at = 0
-        k = min(most, self.BLOCK - self.at)
+        k = min(most, self.block - self.at)
         u = self.buf[self.at : self.at + k]
         self.at += k
         return u
@@ -141,7 +156,7 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         sweep.probability[points],
         sweep.enabled,
     )
-    draws = DecisionDraws(gens, n)
+    draws = DecisionDraws(gens, n, draw_block(r, n, w.burn_in + w.n_periods))
     kernel = kernel_name()
     if w.model == 1 and w.candidates == "local" and kernel == "compiled":
         snaps = _simulate_compiled(sweep, schedule, draws, np.zeros((r, n, n)), points, steps)
@@ -225,7 +240,7 @@ def _simulate_compiled(
     steps: np.ndarray,
 ) -> np.ndarray:
     """:func:`simulate`'s period loop for Model 1 with local candidates, compiled: one
-    call of :func:`sim.kernel.compiled.simulate_local` per block of draws (8 periods),
+    call of :func:`sim.kernel.compiled.simulate_local` per block of draws (:func:`draw_block`),
     the same steps as the loop in Python (pin, decide, apply, pin) through the same
     compiled decisions as the Mesa model. Returns the snapshots ``(R, S, N, N)``."""
     from sim.kernel import compiled
