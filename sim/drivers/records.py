@@ -17,6 +17,8 @@ Tables (one row per):
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -189,35 +191,47 @@ def shocks_table(
     pp = schedule.fired_period[keep]
     kk = schedule.fired_shock[keep]
     specs = [spec.shocks[s.id] for s in world.shocks]
-    # one date, label and kind per distinct (shock, period), spread to the events
-    pairs, which = np.unique(np.stack([kk, pp]), axis=1, return_inverse=True)
-    date = np.array(
-        [(specs[k].date or period_start(spec.time, int(p))).isoformat() for k, p in pairs.T],
-        dtype=object,
+    ids = tuple(s.id for s in world.shocks)
+    labels = tuple(dict.fromkeys(s.label for s in specs))
+    dates = tuple(
+        sorted(
+            {s.date.isoformat() for s in specs if s.date}
+            | {period_start(spec.time, p).isoformat() for p in range(world.n_periods)}
+        )
     )
-    label = np.array([specs[k].label for k in pairs[0]], dtype=object)
-    kind = np.array(["dated" if specs[k].date else "probabilistic" for k in pairs[0]], dtype=object)
-    which = which.ravel()
-    labels = list(dict.fromkeys(s.label for s in specs))
-    dates = sorted(
-        {s.date.isoformat() for s in specs if s.date}
-        | {period_start(spec.time, p).isoformat() for p in range(world.n_periods)}
-    )
-
-    def cat(values, categories):
-        return pd.Categorical(values[which] if len(kk) else [], categories=categories)
-
+    # codes per shock, and the date's code of each distinct (shock, period), spread out
+    label_code = np.array([labels.index(s.label) for s in specs], dtype=np.int64)
+    kind_code = np.array([0 if s.date else 1 for s in specs], dtype=np.int64)
+    at = {d: c for c, d in enumerate(dates)}
+    key = kk * world.n_periods + pp
+    pairs, which = np.unique(key, return_inverse=True)
+    date_code = np.array(
+        [
+            at[(specs[k].date or period_start(spec.time, int(p))).isoformat()]
+            for k, p in zip(pairs // world.n_periods, pairs % world.n_periods, strict=True)
+        ],
+        dtype=np.int64,
+    )[which.ravel()]
     return pd.DataFrame(
         {
             "replicate": replicates[rr].astype(np.int64),
             "seed": seeds[rr].astype(np.int64),
-            "id": pd.Categorical.from_codes(kk, categories=[s.id for s in world.shocks]),
-            "label": cat(label, labels),
-            "kind": cat(kind, ["dated", "probabilistic"]),
+            "id": pd.Categorical.from_codes(kk, dtype=_categories(ids)),
+            "label": pd.Categorical.from_codes(label_code[kk], dtype=_categories(labels)),
+            "kind": pd.Categorical.from_codes(kind_code[kk], dtype=_categories(_KINDS)),
             "period": pp.astype(np.int64),
-            "date": cat(date, dates),
+            "date": pd.Categorical.from_codes(date_code, dtype=_categories(dates)),
         }
     )
+
+
+_KINDS = ("dated", "probabilistic")
+
+
+@functools.lru_cache(maxsize=256)
+def _categories(values: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The categorical type of ``values`` (made once: building one takes a millisecond)."""
+    return pd.CategoricalDtype(list(values))
 
 
 def shock_events(table: pd.DataFrame) -> list[dict]:
