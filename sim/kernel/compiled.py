@@ -167,6 +167,69 @@ def _barrier(z):
     return c / 2.0
 
 
+# exp(x) for the logit weights (x <= 0), the same in every kernel: Cody-Waite reduction
+# x = k ln 2 + r (fdlibm's split of ln 2: k * _LN2_HI is exact), exp(r) by its Taylor
+# polynomial to degree 13 (|r| <= ln 2 / 2: truncation under 5e-18), times 2**k built from
+# its bits. Within 1 ulp of libm's; written out so that the lanes kernel
+# (:mod:`sim.kernel.compiled_lanes`) vectorizes it and the scalar kernel computes the
+# same bits (libm's exp is a call LLVM cannot vectorize, and half of the scalar kernel).
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_TAYLOR = tuple(1.0 / np.prod(np.arange(1.0, k + 1.0)) for k in range(14))  # 1 / k!
+# below this exp(x) rounds to 0 (exp(-745.14) is half the smallest subnormal)
+EXP_ZERO = -745.2
+
+
+@numba.njit(inline="always", error_model="numpy", cache=True)
+def exp_parts(x):
+    """``exp(x) = p * 2**k1 * 2**k2`` for ``x <= 0``: ``(p, bits1, bits2)``, the two
+    scales as int64 float64 bit patterns (``(k + 1023) << 52``; two, so that results
+    down to the subnormals scale exactly). Arguments below :data:`EXP_ZERO` (-inf too)
+    and NaN give ``exp(0)``'s parts: :func:`exp_of` puts 0 (or NaN) back, so that no lane
+    computes a subnormal on the way (slow on x86)."""
+    c = _TAYLOR
+    xc = x if x >= EXP_ZERO else 0.0
+    xc = xc if xc < 709.0 else 709.0
+    kf = np.rint(xc * _LOG2E)
+    r = xc - kf * _LN2_HI
+    r = r - kf * _LN2_LO
+    q = c[12] + r * c[13]
+    q = c[11] + r * q
+    q = c[10] + r * q
+    q = c[9] + r * q
+    q = c[8] + r * q
+    q = c[7] + r * q
+    q = c[6] + r * q
+    q = c[5] + r * q
+    q = c[4] + r * q
+    q = c[3] + r * q
+    q = c[2] + r * q
+    p = 1.0 + (r + (r * r) * q)
+    k = np.int64(kf)
+    k1 = k >> 1
+    k2 = k - k1
+    return p, (k1 + 1023) << 52, (k2 + 1023) << 52
+
+
+@numba.njit(inline="always", error_model="numpy", cache=True)
+def exp_of(x, p, scale1, scale2):
+    """exp(x) from :func:`exp_parts` ``p`` and its scales read as float64."""
+    e = p * scale1 * scale2
+    e = e if x >= EXP_ZERO else 0.0
+    return e if x == x else x
+
+
+@numba.njit(inline="always", error_model="numpy", cache=True)
+def _exp(x, bits, scales):
+    """exp(x), x <= 0, as :func:`exp_parts` and :func:`exp_of` compute it; ``bits``: an
+    int64 work array of 2, ``scales`` its float64 view."""
+    p, bits1, bits2 = exp_parts(x)
+    bits[0] = bits1
+    bits[1] = bits2
+    return exp_of(x, p, scales[0], scales[1])
+
+
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _row_state(T, b, i, pb, pairs, states, scalars, scratch):
     """State i's row in replicate b (parameter row ``pb``): fills ``scratch`` with the
@@ -234,6 +297,8 @@ def _decide(T, u, revising, b, pb, rules, delta, params, steps, choice, gains, s
     inv_delta = 1.0 / delta
     x, f, k, rho = scratch[0], scratch[1], scratch[2], scratch[3]
     group_mass, rival_commitment = scratch[4], scratch[5]  # filled by _row_state
+    bits = np.empty(2, dtype=np.int64)
+    scales = bits.view(np.float64)
     lam = scalars[pb, 1]
     phi = scalars[pb, 2]
     inv_phi = 1.0 / (1.0 + phi)
@@ -325,16 +390,16 @@ def _decide(T, u, revising, b, pb, rules, delta, params, steps, choice, gains, s
                 top = max(max(down, up), 0.0)
                 if top == 0.0:
                     w_stay = 1.0
-                    w_down = np.exp(down * inv_tau)
-                    w_up = np.exp(up * inv_tau)
+                    w_down = _exp(down * inv_tau, bits, scales)
+                    w_up = _exp(up * inv_tau, bits, scales)
                 elif top == down:
                     w_down = 1.0
-                    w_stay = np.exp(-top * inv_tau)
-                    w_up = np.exp((up - top) * inv_tau)
+                    w_stay = _exp(-top * inv_tau, bits, scales)
+                    w_up = _exp((up - top) * inv_tau, bits, scales)
                 else:
                     w_up = 1.0
-                    w_stay = np.exp(-top * inv_tau)
-                    w_down = np.exp((down - top) * inv_tau)
+                    w_stay = _exp(-top * inv_tau, bits, scales)
+                    w_down = _exp((down - top) * inv_tau, bits, scales)
                 below = w_down + w_stay
                 total = below + w_up
                 draw = u[b, i, j] * total
@@ -647,8 +712,7 @@ def simulate_local(
     """
     k, r = u.shape[0], T.shape[0]
     start, pin_i, pin_j, value = pins
-    _simulate_local(
-        T,
+    args = (
         _frozen(u, np.float64),
         _frozen(regime, np.int64),
         _rows(rows, (k, r), len(P.packed[0])),
@@ -657,7 +721,8 @@ def simulate_local(
         _frozen(pin_i, np.int64),
         _frozen(pin_j, np.int64),
         _frozen(value, np.float64),
-        update == "one_at_a_time",
+    )
+    rest = (
         _frozen(rules, np.int64),
         float(delta),
         *P.packed,
@@ -665,3 +730,9 @@ def simulate_local(
         _frozen(record, np.int64),
         snaps,
     )
+    if update == "one_at_a_time":  # one row a period: the scalar loop computes only it
+        _simulate_local(T, *args, True, *rest)
+    else:
+        from sim.kernel.compiled_lanes import simulate_lanes
+
+        simulate_lanes(T, *args, *rest)
