@@ -365,3 +365,53 @@ def test_a_damaged_part_is_refused_by_a_selective_read_too(reference, tmp_path):
     target.write_bytes(bytes(data))
     with pytest.raises(UserError, match="indices.parquet"):
         sim.batch.load(store, states=["SM"])
+
+
+# ---- python -m sim.tools.shard_check: the demonstration's check ------------------------
+
+ONE_ARM = """\
+name: one arm
+scenarios:
+  base: TEACHING
+replicates: REPS
+seed: 7
+keep: indices
+dates: [2021-12-31, 2023-12-31]
+"""
+
+
+def test_shard_check_finds_the_union_equal_to_unsharded_runs(tmp_path, monkeypatch, capsys):
+    """The tool behind the README's million-run demonstration: a sample of runs across
+    the shards rerun in one ensemble, and an unsharded batch with fewer replicates, must
+    equal the union; a difference in either ends with exit code 1."""
+    from sim.tools import shard_check
+
+    exp = write(tmp_path, ONE_ARM.replace("REPS", "30"), "exp.yaml")
+    for k in (1, 2, 3):
+        assert batch(exp, tmp_path / "sharded", "--shard", f"{k}/3", "--chunk-size", "4") == 0
+    prefix = write(tmp_path, ONE_ARM.replace("REPS", "9"), "prefix.yaml")
+    assert batch(prefix, tmp_path / "prefix") == 0
+    argv = [str(tmp_path / "sharded"), "--sample", "12", "--prefix", str(tmp_path / "prefix")]
+    assert shard_check.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "sample_identical=True" in out and "prefix_identical=True" in out
+    assert "sample_shards=3" in out and "runs=30" in out
+
+    other = write(tmp_path, ONE_ARM.replace("REPS", "9").replace("seed: 7", "seed: 8"), "o.yaml")
+    assert batch(other, tmp_path / "other") == 0
+    argv = [str(tmp_path / "sharded"), "--sample", "12", "--prefix", str(tmp_path / "other")]
+    assert shard_check.main(argv) == 1
+    assert "prefix_identical=False" in capsys.readouterr().out
+
+    import sim.drivers.ensemble
+
+    real = sim.drivers.ensemble.run_ensemble
+
+    def off_by_a_bit(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.indices.loc[5, "utility"] += 1e-15
+        return result
+
+    monkeypatch.setattr(sim.drivers.ensemble, "run_ensemble", off_by_a_bit)
+    assert shard_check.main([str(tmp_path / "sharded"), "--sample", "12"]) == 1
+    assert "sample_identical=False" in capsys.readouterr().out
