@@ -326,17 +326,16 @@ def test_lanes_kernel_gives_the_scalar_loops_bits(monkeypatch, overrides):
     loop (``_simulate_local``): the same ties, bit for bit, with replicates in different
     shock regimes (their own parameter rows), and with ties moved off the lattice (the
     tie cost computed, not looked up)."""
-    from sim.kernel import compiled_lanes
     from sim.scenario import with_overrides
 
     calls = []
-    real = compiled_lanes.simulate_lanes
+    real = compiled.simulate_lanes
 
     def captured(T, *args):
         calls.append((T.copy(), args))
         real(T, *args)
 
-    monkeypatch.setattr(compiled_lanes, "simulate_lanes", captured)
+    monkeypatch.setattr(compiled, "simulate_lanes", captured)
     scenario = with_overrides(sim.load_scenario("scenarios/baseline.yaml"), overrides)
     run_ensemble(scenario, 300, chunk_size=150)
     assert calls

@@ -461,7 +461,7 @@ def _period_loops(w, batches, u):
     import numpy as np
 
     from sim.kernel import compiled
-    from sim.kernel.compiled_lanes import simulate_lanes
+    from sim.kernel.compiled import simulate_lanes
 
     r, n = u.shape[0], w.n
     P = w.base
