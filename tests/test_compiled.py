@@ -227,6 +227,28 @@ def test_row_scores_equal_the_numpy_rows(world):
     assert np.array_equal(one_comp, comp[0]) and np.array_equal(one_util, util[0])
 
 
+def test_row_scores_in_lanes_give_the_scalar_loops_bits(world):
+    """The tables' row scores run with the records as SIMD lanes (records of one
+    parameter row together, in blocks): the bits of the scalar loop, ``_row_scores``,
+    with more records than a block, several parameter rows interleaved, ties on and off
+    the lattice."""
+    rng = np.random.default_rng(12)
+    regimes = [world.base, world.params_with(world.shocks[:4]), world.params_with(world.shocks)]
+    b = 3 * compiled.LANE_BLOCK + 7
+    rows = rng.integers(0, len(regimes), b)
+    Ts = np.stack([_ties(rng, world, lattice=r % 3 != 0) for r in range(b)])
+    P = stack_params(regimes)
+    comp, util = compiled.row_scores(Ts, P, world.delta, rows)
+    at = payoffs._barrier_table(float(world.delta))[0]
+    ref_comp, ref_util = np.empty_like(comp), np.empty_like(util)
+    compiled._row_scores(
+        compiled._frozen(Ts, np.float64), compiled._frozen(rows, np.int64), float(world.delta),
+        *P.packed, compiled._frozen(at, np.float64), (len(at) - 1) // 2, ref_comp, ref_util,
+    )  # fmt: skip
+    assert np.array_equal(comp.view(np.int64), ref_comp.view(np.int64))
+    assert np.array_equal(util.view(np.int64), ref_util.view(np.int64))
+
+
 def test_the_sweeps_parameter_sets_stay_bounded():
     """Chunks whose replicates are in sets of regimes of their own do not make the
     sweep keep every set (in a large world each is large)."""

@@ -664,9 +664,14 @@ def row_scores(
     at = _barrier_table(float(delta))[0]
     comp = np.empty((r, n, 4))
     util = np.empty((r, n))
-    _row_scores(
+    rows = _rows(rows, (r,), len(P.packed[0]))
+    # records in SIMD lanes, those of one parameter row together (the scalar loop,
+    # _row_scores, computes the same bits)
+    order = _frozen(np.argsort(rows, kind="stable"), np.int64)
+    row_scores_lanes(
         T3,
-        _rows(rows, (r,), len(P.packed[0])),
+        order,
+        rows,
         float(delta),
         *P.packed,
         _frozen(at, np.float64),
@@ -1242,3 +1247,171 @@ def simulate_lanes(
             pin_start, pin_i, pin_j, pin_value, rules, delta, pairs, states, scalars,
             down_table, up_table, m, record, snaps[b0:b1],
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
+# The tables' row scores, records in lanes
+# --------------------------------------------------------------------------------------
+
+_ROW_LANES_SIGNATURE = numba.types.void(
+    _readonly(numba.float64, 3),  # T: (B, N, N) records
+    _readonly(numba.int64, 1),  # order: the records sorted by parameter row
+    _readonly(numba.int64, 1),  # rows: (B,) each record's parameter row
+    numba.float64,  # delta
+    *_PARAMS,
+    _readonly(numba.float64, 1),  # barrier_table
+    numba.int64,  # m
+    numba.types.Array(numba.float64, 3, "C"),  # comp (written): (B, N, 4)
+    numba.types.Array(numba.float64, 2, "C"),  # util (written): (B, N)
+)
+
+
+@numba.njit(_ROW_LANES_SIGNATURE, cache=True, error_model="numpy", nogil=True)
+def row_scores_lanes(T, order, rows, delta, pairs, states, scalars, barrier_table, m, comp, util):
+    """:func:`_row_scores` (the same arithmetic in the same order,
+    the same bits) with the records as SIMD lanes: records that share a parameter row
+    (``order`` sorts them so) go through in blocks of :data:`LANE_BLOCK`, their
+    parameters the same in every lane."""
+    n_records, n = T.shape[0], T.shape[1]
+    inv_delta = 1.0 / delta
+    two_m = 2 * m
+    L = LANE_BLOCK
+    X = np.empty((n, n, L))  # the block's ties, record innermost
+    x = np.empty((n, L))
+    f = np.empty((n, L))
+    k = np.empty((n, L))
+    rho = np.empty((n, L))
+    rc = np.empty((n, L))
+    gm = np.empty(L)
+    acc = np.empty((9, L))
+    cost_at = np.empty(L)
+    off = np.empty(L)
+    lo = 0
+    while lo < n_records:
+        pb = rows[order[lo]]
+        hi = lo
+        while hi < n_records and hi - lo < L and rows[order[hi]] == pb:
+            hi += 1
+        lanes = hi - lo
+        for b in range(lanes):
+            rec = order[lo + b]
+            for i in range(n):
+                for j in range(n):
+                    X[i, j, b] = T[rec, i, j]
+        beta = scalars[pb, 0]
+        lam = scalars[pb, 1]
+        phi = scalars[pb, 2]
+        inv_phi = 1.0 / (1.0 + phi)
+        unth = acc[0]
+        unpr = acc[1]
+        tot = acc[2]
+        msq = acc[3]
+        energy = acc[4]
+        leverage = acc[5]
+        affinity = acc[6]
+        barrier = acc[7]
+        pressure = acc[8]
+        for i in range(n):
+            for b in range(lanes):
+                unth[b] = 1.0
+                unpr[b] = 1.0
+                tot[b] = 0.0
+                msq[b] = 0.0
+                energy[b] = 0.0
+                leverage[b] = 0.0
+                affinity[b] = 0.0
+                barrier[b] = 0.0
+                pressure[b] = 0.0
+            # the row's state (_row_state)
+            for j in range(n):
+                diag = j == i
+                th = pairs[pb, 1, i, j]
+                pi_ = pairs[pb, 2, i, j]
+                pw = states[pb, 0, j]
+                xr = X[i, j]
+                xc = X[j, i]
+                xj_ = x[j]
+                fj_ = f[j]
+                kj_ = k[j]
+                rj_ = rho[j]
+                for b in range(lanes):
+                    xj = xr[b] if not diag else 0.0
+                    fj = (1.0 + xj) / 2.0
+                    kj = fj * fj if not diag else 0.0
+                    rj = beta + (1.0 - beta) * ((1.0 + xc[b]) / 2.0)
+                    xj_[b] = xj
+                    fj_[b] = fj
+                    kj_[b] = kj
+                    rj_[b] = rj
+                    unth[b] *= 1.0 - th * (1.0 - lam * rj * fj)
+                    unpr[b] *= 1.0 - pi_ * rj * kj
+                    tot[b] += pw * kj
+            for j in range(n):
+                pw = states[pb, 0, j]
+                kj_ = k[j]
+                rc_ = rc[j]
+                for b in range(lanes):
+                    gm[b] = 0.0
+                    rc_[b] = 0.0
+                for c in range(n):
+                    p6 = pairs[pb, 6, c, j]
+                    p7 = pairs[pb, 7, c, j]
+                    kc = k[c]
+                    for b in range(lanes):
+                        gm[b] += kc[b] * p6
+                        rc_[b] += kc[b] * p7
+                for b in range(lanes):
+                    msq[b] += pw * kj_[b] * gm[b]
+            # the payoff terms, tie by tie in the order of j
+            for j in range(n):
+                e_ij = pairs[pb, 0, i, j]
+                lw = pairs[pb, 3, i, j]
+                rl = pairs[pb, 4, i, j]
+                af = pairs[pb, 5, i, j]
+                xj_ = x[j]
+                fj_ = f[j]
+                kj_ = k[j]
+                rj_ = rho[j]
+                rc_ = rc[j]
+                for b in range(lanes):
+                    xj = xj_[b]
+                    kj = kj_[b]
+                    energy[b] += e_ij * rj_[b] * fj_[b]
+                    hinge = max(phi - xj, 0.0) * inv_phi
+                    leverage[b] += lw * hinge * hinge + rl * kj
+                    affinity[b] += af * xj
+                    pressure[b] += rc_[b] * kj
+                if j != i:
+                    n_off = 0
+                    for b in range(lanes):
+                        xj = xj_[b]
+                        kf = np.rint(xj * inv_delta)
+                        on_lattice = abs(xj - kf * delta) <= 1e-9
+                        cost_at[b] = barrier_table[min(max(int(kf) + m, 0), two_m)]
+                        off[b] = 0.0 if on_lattice else 1.0
+                        n_off += 0 if on_lattice else 1
+                    if n_off > 0:
+                        for b in range(lanes):
+                            if off[b] != 0.0:
+                                cost_at[b] = _barrier(xj_[b])
+                    for b in range(lanes):
+                        barrier[b] += cost_at[b]
+            w_energy = states[pb, 6, i]
+            w_security = states[pb, 7, i]
+            w_alignment = states[pb, 8, i]
+            for b in range(lanes):
+                rec = order[lo + b]
+                security = -(1.0 - unth[b]) * unpr[b] - leverage[b]
+                total = tot[b]
+                hhi = msq[b] / (total * total) if total > 0.0 else 0.0
+                cross = 0.5 * pressure[b] * states[pb, 9, i]
+                alignment = affinity[b] - states[pb, 1, i] * hhi - states[pb, 2, i] * cross
+                cost = states[pb, 3, i] * barrier[b]
+                comp[rec, i, 0] = energy[b]
+                comp[rec, i, 1] = security
+                comp[rec, i, 2] = alignment
+                comp[rec, i, 3] = cost
+                util[rec, i] = (
+                    w_energy * energy[b] + w_security * security + w_alignment * alignment - cost
+                )
+        lo = hi
