@@ -1,0 +1,156 @@
+"""Many short random streams at once: numpy's ``SeedSequence`` and ``PCG64``, compiled.
+
+Each probabilistic shock of each replicate draws its uniforms from a stream of its own
+(:func:`sim.world.schedule.shock_uniforms`: ``default_rng(SeedSequence(entropy,
+spawn_key=(*key, tag, crc32(id)))).random(periods)``), which keeps the counterfactual
+arms on common random numbers. Made one by one, a stream costs about 15 us, most of it
+building the ``SeedSequence`` and seeding the generator: a tenth of an ensemble run.
+:func:`uniforms` makes the same numbers for many streams in one compiled call (about
+0.3 us a stream), by numpy's own algorithms, step for step: the entropy pool of
+``SeedSequence`` (its hash and mix functions, pool size 4), ``generate_state(4,
+uint64)``, PCG64's seeding (``pcg_setseq_128_srandom_r``), its step (the 128-bit LCG)
+and output (XSL-RR), and ``random()``'s ``(next64 >> 11) * 2**-53``. The tests hold it
+equal to numpy, bit for bit, on seeds of every kind (``tests/test_kernel.py``); numpy
+guarantees these streams do not change between its versions (NEP 19), and a sequence
+this module cannot read (another pool size) is left to numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_PCG_MULT_HI, _PCG_MULT_LO = 2549297995355413924, 4865540595714422341
+_POOL = 4  # numpy's default pool size (words)
+_WORD = 0xFFFFFFFF
+
+
+@numba.njit(inline="always", cache=True)
+def _hashmix(value, hash_const):
+    """SeedSequence's hashmix: the mixed value and the next hash constant (uint32)."""
+    value ^= hash_const
+    hash_const = np.uint32(hash_const * np.uint32(_MULT_A))
+    value = np.uint32(value * hash_const)
+    value ^= value >> np.uint32(16)
+    return value, hash_const
+
+
+@numba.njit(inline="always", cache=True)
+def _mix(x, y):
+    result = np.uint32(np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y)
+    return result ^ (result >> np.uint32(16))
+
+
+@numba.njit(inline="always", cache=True)
+def _mul_128(a, b):
+    """The 128-bit product of two uint64: ``(high, low)``."""
+    m = np.uint64(_WORD)
+    half = np.uint64(32)
+    a0, a1, b0, b1 = a & m, a >> half, b & m, b >> half
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> half) + (p01 & m) + (p10 & m)
+    return p11 + (p01 >> half) + (p10 >> half) + (mid >> half), (p00 & m) | (mid << half)
+
+
+@numba.njit(inline="always", cache=True)
+def _pcg_step(s_hi, s_lo, i_hi, i_lo):
+    """state * multiplier + increment, modulo 2**128."""
+    hi, lo = _mul_128(s_lo, np.uint64(_PCG_MULT_LO))
+    hi = hi + s_lo * np.uint64(_PCG_MULT_HI) + s_hi * np.uint64(_PCG_MULT_LO)
+    out_lo = lo + i_lo
+    return hi + i_hi + (np.uint64(1) if out_lo < lo else np.uint64(0)), out_lo
+
+
+@numba.njit("void(uint32[:, ::1], int64[::1], float64[:, ::1])", cache=True, nogil=True)
+def _uniforms(words, lengths, out):
+    """Stream s: assembled entropy ``words[s, :lengths[s]]`` -> ``out[s]`` uniforms."""
+    pool = np.empty(_POOL, np.uint32)
+    state = np.empty(2 * _POOL, np.uint32)
+    for s in range(words.shape[0]):
+        n = lengths[s]
+        # SeedSequence.mix_entropy
+        h = np.uint32(_INIT_A)
+        for i in range(_POOL):
+            pool[i], h = _hashmix(words[s, i] if i < n else np.uint32(0), h)
+        for i_src in range(_POOL):
+            for i_dst in range(_POOL):
+                if i_src != i_dst:
+                    v, h = _hashmix(pool[i_src], h)
+                    pool[i_dst] = _mix(pool[i_dst], v)
+        for i_src in range(_POOL, n):
+            for i_dst in range(_POOL):
+                v, h = _hashmix(words[s, i_src], h)
+                pool[i_dst] = _mix(pool[i_dst], v)
+        # generate_state(4, uint64): 8 words, little-endian pairs
+        h = np.uint32(_INIT_B)
+        for k in range(2 * _POOL):
+            v = pool[k % _POOL] ^ h
+            h = np.uint32(h * np.uint32(_MULT_B))
+            v = np.uint32(v * h)
+            state[k] = v ^ (v >> np.uint32(16))
+        val = np.empty(_POOL, np.uint64)
+        for k in range(_POOL):
+            val[k] = np.uint64(state[2 * k]) | (np.uint64(state[2 * k + 1]) << np.uint64(32))
+        # PCG64: seed (val0 << 64 | val1), increment (val2 << 64 | val3) << 1 | 1
+        i_hi = (val[2] << np.uint64(1)) | (val[3] >> np.uint64(63))
+        i_lo = (val[3] << np.uint64(1)) | np.uint64(1)
+        s_hi, s_lo = _pcg_step(np.uint64(0), np.uint64(0), i_hi, i_lo)
+        lo = s_lo + val[1]
+        s_hi = s_hi + val[0] + (np.uint64(1) if lo < s_lo else np.uint64(0))
+        s_hi, s_lo = _pcg_step(s_hi, lo, i_hi, i_lo)
+        for p in range(out.shape[1]):
+            s_hi, s_lo = _pcg_step(s_hi, s_lo, i_hi, i_lo)
+            x = s_hi ^ s_lo
+            rot = s_hi >> np.uint64(58)
+            x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+            out[s, p] = np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+def _words(x) -> list[int]:
+    """numpy's ``_coerce_to_uint32_array``: an int as little-endian 32-bit words (0 as one
+    word), a sequence as its elements' words in order."""
+    if isinstance(x, list | tuple | np.ndarray):
+        return [w for e in x for w in _words(e)]
+    x = int(x)
+    if x < 0:
+        raise ValueError("entropy and spawn keys are non-negative")
+    out = [x & _WORD]
+    x >>= 32
+    while x:
+        out.append(x & _WORD)
+        x >>= 32
+    return out
+
+
+def readable(seq: np.random.SeedSequence) -> bool:
+    """Whether :func:`uniforms` makes ``seq``'s children (numpy's default pool size)."""
+    return seq.pool_size == _POOL
+
+
+def uniforms(
+    seqs: Sequence[np.random.SeedSequence], tails: Sequence[tuple[int, ...]], periods: int
+) -> np.ndarray:
+    """``(len(seqs), len(tails), periods)``: for each sequence and each tail, the uniforms
+    of ``default_rng(SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key,
+    *tail))).random(periods)``, bit for bit. Every sequence must be :func:`readable`."""
+    rows = []
+    for seq in seqs:
+        run = _words(seq.entropy)
+        key = _words(list(seq.spawn_key))
+        for tail in tails:
+            spawn = key + _words(list(tail))
+            head = run + [0] * (_POOL - len(run)) if spawn and len(run) < _POOL else run
+            rows.append(head + spawn)
+    width = max((len(r) for r in rows), default=0)
+    words = np.zeros((len(rows), max(width, 1)), dtype=np.uint32)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    for s, r in enumerate(rows):
+        words[s, : len(r)] = r
+    out = np.empty((len(rows), periods))
+    _uniforms(words, lengths, out)
+    return out.reshape(len(seqs), len(tails), periods)
