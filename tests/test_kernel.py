@@ -181,6 +181,24 @@ def test_compiled_streams_are_numpys_bit_for_bit():
             assert np.array_equal(got[r, t], ref), (r, t)
 
 
+@pytest.mark.parametrize("block", [1, 3, 8, 92])
+def test_int_seeds_draw_what_their_numpy_generators_draw(block):
+    """For int seeds the ensemble makes the decision draws itself (no numpy generator):
+    period after period, in blocks of any size, taken one or several periods at a time,
+    the numbers of ``model_generator(seed)``, the Mesa model's generator."""
+    from sim.drivers.engine import DecisionDraws, model_generator
+    from sim.world import streams
+
+    seeds = [0, 1, 41, 2**31 + 5, 2**62 + 3]
+    n = 4
+    mine = streams.IntSeedDraws(seeds, n, block)
+    numpys = DecisionDraws([model_generator(s) for s in seeds], n, block)
+    for most in [1, 2, 5, 1, 7, 3, 1, 9, 1]:
+        a, b = mine.take(most), numpys.take(most)
+        assert a.shape == b.shape and np.array_equal(a, b)
+    assert np.array_equal(mine.next(), numpys.next())
+
+
 def test_shock_draws_are_the_shock_streams():
     """Every replicate's draws for every probabilistic shock are its own stream
     (``shock_uniforms``, numpy's generator), with a sequence of another pool size left to

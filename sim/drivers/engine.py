@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 from sim.errors import UserError
 from sim.kernel import balance, decision
 from sim.kernel.payoffs import take
+from sim.world import streams
 from sim.world.schedule import ShockSchedule, schedule_shocks, shock_draws
 from sim.world.sweep import Sweep
 
@@ -149,14 +150,22 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
     """
     w = sweep.world
     n, r = w.n, len(seeds)
-    gens = [model_generator(s) for s in seeds]
+    block = draw_block(r, n, w.burn_in + w.n_periods)
+    if all(isinstance(s, int | np.integer) for s in seeds):
+        # default_rng(seed) draws nothing before the model: its draws, and the shocks'
+        # streams, made by numpy's algorithms compiled (sim.world.streams), no generator
+        seqs = [streams.IntSeed(int(s)) for s in seeds]
+        draws = streams.IntSeedDraws([int(s) for s in seeds], n, block)
+    else:
+        gens = [model_generator(s) for s in seeds]
+        seqs = [g.bit_generator.seed_seq for g in gens]
+        draws = DecisionDraws(gens, n, block)
     schedule = schedule_shocks(
         sweep.shocks,
-        shock_draws([g.bit_generator.seed_seq for g in gens], sweep.shocks, w.n_periods),
+        shock_draws(seqs, sweep.shocks, w.n_periods),
         sweep.probability[points],
         sweep.enabled,
     )
-    draws = DecisionDraws(gens, n, draw_block(r, n, w.burn_in + w.n_periods))
     kernel = kernel_name()
     if w.model == 1 and w.candidates == "local" and kernel == "compiled":
         snaps = _simulate_compiled(sweep, schedule, draws, np.zeros((r, n, n)), points, steps)

@@ -521,9 +521,12 @@ def _hashable(v: Any) -> Any:
 def _replicate_table(replicates, seeds, seed_col, points, point_overrides) -> pd.DataFrame:
     entropy, spawn = [], []
     for s in seeds:
-        seq = s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)
-        entropy.append(str(seq.entropy))
-        spawn.append(list(map(int, seq.spawn_key)))
+        if isinstance(s, np.random.SeedSequence):
+            entropy.append(str(s.entropy))
+            spawn.append(list(map(int, s.spawn_key)))
+        else:  # SeedSequence(s): entropy s, no spawn key (not built: 6 us each)
+            entropy.append(str(int(s)))
+            spawn.append([])
     out = pd.DataFrame(
         {
             "replicate": replicates.astype(np.int64),

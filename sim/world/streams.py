@@ -18,6 +18,7 @@ this module cannot read (another pool size) is left to numpy.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -66,11 +67,14 @@ def _pcg_step(s_hi, s_lo, i_hi, i_lo):
     return hi + i_hi + (np.uint64(1) if out_lo < lo else np.uint64(0)), out_lo
 
 
-@numba.njit("void(uint32[:, ::1], int64[::1], float64[:, ::1])", cache=True, nogil=True)
-def _uniforms(words, lengths, out):
-    """Stream s: assembled entropy ``words[s, :lengths[s]]`` -> ``out[s]`` uniforms."""
+@numba.njit("void(uint32[:, ::1], int64[::1], uint64[:, ::1])", cache=True, nogil=True)
+def _seed(words, lengths, states):
+    """Stream s: assembled entropy ``words[s, :lengths[s]]`` -> PCG64's state
+    ``states[s]`` = (state high, state low, increment high, increment low), as
+    ``PCG64(SeedSequence)`` seeds it."""
     pool = np.empty(_POOL, np.uint32)
     state = np.empty(2 * _POOL, np.uint32)
+    val = np.empty(_POOL, np.uint64)
     for s in range(words.shape[0]):
         n = lengths[s]
         # SeedSequence.mix_entropy
@@ -93,7 +97,6 @@ def _uniforms(words, lengths, out):
             h = np.uint32(h * np.uint32(_MULT_B))
             v = np.uint32(v * h)
             state[k] = v ^ (v >> np.uint32(16))
-        val = np.empty(_POOL, np.uint64)
         for k in range(_POOL):
             val[k] = np.uint64(state[2 * k]) | (np.uint64(state[2 * k + 1]) << np.uint64(32))
         # PCG64: seed (val0 << 64 | val1), increment (val2 << 64 | val3) << 1 | 1
@@ -103,12 +106,39 @@ def _uniforms(words, lengths, out):
         lo = s_lo + val[1]
         s_hi = s_hi + val[0] + (np.uint64(1) if lo < s_lo else np.uint64(0))
         s_hi, s_lo = _pcg_step(s_hi, lo, i_hi, i_lo)
-        for p in range(out.shape[1]):
-            s_hi, s_lo = _pcg_step(s_hi, s_lo, i_hi, i_lo)
-            x = s_hi ^ s_lo
-            rot = s_hi >> np.uint64(58)
-            x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
-            out[s, p] = np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+        states[s, 0] = s_hi
+        states[s, 1] = s_lo
+        states[s, 2] = i_hi
+        states[s, 3] = i_lo
+
+
+@numba.njit("void(uint64[:, ::1], float64[:, :, ::1])", cache=True, nogil=True)
+def _draw(states, out):
+    """Advance every stream: stream s fills ``out[k, s, :]`` for k = 0, 1, ... in order,
+    as ``Generator.random`` fills an array; ``states`` are left after the last draw."""
+    for s in range(states.shape[0]):
+        s_hi, s_lo, i_hi, i_lo = states[s, 0], states[s, 1], states[s, 2], states[s, 3]
+        for k in range(out.shape[0]):
+            row = out[k, s]
+            for e in range(row.shape[0]):
+                s_hi, s_lo = _pcg_step(s_hi, s_lo, i_hi, i_lo)
+                x = s_hi ^ s_lo
+                rot = s_hi >> np.uint64(58)
+                x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+                row[e] = np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+        states[s, 0] = s_hi
+        states[s, 1] = s_lo
+
+
+def seeded(rows: list[list[int]]) -> np.ndarray:
+    """PCG64 states ``(S, 4)`` of streams from their assembled entropy words."""
+    width = max((len(r) for r in rows), default=0)
+    words = np.zeros((len(rows), max(width, 1)), dtype=np.uint32)
+    for s, r in enumerate(rows):
+        words[s, : len(r)] = r
+    states = np.empty((len(rows), 4), dtype=np.uint64)
+    _seed(words, np.array([len(r) for r in rows], dtype=np.int64), states)
+    return states
 
 
 def _words(x) -> list[int]:
@@ -127,6 +157,15 @@ def _words(x) -> list[int]:
     return out
 
 
+class IntSeed(NamedTuple):
+    """What the streams read of ``SeedSequence(entropy)`` (an int seed's), without
+    building one (6 us each)."""
+
+    entropy: int
+    spawn_key: tuple = ()
+    pool_size: int = _POOL
+
+
 def readable(seq: np.random.SeedSequence) -> bool:
     """Whether :func:`uniforms` makes ``seq``'s children (numpy's default pool size)."""
     return seq.pool_size == _POOL
@@ -138,19 +177,46 @@ def uniforms(
     """``(len(seqs), len(tails), periods)``: for each sequence and each tail, the uniforms
     of ``default_rng(SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key,
     *tail))).random(periods)``, bit for bit. Every sequence must be :func:`readable`."""
-    rows = []
-    for seq in seqs:
-        run = _words(seq.entropy)
-        key = _words(list(seq.spawn_key))
-        for tail in tails:
-            spawn = key + _words(list(tail))
-            head = run + [0] * (_POOL - len(run)) if spawn and len(run) < _POOL else run
-            rows.append(head + spawn)
-    width = max((len(r) for r in rows), default=0)
-    words = np.zeros((len(rows), max(width, 1)), dtype=np.uint32)
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    for s, r in enumerate(rows):
-        words[s, : len(r)] = r
-    out = np.empty((len(rows), periods))
-    _uniforms(words, lengths, out)
-    return out.reshape(len(seqs), len(tails), periods)
+    rows = [assembled(seq.entropy, (*seq.spawn_key, *tail)) for seq in seqs for tail in tails]
+    out = np.empty((periods, len(rows), 1))
+    _draw(seeded(rows), out)
+    return np.ascontiguousarray(out[:, :, 0].T).reshape(len(seqs), len(tails), periods)
+
+
+def assembled(entropy, spawn_key: tuple) -> list[int]:
+    """``SeedSequence(entropy, spawn_key=spawn_key)``'s assembled entropy words: the
+    entropy's words, padded with zeros to the pool size when there is a spawn key, then
+    the spawn key's."""
+    run = _words(entropy)
+    spawn = _words(list(spawn_key))
+    return (run + [0] * (_POOL - len(run)) if spawn and len(run) < _POOL else run) + spawn
+
+
+class IntSeedDraws:
+    """The decision draws of :class:`sim.drivers.engine.DecisionDraws` for replicates
+    seeded by ints (``default_rng(seed)``, which draws nothing before the model does),
+    made here in one compiled call a block: the same numbers, without a numpy generator
+    per replicate (``tests/test_kernel.py``)."""
+
+    def __init__(self, seeds: Sequence[int], n: int, block: int):
+        self.states = seeded([assembled(int(s), ()) for s in seeds])
+        self.n = n
+        self.block = block
+        self.buf = np.empty((0,))
+        self.at = block
+
+    def next(self) -> np.ndarray:
+        """The next period's draws ``(R, N, N + 1)``."""
+        return self.take(1)[0]
+
+    def take(self, most: int) -> np.ndarray:
+        """The draws ``(K, R, N, N + 1)`` of the next K periods, 1 <= K <= ``most``."""
+        if self.at == self.block:
+            n, r = self.n, self.states.shape[0]
+            self.buf = np.empty((self.block, r, n, n + 1))
+            _draw(self.states, self.buf.reshape(self.block, r, n * (n + 1)))
+            self.at = 0
+        k = min(most, self.block - self.at)
+        u = self.buf[self.at : self.at + k]
+        self.at += k
+        return u
