@@ -354,7 +354,7 @@ class BalancingModel(mesa.Model):
         equal to the agent variables collected with ``agent_data=True``.
         """
         snaps, steps, regimes = self._records()
-        table = records.indices_table(
+        columns = records.index_columns(
             self.sweep,
             snaps,
             steps,
@@ -365,7 +365,7 @@ class BalancingModel(mesa.Model):
             self._seed_column(seed),
             credibility=None if self.credibility is None else self.credibility_records()[None],
         )
-        return table.drop(columns="replicate")
+        return records.frame(columns, self.world.ids).drop(columns="replicate")
 
     def shocks_table(self, seed: int | None = None) -> pd.DataFrame:
         """The shocks fired so far: seed, id, label, kind, period, date."""

@@ -81,26 +81,6 @@ def frame(columns: dict[str, np.ndarray], ids) -> pd.DataFrame:
     return pd.DataFrame(out, copy=False)
 
 
-def indices_table(
-    sweep: Sweep,
-    snaps: np.ndarray,
-    steps: np.ndarray,
-    regimes: np.ndarray,
-    regime_list,
-    points: np.ndarray,
-    replicates: np.ndarray,
-    seeds: np.ndarray,
-    block: int = 1 << 14,
-    credibility: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """The indices table: indices and payoff components of every state at every record
-    (the arguments as for :func:`index_columns`)."""
-    cols = index_columns(
-        sweep, snaps, steps, regimes, regime_list, points, replicates, seeds, block, credibility
-    )
-    return frame(cols, sweep.world.ids)
-
-
 def index_columns(
     sweep: Sweep,
     snaps: np.ndarray,
@@ -113,8 +93,8 @@ def index_columns(
     block: int = 1 << 14,
     credibility: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """The indices table's columns as arrays (``state`` as codes): the indices and payoff
-    components of every state at every record.
+    """The indices table's columns as arrays (``state`` as codes; :func:`frame` makes the
+    table): the indices and payoff components of every state at every record.
 
     Args:
         sweep: the worlds of the replicates' sweep points.

@@ -763,24 +763,11 @@ def simulate_local(
 #: Replicates per block of lanes: a block's replicate-innermost arrays stay in the caches
 #: (blocks of 128, 256 and 512 replicates ran alike; unblocked, 256 took 20% longer).
 LANE_BLOCK = 128
+#: The most the row scores' block of ties may take (large worlds get fewer lanes).
+_LANE_BYTES = 16 << 20
 
-_LANES_SIGNATURE = numba.types.void(
-    numba.types.Array(numba.float64, 3, "C"),  # T (updated in place)
-    _readonly(numba.float64, 4),  # u: (K, R, N, N + 1)
-    _readonly(numba.int64, 2),  # regime: (K, R)
-    _readonly(numba.int64, 2),  # rows: (K, R)
-    _readonly(numba.int64, 1),  # points: (R,)
-    _readonly(numba.int64, 1),  # pin_start: (regimes + 1,)
-    _readonly(numba.int64, 1),  # pin_i
-    _readonly(numba.int64, 1),  # pin_j
-    _readonly(numba.float64, 2),  # pin_value: (pins, points)
-    _readonly(numba.int64, 1),  # rules
-    numba.float64,  # delta
-    *_PARAMS,
-    *_STEPS,
-    _readonly(numba.int64, 1),  # record: (K,)
-    numba.types.Array(numba.float64, 4, "C"),  # snaps (written)
-)
+# the chunk loop's arguments without ``one_at_a_time``
+_LANES_SIGNATURE = numba.types.void(*(a for a in _CHUNK_SIGNATURE.args if a != numba.boolean))
 
 
 @numba.njit(error_model="numpy", cache=True, nogil=True)
@@ -1275,7 +1262,9 @@ def row_scores_lanes(T, order, rows, delta, pairs, states, scalars, barrier_tabl
     n_records, n = T.shape[0], T.shape[1]
     inv_delta = 1.0 / delta
     two_m = 2 * m
-    L = LANE_BLOCK
+    # lanes: a block of records, no more than there are, nor than 16 MB of ties holds
+    # (a 500-state world: 8, not 128 x 2 MB)
+    L = max(1, min(LANE_BLOCK, n_records, _LANE_BYTES // (8 * n * n)))
     X = np.empty((n, n, L))  # the block's ties, record innermost
     x = np.empty((n, L))
     f = np.empty((n, L))
