@@ -12,7 +12,9 @@ uint64)``, PCG64's seeding (``pcg_setseq_128_srandom_r``), its step (the 128-bit
 and output (XSL-RR), and ``random()``'s ``(next64 >> 11) * 2**-53``. The tests hold it
 equal to numpy, bit for bit, on seeds of every kind (``tests/test_kernel.py``); numpy
 guarantees these streams do not change between its versions (NEP 19), and a sequence
-this module cannot read (another pool size) is left to numpy.
+this module cannot read (another pool size) is left to numpy. The ensemble also makes
+the decision draws of int seeds here (:class:`IntSeedDraws`: ``default_rng(seed)``'s
+numbers, without building a generator per replicate).
 """
 
 from __future__ import annotations
