@@ -186,12 +186,11 @@ def test_int_seeds_draw_what_their_numpy_generators_draw(block):
     """For int seeds the ensemble makes the decision draws itself (no numpy generator):
     period after period, in blocks of any size, taken one or several periods at a time,
     the numbers of ``model_generator(seed)``, the Mesa model's generator."""
-    from sim.drivers.engine import DecisionDraws, model_generator
-    from sim.world import streams
+    from sim.drivers.engine import DecisionDraws, IntSeedDraws, model_generator
 
     seeds = [0, 1, 41, 2**31 + 5, 2**62 + 3]
     n = 4
-    mine = streams.IntSeedDraws(seeds, n, block)
+    mine = IntSeedDraws(seeds, n, block)
     numpys = DecisionDraws([model_generator(s) for s in seeds], n, block)
     for most in [1, 2, 5, 1, 7, 3, 1, 9, 1]:
         a, b = mine.take(most), numpys.take(most)

@@ -130,13 +130,34 @@ class DecisionDraws:
         """The draws ``(K, R, N, N + 1)`` of the next K periods, 1 <= K <= ``most`` (as
         many as the block holds)."""
         if self.at == self.block:
-            n = self.n
-            self.buf = np.stack([g.random((self.block, n, n + 1)) for g in self.gens], axis=1)
+            self.buf = self._next_block()
             self.at = 0
         k = min(most, self.block - self.at)
         u = self.buf[self.at : self.at + k]
         self.at += k
         return u
+
+    def _next_block(self) -> np.ndarray:
+        """The next block's draws ``(block, R, N, N + 1)``, one generator call each."""
+        n = self.n
+        return np.stack([g.random((self.block, n, n + 1)) for g in self.gens], axis=1)
+
+
+class IntSeedDraws(DecisionDraws):
+    """:class:`DecisionDraws` for replicates seeded by ints (``default_rng(seed)``, which
+    draws nothing before the model does): the same numbers, each block made for every
+    replicate in one compiled call by numpy's own algorithms (:mod:`sim.world.streams`),
+    without a numpy generator per replicate (``tests/test_kernel.py``)."""
+
+    def __init__(self, seeds: list[int], n: int, block: int):
+        super().__init__([], n, block)
+        self.states = streams.seeded([streams.assembled(int(s), ()) for s in seeds])
+
+    def _next_block(self) -> np.ndarray:
+        n, r = self.n, self.states.shape[0]
+        out = np.empty((self.block, r, n, n + 1))
+        streams.draw(self.states, out.reshape(self.block, r, n * (n + 1)))
+        return out
 
 
 def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndarray) -> Simulation:
@@ -155,7 +176,7 @@ def simulate(sweep: Sweep, seeds: list[Seed], points: np.ndarray, steps: np.ndar
         # default_rng(seed) draws nothing before the model: its draws, and the shocks'
         # streams, made by numpy's algorithms compiled (sim.world.streams), no generator
         seqs = [streams.IntSeed(int(s)) for s in seeds]
-        draws = streams.IntSeedDraws([int(s) for s in seeds], n, block)
+        draws = IntSeedDraws([int(s) for s in seeds], n, block)
     else:
         gens = [model_generator(s) for s in seeds]
         seqs = [g.bit_generator.seed_seq for g in gens]

@@ -28,6 +28,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -298,7 +299,7 @@ class _Chunk:
     shocks_off: tuple[str, ...]
     started: float
 
-    @property
+    @cached_property
     def seed_column(self) -> np.ndarray:
         return np.array([s if isinstance(s, int) else -1 for s in self.seeds], dtype=np.int64)
 

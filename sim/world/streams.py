@@ -13,8 +13,9 @@ and output (XSL-RR), and ``random()``'s ``(next64 >> 11) * 2**-53``. The tests h
 equal to numpy, bit for bit, on seeds of every kind (``tests/test_kernel.py``); numpy
 guarantees these streams do not change between its versions (NEP 19), and a sequence
 this module cannot read (another pool size) is left to numpy. The ensemble also makes
-the decision draws of int seeds here (:class:`IntSeedDraws`: ``default_rng(seed)``'s
-numbers, without building a generator per replicate).
+the decision draws of int seeds by :func:`seeded` and :func:`draw`
+(:class:`sim.drivers.engine.IntSeedDraws`: ``default_rng(seed)``'s numbers, without
+building a generator per replicate).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _seed(words, lengths, states):
 
 
 @numba.njit("void(uint64[:, ::1], float64[:, :, ::1])", cache=True, nogil=True)
-def _draw(states, out):
+def draw(states, out):
     """Advance every stream: stream s fills ``out[k, s, :]`` for k = 0, 1, ... in order,
     as ``Generator.random`` fills an array; ``states`` are left after the last draw."""
     for s in range(states.shape[0]):
@@ -187,46 +188,22 @@ def uniforms(
     """``(len(seqs), len(tails), periods)``: for each sequence and each tail, the uniforms
     of ``default_rng(SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key,
     *tail))).random(periods)``, bit for bit. Every sequence must be :func:`readable`."""
-    rows = [assembled(seq.entropy, (*seq.spawn_key, *tail)) for seq in seqs for tail in tails]
+    tail_words = [_words(list(tail)) for tail in tails]
+    rows = []
+    for seq in seqs:  # each sequence's words once, then each tail's
+        run, key = _words(seq.entropy), _words(list(seq.spawn_key))
+        rows.extend(_assembled(run, key + tail) for tail in tail_words)
     out = np.empty((periods, len(rows), 1))
-    _draw(seeded(rows), out)
+    draw(seeded(rows), out)
     return np.ascontiguousarray(out[:, :, 0].T).reshape(len(seqs), len(tails), periods)
 
 
 def assembled(entropy, spawn_key: tuple) -> list[int]:
-    """``SeedSequence(entropy, spawn_key=spawn_key)``'s assembled entropy words: the
-    entropy's words, padded with zeros to the pool size when there is a spawn key, then
-    the spawn key's."""
-    run = _words(entropy)
-    spawn = _words(list(spawn_key))
+    """``SeedSequence(entropy, spawn_key=spawn_key)``'s assembled entropy words."""
+    return _assembled(_words(entropy), _words(list(spawn_key)))
+
+
+def _assembled(run: list[int], spawn: list[int]) -> list[int]:
+    """The entropy's words, padded with zeros to the pool size when there is a spawn key,
+    then the spawn key's."""
     return (run + [0] * (_POOL - len(run)) if spawn and len(run) < _POOL else run) + spawn
-
-
-class IntSeedDraws:
-    """The decision draws of :class:`sim.drivers.engine.DecisionDraws` for replicates
-    seeded by ints (``default_rng(seed)``, which draws nothing before the model does),
-    made here in one compiled call a block: the same numbers, without a numpy generator
-    per replicate (``tests/test_kernel.py``)."""
-
-    def __init__(self, seeds: Sequence[int], n: int, block: int):
-        self.states = seeded([assembled(int(s), ()) for s in seeds])
-        self.n = n
-        self.block = block
-        self.buf = np.empty((0,))
-        self.at = block
-
-    def next(self) -> np.ndarray:
-        """The next period's draws ``(R, N, N + 1)``."""
-        return self.take(1)[0]
-
-    def take(self, most: int) -> np.ndarray:
-        """The draws ``(K, R, N, N + 1)`` of the next K periods, 1 <= K <= ``most``."""
-        if self.at == self.block:
-            n, r = self.n, self.states.shape[0]
-            self.buf = np.empty((self.block, r, n, n + 1))
-            _draw(self.states, self.buf.reshape(self.block, r, n * (n + 1)))
-            self.at = 0
-        k = min(most, self.block - self.at)
-        u = self.buf[self.at : self.at + k]
-        self.at += k
-        return u
