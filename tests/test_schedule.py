@@ -143,3 +143,73 @@ def test_unique_rows_equal_numpys_unique_rows():
         rows, inverse = np.unique(a, axis=0, return_inverse=True)
         got_rows, got_inverse = _unique_rows(a)
         assert np.array_equal(got_rows, rows) and np.array_equal(got_inverse, inverse.ravel())
+
+
+def _reference_schedule(shocks, draws, probability, enabled):
+    """The module docstring's timing, replicate by replicate in plain Python: each
+    period's regime (active shocks by the period they fired in, then scenario order) and
+    the firings ``(replicate, period, shock)``."""
+    r, n, periods = draws.shape
+    regimes, firings = [], []
+    for b in range(r):
+        fired_at, fires, row = [-1] * n, [0] * n, []
+        for p in range(periods):
+            for k, s in enumerate(shocks):
+                if fired_at[k] >= 0 and s.duration is not None and p >= fired_at[k] + s.duration:
+                    fired_at[k] = -1
+            for k, s in enumerate(shocks):
+                if not enabled[k]:
+                    continue
+                if s.period is not None:
+                    fire = s.period == p
+                else:
+                    lo, hi = s.window
+                    fire = (
+                        lo <= p <= hi
+                        and fired_at[k] < 0
+                        and fires[k] < s.max_fires
+                        and draws[b, k, p] < probability[b, k]
+                    )
+                if fire:
+                    fired_at[k], fires[k] = p, fires[k] + 1
+                    firings.append((b, p, k))
+            row.append(tuple(sorted((k for k in range(n) if fired_at[k] >= 0),
+                                    key=lambda k: (fired_at[k], k))))  # fmt: skip
+        regimes.append(row)
+    return regimes, firings
+
+
+def test_compiled_schedule_equals_the_reference_in_random_worlds():
+    """The compiled firings and the regimes named from them equal the plain-Python
+    reference, in worlds of random dated and probabilistic shocks: durations (or none),
+    windows, ``max_fires``, shocks switched off, per-replicate probabilities."""
+    from sim.world.shocks import CompiledShock
+
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        n, periods, r = int(rng.integers(0, 7)), int(rng.integers(1, 30)), int(rng.integers(1, 25))
+        shocks = []
+        for k in range(n):
+            lo = int(rng.integers(0, periods))
+            shocks.append(
+                CompiledShock(
+                    id=f"s{k}",
+                    label="",
+                    effects=(),
+                    ties=(),
+                    period=int(rng.integers(0, periods)) if rng.random() < 0.4 else None,
+                    probability=float(rng.random()),
+                    window=(lo, int(rng.integers(lo, periods))),
+                    duration=None if rng.random() < 0.3 else int(rng.integers(1, 6)),
+                    max_fires=int(rng.integers(1, 5)),
+                )  # fmt: skip
+            )
+        draws = rng.random((r, n, periods))
+        probability = rng.random((r, n))
+        enabled = rng.random(n) < 0.85
+        got = schedule_shocks(shocks, draws, probability, enabled)
+        regimes, firings = _reference_schedule(shocks, draws, probability, enabled)
+        assert [[got.regimes[g] for g in row] for row in got.regime] == regimes
+        assert list(zip(got.fired_replicate.tolist(), got.fired_period.tolist(),
+                        got.fired_shock.tolist(), strict=True)) == firings  # fmt: skip
+        assert got.regimes[0] == () and len(set(got.regimes)) == len(got.regimes)

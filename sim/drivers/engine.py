@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from sim.errors import UserError
 from sim.kernel import balance, decision
@@ -389,12 +390,29 @@ def blas_threads() -> int:
     return threads
 
 
-def limited_threads(threads: int | None = None) -> threadpool_limits:
+#: The thread pools of this process (:func:`_thread_pools`), with the number of Python
+#: modules loaded when they were found.
+_POOLS: tuple[int, ThreadpoolController] | None = None
+
+
+def _thread_pools() -> ThreadpoolController:
+    """The BLAS and OpenMP libraries loaded in this process, found once and found again
+    when more Python modules have been imported since (one may have loaded a library).
+    Finding them scans every loaded library, about 2 ms: done per chunk, that was 4% of
+    an ensemble's time."""
+    global _POOLS
+    loaded = len(sys.modules)
+    if _POOLS is None or _POOLS[0] != loaded:
+        _POOLS = (loaded, ThreadpoolController())
+    return _POOLS[1]
+
+
+def limited_threads(threads: int | None = None):
     """BLAS and OpenMP limited to ``threads`` (default :func:`blas_threads`) in this
     process, for the ``with`` block this is used in; the earlier limits come back after.
     Used around the engine's work (chunk by chunk, so a caller between chunks keeps its
     own settings)."""
-    return threadpool_limits(limits=blas_threads() if threads is None else threads)
+    return _thread_pools().limit(limits=blas_threads() if threads is None else threads)
 
 
 _MALLOC_TUNED = False

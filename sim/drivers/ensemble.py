@@ -172,11 +172,30 @@ class _Tables:
 
     def add(self, chunk: _Chunk) -> None:
         self.first = self.first or chunk
-        self._place("indices", chunk.index_columns(), chunk.replicates)
+        rows = self._index_rows(chunk)
+        if rows is None:  # sweeps of different structure: its replicates are not together
+            self._place("indices", chunk.index_columns(), chunk.replicates)
+        else:
+            chunk.index_columns(out=rows)
         if chunk.keep == "ties":
             self._place("ties", chunk.ties_columns(), chunk.replicates)
         self.small["shocks"].append(chunk.shocks_table())
         self.small["replicates"].append(chunk.replicate_table())
+
+    def _index_rows(self, chunk: _Chunk) -> dict[str, np.ndarray] | None:
+        """The rows of a chunk's replicates in each column of the whole indices table
+        (views, to be filled in place), if they are one run of rows; else None."""
+        per = len(chunk.steps) * chunk.base.n
+        whole = self.columns.get("indices")
+        if whole is None:
+            dtypes = records.index_dtypes(chunk.base, chunk.steps)
+            whole = {k: np.empty(self.replicates * per, dt) for k, dt in dtypes.items()}
+            self.columns["indices"] = whole
+        reps = chunk.replicates
+        lo, hi = int(reps[0]), int(reps[0]) + len(reps)
+        if not np.array_equal(reps, np.arange(lo, hi)):
+            return None
+        return {k: v[lo * per : hi * per] for k, v in whole.items()}
 
     def _place(self, name: str, cols: dict[str, np.ndarray], replicates: np.ndarray) -> None:
         """Copy a chunk's columns (replicate-major, the same rows per replicate) to its
@@ -303,7 +322,7 @@ class _Chunk:
     def seed_column(self) -> np.ndarray:
         return np.array([s if isinstance(s, int) else -1 for s in self.seeds], dtype=np.int64)
 
-    def index_columns(self) -> dict[str, np.ndarray]:
+    def index_columns(self, out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         sim = self.sim
         with limited_threads():
             return records.index_columns(
@@ -317,6 +336,7 @@ class _Chunk:
                 self.seed_column,
                 block=4 * default_chunk_size(self.base.n),
                 credibility=sim.credibility,
+                out=out,
             )
 
     def ties_columns(self) -> dict[str, np.ndarray]:

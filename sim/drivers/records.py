@@ -46,6 +46,19 @@ def _keys(world: World, steps: np.ndarray, replicates: np.ndarray, seeds: np.nda
     }
 
 
+def index_dtypes(world: World, steps: np.ndarray) -> dict[str, np.dtype]:
+    """The dtype of each column of :func:`index_columns`, in order."""
+    date = pd.to_datetime(world.record_dates(steps[:1])).values.dtype
+    keys = {"replicate": np.int64, "seed": np.int64, "step": np.int64, "date": date}
+    return {**keys, "state": state_codes(world.n), **dict.fromkeys(INDEX_COLUMNS, np.float64)}
+
+
+def state_codes(n: int) -> type:
+    """The integer type of the codes of ``n`` states: the one pandas keeps a categorical's
+    codes in, so that :func:`frame` takes them as they are."""
+    return np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32
+
+
 def ties_table(
     world: World, snaps: np.ndarray, steps: np.ndarray, replicates: np.ndarray, seeds: np.ndarray
 ) -> pd.DataFrame:
@@ -92,6 +105,7 @@ def index_columns(
     seeds: np.ndarray,
     block: int = 1 << 14,
     credibility: np.ndarray | None = None,
+    out: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The indices table's columns as arrays (``state`` as codes; :func:`frame` makes the
     table): the indices and payoff components of every state at every record.
@@ -107,16 +121,27 @@ def index_columns(
             whatever the block; small blocks stay in the CPU cache).
         credibility: ``(R, S, N, N)`` Model 2's credibility at the records (None for
             Model 1).
+        out: arrays of ``R * S * N`` rows to fill, one per column of
+            :func:`index_dtypes` (a slice of a larger table: filled where they are, with
+            no copy in between); None: new arrays.
     """
     w = sweep.world
     n = w.n
     r, s = snaps.shape[:2]
-    values = np.empty((len(INDEX_COLUMNS), r * s, n))  # column-major: cheap columns below
+    if out is None:
+        out = {k: np.empty(r * s * n, dt) for k, dt in index_dtypes(w, steps).items()}
+    dates = pd.to_datetime(w.record_dates(steps)).values
+    out["replicate"].reshape(r, s * n)[:] = replicates[:, None]
+    out["seed"].reshape(r, s * n)[:] = seeds[:, None]
+    out["step"].reshape(r, s, n)[:] = np.asarray(steps)[:, None]
+    out["date"].reshape(r, s, n)[:] = dates[:, None]
+    out["state"].reshape(r * s, n)[:] = np.arange(n)
+    values = [out[col].reshape(r * s, n) for col in INDEX_COLUMNS]
     flat = snaps.reshape(r * s, n, n)
     kernel = kernel_name()
     for lo in range(0, r * s, block):
         sel = slice(lo, lo + block)
-        values[0, sel], values[1, sel] = state_indices(flat[sel], w, kernel)
+        values[0][sel], values[1][sel] = state_indices(flat[sel], w, kernel)
     P, rows = sweep.in_force(regimes.ravel(), regime_list, np.repeat(points, s))
     trust = None if credibility is None else credibility.reshape(r * s, n, n)
     for lo in range(0, r * s, block):
@@ -129,12 +154,9 @@ def index_columns(
             rows=None if rows is None else rows[sel],
             kernel=kernel,
         )
-        values[2:6, sel] = np.moveaxis(comp, -1, 0)
-        values[6, sel] = util
-    out = _keys(w, steps, replicates, seeds, n)
-    out["state"] = np.tile(np.arange(n), r * s)
-    for c, col in enumerate(INDEX_COLUMNS):
-        out[col] = values[c].ravel()
+        for c in range(comp.shape[-1]):
+            values[2 + c][sel] = comp[..., c]
+        values[6][sel] = util
     return out
 
 

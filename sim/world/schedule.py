@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from sim.world import streams
@@ -134,77 +135,96 @@ def schedule_shocks(
         probability: ``(R, shocks)`` each replicate's per-period probability of each
             shock (sweep points may differ); ignored for dated shocks.
         enabled: ``(shocks,)`` bool; a shock switched off never fires.
+
+    The firings are compiled (:func:`_fire`, one pass over replicates, periods and
+    shocks); the regimes are then named once for the whole chunk: replicates and
+    periods with the same active shocks in the same order share one.
     """
     r, n_shocks, periods = draws.shape
-    fired_at = np.full((r, n_shocks), -1, dtype=np.int64)  # period of the last firing
-    fires = np.zeros((r, n_shocks), dtype=np.int64)
-    duration = np.array([-1 if s.duration is None else s.duration for s in shocks])
+    dated = np.array([-1 if s.period is None else s.period for s in shocks], dtype=np.int64)
+    window = np.array([s.window for s in shocks], dtype=np.int64).reshape(n_shocks, 2)
+    ordered = np.empty((r, periods, n_shocks), dtype=np.int64)
+    fired = np.zeros((r, periods, n_shocks), dtype=np.bool_)
+    _fire(
+        dated,
+        window[:, 0].copy(),
+        window[:, 1].copy(),
+        np.array([s.max_fires for s in shocks], dtype=np.int64),
+        np.array([-1 if s.duration is None else s.duration for s in shocks], dtype=np.int64),
+        np.ascontiguousarray(enabled, dtype=np.bool_),
+        np.ascontiguousarray(draws, dtype=np.float64),
+        np.ascontiguousarray(probability, dtype=np.float64),
+        ordered,
+        fired,
+    )
     regimes: list[Regime] = [()]
     known: dict[Regime, int] = {(): 0}
-    regime = np.zeros((r, periods), dtype=np.intp)
-    current = np.zeros(r, dtype=np.intp)
-    events: list[tuple[np.ndarray, int, int]] = []  # (replicates, period, shock)
-    for p in range(periods):
-        active = fired_at >= 0
-        expired = active & (duration >= 0) & (p >= fired_at + duration)
-        changed = expired.any(axis=1)
-        fired_at[expired] = -1
-        active = fired_at >= 0
-        for k, s in enumerate(shocks):
-            fire = _fires(
-                s, p, enabled[k], active[:, k], fires[:, k], draws[:, k], probability[:, k]
-            )
-            if fire is None:
-                continue
-            fired_at[fire, k] = p
-            fires[fire, k] += 1
-            changed |= fire
-            events.append((np.flatnonzero(fire), p, k))
-        if changed.any():
-            current = _regime_indices(fired_at, regimes, known)
-        regime[:, p] = current
-    rep, per, shock = _event_arrays(events)
-    return ShockSchedule(tuple(shocks), tuple(regimes), regime, rep, per, shock)
-
-
-def _fires(
-    s: CompiledShock,
-    p: int,
-    enabled: bool,
-    active: np.ndarray,
-    fires: np.ndarray,
-    uniforms: np.ndarray,
-    probability: np.ndarray,
-) -> np.ndarray | None:
-    """``(R,)`` bool: which replicates fire shock ``s`` in period ``p`` (None: none do).
-
-    ``active``, ``fires``: ``(R,)`` the shock's state per replicate; ``uniforms``:
-    ``(R, periods)`` its draws; ``probability``: ``(R,)`` its probability per replicate.
-    """
-    if not enabled:
-        return None
-    if s.period is not None:
-        return np.ones(len(active), dtype=bool) if s.period == p else None
-    lo, hi = s.window
-    if not lo <= p <= hi:
-        return None
-    fire = ~active & (fires < s.max_fires) & (uniforms[:, p] < probability)
-    return fire if fire.any() else None
-
-
-def _regime_indices(fired_at: np.ndarray, regimes: list[Regime], known: dict) -> np.ndarray:
-    """Per replicate, the index of its regime: active shocks ordered by the period they
-    fired in, then scenario order. New regimes are appended to ``regimes``."""
-    rows, inverse = _unique_rows(fired_at)
-    out = np.empty(len(rows), dtype=np.intp)
+    rows, inverse = _unique_rows(ordered.reshape(r * periods, n_shocks))
+    names = np.empty(len(rows), dtype=np.intp)
     for a, row in enumerate(rows):
-        act = np.flatnonzero(row >= 0)
-        key = tuple(int(k) for k in act[np.lexsort((act, row[act]))])
+        key = tuple(int(k) for k in row[row >= 0])
         if key not in known:
             known[key] = len(regimes)
             regimes.append(key)
-        out[a] = known[key]
-    return out[inverse.ravel()]
+        names[a] = known[key]
+    regime = names[inverse].reshape(r, periods)
+    rep, per, shock = (a.astype(np.intp) for a in np.nonzero(fired))
+    return ShockSchedule(tuple(shocks), tuple(regimes), regime, rep, per, shock)
+
+
+@numba.njit(
+    "void(int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], boolean[::1],"
+    " float64[:, :, ::1], float64[:, ::1], int64[:, :, ::1], boolean[:, :, ::1])",
+    cache=True,
+    nogil=True,
+)
+def _fire(dated, lo, hi, max_fires, duration, enabled, draws, probability, ordered, fired):
+    """Each replicate's firings over the periods, in scenario order within a period:
+    ``fired[b, p, k]`` whether shock k fired in period p, and ``ordered[b, p]`` the
+    shocks active when the states decide in p, by the period they fired in, then
+    scenario order (then -1s). Per period, shocks whose duration has run out end first;
+    a dated shock (``dated[k] >= 0``) fires in its period; a probabilistic one when p is
+    in its window, it is not active, it has fired fewer than ``max_fires`` times and its
+    uniform is below its probability."""
+    r, n, periods = draws.shape
+    fired_at = np.empty(n, np.int64)  # the period of the last firing; -1: not active
+    fires = np.empty(n, np.int64)
+    keys = np.empty(n, np.int64)
+    for b in range(r):
+        fired_at[:] = -1
+        fires[:] = 0
+        for p in range(periods):
+            for k in range(n):
+                if fired_at[k] >= 0 and duration[k] >= 0 and p >= fired_at[k] + duration[k]:
+                    fired_at[k] = -1
+            for k in range(n):
+                if not enabled[k]:
+                    continue
+                if dated[k] >= 0:
+                    fire = dated[k] == p
+                else:
+                    fire = (
+                        lo[k] <= p <= hi[k]
+                        and fired_at[k] < 0
+                        and fires[k] < max_fires[k]
+                        and draws[b, k, p] < probability[b, k]
+                    )
+                if fire:
+                    fired_at[k] = p
+                    fires[k] += 1
+                    fired[b, p, k] = True
+            m = 0  # the active shocks, sorted by (period fired, scenario order)
+            for k in range(n):
+                if fired_at[k] >= 0:
+                    key = fired_at[k] * n + k
+                    q = m
+                    while q > 0 and keys[q - 1] > key:
+                        keys[q] = keys[q - 1]
+                        q -= 1
+                    keys[q] = key
+                    m += 1
+            for q in range(n):
+                ordered[b, p, q] = keys[q] % n if q < m else -1
 
 
 def _unique_rows(fired_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -229,15 +249,3 @@ def _unique_rows(fired_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse = np.empty(len(order), dtype=np.intp)
     inverse[order] = np.cumsum(new) - 1
     return fired_at[order[new]], inverse
-
-
-def _event_arrays(events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The firings as arrays ordered by replicate, then period, then scenario order."""
-    if not events:
-        empty = np.empty(0, dtype=np.intp)
-        return empty, empty.copy(), empty.copy()
-    rep = np.concatenate([members for members, _, _ in events])
-    per = np.concatenate([np.full(len(m), p) for m, p, _ in events]).astype(np.intp)
-    shock = np.concatenate([np.full(len(m), k) for m, _, k in events]).astype(np.intp)
-    order = np.lexsort((per, rep))  # stable: within a period, scenario order as appended
-    return rep[order].astype(np.intp), per[order], shock[order]
