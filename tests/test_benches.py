@@ -34,9 +34,11 @@ MACHINE = {"cores", "cores_usable", "load_start", "load_end"}
 
 
 def test_ensemble_bench_prints_cpu_and_wall_and_finds_identical_tables():
-    out = _bench("sim.tools.bench", "ensemble", "--runs", "4", "--sizes", "8")
+    out = _bench("sim.tools.bench", "ensemble", "--runs", "4", "--sizes", "8", "--repeats", "2")
     assert "(b) and (c) made identical tables: True" in out
+    assert out.count("(a) mesa.batch_run") == 3  # two repeats as they come, then the median
     found = keys(out)
+    assert float(found["ensemble_4_first_cpu_s"]) > 0
     per_path = {f"{p}_{m}" for p in ("batch_run", "loop", "ensemble_4", "ensemble_8")
                 for m in ("wall_s", "cpu_s", "peak_rss_mb")}  # fmt: skip
     ratios = {"ratio_batch_run_over_ensemble", "ratio_batch_run_over_ensemble_wall"}
