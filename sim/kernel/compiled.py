@@ -1271,7 +1271,11 @@ def row_scores_lanes(T, order, rows, delta, pairs, states, scalars, barrier_tabl
     k = np.empty((n, L))
     rho = np.empty((n, L))
     rc = np.empty((n, L))
-    gm = np.empty(L)
+    gm = np.empty((n, L))
+    # the (c, j) where the block's row has a group mass (p = 0) or rivalry (p = 1) not 0,
+    # in the order of c then j: NZ[:, nz_start[p]:nz_start[p + 1]]
+    NZ = np.empty((2, 2 * n * n), dtype=np.int64)
+    nz_start = np.zeros(3, dtype=np.int64)
     acc = np.empty((9, L))
     cost_at = np.empty(L)
     off = np.empty(L)
@@ -1287,6 +1291,15 @@ def row_scores_lanes(T, order, rows, delta, pairs, states, scalars, barrier_tabl
             for i in range(n):
                 for j in range(n):
                     X[i, j, b] = T[rec, i, j]
+        q = 0
+        for p in range(2):
+            for c in range(n):
+                for j in range(n):
+                    if pairs[pb, 6 + p, c, j] != 0.0:
+                        NZ[0, q] = c
+                        NZ[1, q] = j
+                        q += 1
+            nz_start[p + 1] = q
         beta = scalars[pb, 0]
         lam = scalars[pb, 1]
         phi = scalars[pb, 2]
@@ -1335,22 +1348,50 @@ def row_scores_lanes(T, order, rows, delta, pairs, states, scalars, barrier_tabl
                     unth[b] *= 1.0 - th * (1.0 - lam * rj * fj)
                     unpr[b] *= 1.0 - pi_ * rj * kj
                     tot[b] += pw * kj
+            # group mass and rivals' commitment, summed over c: only the (c, j) where
+            # the row is not 0, as in _decide_row (k * 0 = +0 leaves a sum unchanged
+            # while every k is finite; else every term is added)
+            for j in range(n):
+                g_ = gm[j]
+                rc_ = rc[j]
+                for b in range(lanes):
+                    g_[b] = 0.0
+                    rc_[b] = 0.0
+            n_bad = 0
+            for c in range(n):
+                kc = k[c]
+                for b in range(lanes):
+                    n_bad += 0 if abs(kc[b]) < np.inf else 1
+            if n_bad == 0:
+                for q in range(nz_start[1]):
+                    kc = k[NZ[0, q]]
+                    g_ = gm[NZ[1, q]]
+                    p6 = pairs[pb, 6, NZ[0, q], NZ[1, q]]
+                    for b in range(lanes):
+                        g_[b] += kc[b] * p6
+                for q in range(nz_start[1], nz_start[2]):
+                    kc = k[NZ[0, q]]
+                    rc_ = rc[NZ[1, q]]
+                    p7 = pairs[pb, 7, NZ[0, q], NZ[1, q]]
+                    for b in range(lanes):
+                        rc_[b] += kc[b] * p7
+            else:
+                for c in range(n):
+                    kc = k[c]
+                    for j in range(n):
+                        g_ = gm[j]
+                        rc_ = rc[j]
+                        p6 = pairs[pb, 6, c, j]
+                        p7 = pairs[pb, 7, c, j]
+                        for b in range(lanes):
+                            g_[b] += kc[b] * p6
+                            rc_[b] += kc[b] * p7
             for j in range(n):
                 pw = states[pb, 0, j]
                 kj_ = k[j]
-                rc_ = rc[j]
+                g_ = gm[j]
                 for b in range(lanes):
-                    gm[b] = 0.0
-                    rc_[b] = 0.0
-                for c in range(n):
-                    p6 = pairs[pb, 6, c, j]
-                    p7 = pairs[pb, 7, c, j]
-                    kc = k[c]
-                    for b in range(lanes):
-                        gm[b] += kc[b] * p6
-                        rc_[b] += kc[b] * p7
-                for b in range(lanes):
-                    msq[b] += pw * kj_[b] * gm[b]
+                    msq[b] += pw * kj_[b] * g_[b]
             # the payoff terms, tie by tie in the order of j
             for j in range(n):
                 e_ij = pairs[pb, 0, i, j]
