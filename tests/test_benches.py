@@ -54,8 +54,10 @@ def test_batch_bench_prints_every_process_s_cpu_and_the_overheads():
     pools = ["plain_split", *executors]  # the plain loop split over worker processes too
     timed = ["in_process", *pools]
     expected = MACHINE | {"plain_cpu_s", "plain_wall_s", "tables_identical"}
+    expected |= {"plain_written_cpu_s", "overhead_plain_written_pct"}  # storing, alone
     expected |= {f"overhead_{e}_pct" for e in timed}
     expected |= {f"overhead_{e}_vs_plain_split_pct" for e in executors}
+    expected |= {f"overhead_{e}_vs_plain_written_pct" for e in ["in_process", *executors]}
     expected |= {f"{e}_{m}" for e in timed for m in ("cpu_s", "wall_s", "cpu_batch_process_s")}
     expected |= {f"{p}_{m}" for p in pools for m in ("cpu_per_process_s", "start_cpu_s")}
     assert expected <= set(found) and found["tables_identical"] == "yes"

@@ -4,8 +4,11 @@ Runs the same experiment (the gas-deal pair, ``--replicates`` seeds in each arm,
 default: 2,000 runs; indices only, every step kept) four ways:
 
 - *plain loop*: the ensemble engine called once per arm over all its seeds, in this
-  process, results kept in memory (no chunks, no store, no executor): the floor; and the
-  same split over the local worker processes;
+  process, results kept in memory (no chunks, no store, no executor): the floor; the
+  same with each arm's results stored as the batch stores a chunk (its own
+  ``run_chunk`` and ``write_part``: Parquet files, checksums, ledger), one part an arm,
+  with no executor, writer thread or manifest (what storing costs by itself); and the
+  plain loop split over the local worker processes;
 - ``--workers 1``: the batch in this process (chunks, Parquet parts, manifest);
 - local worker processes (one per core);
 - a Dask ``LocalCluster`` on 127.0.0.1 (one worker per core).
@@ -20,7 +23,9 @@ plain loop``: what the executor costs whatever the other jobs on the machine do,
 wall time would assume idle cores. Processes that run at once share the machine's caches
 and memory, and each takes more CPU for the same work than one alone; so the plain loop
 also runs split over as many worker processes (one part a worker, nothing stored or sent
-back), and the pools' overhead is also given against that split loop.
+back), and the pools' overhead is also given against that split loop. Every executor's
+overhead is also given against the plain loop that stores its parts
+(``overhead_<executor>_vs_plain_written_pct``): what the executor adds beyond storing.
 
 The machine's load (1, 5 and 15 minute averages) and cores are printed at the start and
 the end; every figure is also a ``key=value`` line; ``--repeats`` gives medians. The
@@ -99,6 +104,22 @@ def plain_loop(exp) -> None:
     """The floor: the engine over every seed of each arm, in this process, in memory."""
     for call in plain_calls(exp):
         engine(*call)
+
+
+def plain_written(exp, parts: Path) -> None:
+    """The plain loop, each arm's results then stored as a batch stores a chunk (the
+    batch's own ``run_chunk`` and ``write_part``: run ids, Parquet files, checksums and
+    ledger), one part an arm, in this process, one after the other: what storing the
+    results costs without chunking, executor, writer thread or manifest."""
+    from sim.batch.design import run_table
+    from sim.batch.driver import _chunks, plan
+    from sim.batch.runner import run_chunk
+    from sim.batch.store import write_part
+
+    parts.mkdir(parents=True)
+    runs = run_table(exp)
+    for chunk in _chunks(exp, plan(exp, chunk_size=len(runs), runs=runs)):
+        write_part(parts, run_chunk(chunk))
 
 
 def plain_split(exp, backend) -> None:
@@ -220,6 +241,10 @@ def bench(repeats: int, replicates: int, dask: bool) -> None:
 
     try:
         _in_process(rows, "plain loop (engine only)", "plain", repeats, lambda k: plain_loop(exp))
+        _in_process(
+            rows, "plain loop, parts written", "plain_written", repeats,
+            lambda k: plain_written(exp, tmp / f"written-{k}"),
+        )  # fmt: skip
         _in_process(rows, "--workers 1 (in process)", "in_process", repeats, batch_into("inproc"))
         _on_backend(
             rows, f"plain loop split, {workers} processes", "plain_split", repeats,
@@ -257,6 +282,7 @@ def _check_same_tables(tmp: Path, k: int, dask: bool) -> None:
 def _print_rows(rows: list[Row], n: int) -> None:
     """The table, then every figure as ``key=value`` (medians over the repeats)."""
     plain, split = rows[0], next(r for r in rows if r.key == "plain_split")
+    written = next(r for r in rows if r.key == "plain_written")
     print(
         f"{'how':<32} {'wall s':>7} {'runs/s':>7} {'CPU s':>7} {'batch':>7}  "
         f"{'CPU s of the others (start apart)':<36}  overhead (against the split loop)"
@@ -275,6 +301,17 @@ def _print_rows(rows: list[Row], n: int) -> None:
         )
     for row in rows:
         _print_keys(row, plain, split)
+        if row.key in ("in_process", "local_processes", "dask_local_cluster"):
+            print(f"overhead_{row.key}_vs_plain_written_pct={_overhead(row, written):.1f}")
+    print(
+        f"storing the parts costs {_overhead(written, plain):+.1f}% CPU over the plain loop; "
+        "against the plain loop that stores them, the executors cost "
+        + ", ".join(
+            f"{r.label} {_overhead(r, written):+.1f}%"
+            for r in rows
+            if r.key in ("in_process", "local_processes", "dask_local_cluster")
+        )
+    )
 
 
 def _print_keys(row: Row, plain: Row, split: Row) -> None:
