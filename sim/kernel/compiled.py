@@ -770,6 +770,19 @@ _LANE_BYTES = 16 << 20
 _LANES_SIGNATURE = numba.types.void(*(a for a in _CHUNK_SIGNATURE.args if a != numba.boolean))
 
 
+@numba.njit(inline="always", error_model="numpy", cache=True)
+def _all_finite(k, n, lanes):
+    """Whether ``k[c, b]`` is finite for every state c and lane b < ``lanes`` (then the
+    group sums may skip their terms whose parameter is 0: k * 0 = +0 leaves a sum as it
+    is; not for an infinite or NaN k)."""
+    n_bad = 0
+    for c in range(n):
+        kc = k[c]
+        for b in range(lanes):
+            n_bad += 0 if abs(kc[b]) < np.inf else 1
+    return n_bad == 0
+
+
 @numba.njit(error_model="numpy", cache=True, nogil=True)
 def _decide_row(
     i, n, L, X, XT, PR, PG, POW, SR, SC, U, rule, delta, down_table, up_table, m, CH,
@@ -853,12 +866,7 @@ def _decide_row(
     # group mass and rivals' commitment: only the (c, j) where some parameter row is not
     # 0 (NZ), in the order of c; a skipped term k * 0 = +0 leaves the sum (never -0)
     # unchanged as long as every k is finite, else all terms are added
-    n_bad = 0
-    for c in range(n):
-        kc = k[c]
-        for b in range(L):
-            n_bad += 0 if abs(kc[b]) < np.inf else 1
-    if n_bad == 0:
+    if _all_finite(k, n, L):
         for q in range(nz_start[1]):
             c = NZ[0, q]
             j = NZ[1, q]
@@ -1357,12 +1365,7 @@ def row_scores_lanes(T, order, rows, delta, pairs, states, scalars, barrier_tabl
                 for b in range(lanes):
                     g_[b] = 0.0
                     rc_[b] = 0.0
-            n_bad = 0
-            for c in range(n):
-                kc = k[c]
-                for b in range(lanes):
-                    n_bad += 0 if abs(kc[b]) < np.inf else 1
-            if n_bad == 0:
+            if _all_finite(k, n, lanes):
                 for q in range(nz_start[1]):
                     kc = k[NZ[0, q]]
                     g_ = gm[NZ[1, q]]
