@@ -227,25 +227,27 @@ def _fire(dated, lo, hi, max_fires, duration, enabled, draws, probability, order
                 ordered[b, p, q] = keys[q] % n if q < m else -1
 
 
-def _unique_rows(fired_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(fired_at, axis=0, return_inverse=True)`` (the inverse flat), faster:
-    only the columns that differ between rows matter (a dated shock fires in every
-    replicate alike), and those rows are told apart through one integer each, their
-    entries (from -1) as digits in the base of the largest entry + 2, where that fits in
-    62 bits; else by sorting them. The same rows in the same (lexicographic) order."""
-    varying = fired_at[:, (fired_at != fired_at[:1]).any(axis=0)]
+def _unique_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(table, axis=0, return_inverse=True)`` (the inverse flat) for integers
+    from -1 (here: each replicate and period's active shocks in firing order, padded
+    with -1), faster: only the columns that differ between rows matter (a dated shock
+    is active in every replicate alike), and those rows are told apart through one
+    integer each, their entries as digits in the base of the largest entry + 2, where
+    that fits in 62 bits; else by sorting them. The same rows in the same
+    (lexicographic) order."""
+    varying = table[:, (table != table[:1]).any(axis=0)]
     if varying.shape[1] == 0:
-        return fired_at[:1], np.zeros(len(fired_at), dtype=np.intp)
+        return table[:1], np.zeros(len(table), dtype=np.intp)
     base = int(varying.max()) + 2
     if varying.shape[1] * np.log2(base) < 62:
         weights = base ** np.arange(varying.shape[1] - 1, -1, -1, dtype=np.int64)
         codes = (varying + 1) @ weights  # the order of the codes is that of the rows
         _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-        return fired_at[first], inverse
+        return table[first], inverse
     order = np.lexsort(varying.T[::-1])
     ranked = varying[order]
     new = np.ones(len(order), dtype=bool)
     new[1:] = (ranked[1:] != ranked[:-1]).any(axis=1)
     inverse = np.empty(len(order), dtype=np.intp)
     inverse[order] = np.cumsum(new) - 1
-    return fired_at[order[new]], inverse
+    return table[order[new]], inverse
