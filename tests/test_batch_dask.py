@@ -13,6 +13,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
+import dask  # noqa: E402
 from distributed import LocalCluster  # noqa: E402
 from test_batch import SMALL, assert_same, write  # noqa: E402
 
@@ -65,6 +66,8 @@ def test_dask_local_workers_write_their_parts_and_send_back_only_status(tmp_path
             exp, tmp_path / "dask", backend=backend, chunk_size=3, progress=False
         )
         sent = backend.sent_back()
+        settings = backend.client.run(dask.config.get, "distributed.worker.profile.enabled")
+    assert settings and not any(settings.values())  # the workers got the quiet settings
     assert summary.backend.startswith("dask LocalCluster tcp://127.0.0.1:")
     assert summary.ok == 32 and summary.chunks == 12  # two arms of 16 runs, 3 a chunk
     assert_only_status_came_back(sent, 12)

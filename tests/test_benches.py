@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,13 +53,13 @@ def test_batch_bench_prints_every_process_s_cpu_and_the_overheads():
     out = _bench("sim.tools.bench_batch", "--repeats", "1", "--replicates", "4")
     found = keys(out)
     executors = ["local_processes"] + (["dask_local_cluster"] if dask else [])
-    pools = ["plain_split", *executors]  # the plain loop split over worker processes too
+    pools = ["plain_split", "split_written", *executors]  # the plain loop split too
     timed = ["in_process", *pools]
     expected = MACHINE | {"plain_cpu_s", "plain_wall_s", "tables_identical"}
     expected |= {"plain_written_cpu_s", "overhead_plain_written_pct"}  # storing, alone
     expected |= {f"overhead_{e}_pct" for e in timed}
     expected |= {f"overhead_{e}_vs_plain_split_pct" for e in executors}
-    expected |= {f"overhead_{e}_vs_plain_written_pct" for e in ["in_process", *executors]}
+    expected |= {f"overhead_{e}_vs_stored_pct" for e in ["in_process", *executors]}
     expected |= {f"{e}_{m}" for e in timed for m in ("cpu_s", "wall_s", "cpu_batch_process_s")}
     expected |= {f"{p}_{m}" for p in pools for m in ("cpu_per_process_s", "start_cpu_s")}
     assert expected <= set(found) and found["tables_identical"] == "yes"
@@ -65,6 +67,14 @@ def test_batch_bench_prints_every_process_s_cpu_and_the_overheads():
         per_process = [float(x) for x in found[f"{pool}_cpu_per_process_s"].split(",") if x]
         assert 1 <= len(per_process) and all(x > 0 for x in per_process)
         assert float(found[f"{pool}_cpu_s"]) >= sum(per_process)
+
+
+def test_dask_idle_bench_prints_both_settings():
+    pytest.importorskip("distributed")
+    found = keys(_bench("sim.tools.bench_batch", "--dask-idle", "0.5"))
+    assert MACHINE | {"dask_idle_default_cpu_s_per_s", "dask_idle_batch_cpu_s_per_s"} <= set(found)
+    # half a second can fall under the clock's 10 ms tick: the figures, not their size
+    assert all(float(found[f"dask_idle_{k}_cpu_s_per_s"]) >= 0 for k in ("default", "batch"))
 
 
 def test_threads_bench_prints_each_setting_on_all_cores_and_one():

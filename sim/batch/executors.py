@@ -41,6 +41,21 @@ from sim.errors import UserError
 from sim.outputs.files import temporary_path
 
 CONNECT_TIMEOUT_S = 10
+#: Dask settings for the LocalCluster a batch starts itself (``--dask-local``). Left at
+#: Dask's defaults, its idle processes take 0.14 CPU-seconds a second between them on
+#: this project's 2-core machine (five percent of a 3-second batch of 10,000 runs); with
+#: these, 0.015 (``python -m sim.tools.bench_batch --dask-idle``). Each only slows what
+#: nobody reads here: the cluster has no dashboard, so the workers' stack sampler
+#: (``profile``, every 10 ms) and the system monitor feed nothing; the event-loop tick
+#: only measures how late the loop runs (20 ms by default); and the workers look at their
+#: memory against their limits once a second, not ten times. A scheduler given with
+#: ``--scheduler`` keeps the settings its owner chose.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 def pin_worker_threads(threads: int) -> None:
@@ -228,7 +243,7 @@ class Dask(Backend):
         timeout: float = CONNECT_TIMEOUT_S,
     ):
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise UserError(
                 "Dask is not installed: it is an optional extra; install it with "
@@ -247,19 +262,14 @@ class Dask(Backend):
                 ) from None
             self.address = scheduler
         else:
-            self.cluster = LocalCluster(
-                n_workers=local_workers or default_workers(),
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=40,  # logging.ERROR: no worker chatter on the terminal
-            )
+            self.cluster = local_cluster(local_workers or default_workers())
             self.client = Client(self.cluster, set_as_default=False)
             self.address = self.cluster.scheduler_address
             self.workers_write = True  # a LocalCluster shares this machine's file system
         self.workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
-        self._ex = _Pinning(self.client.get_executor(), self.threads)
+        # pure=False: each chunk a task of its own, its key drawn at random, not hashed from
+        # its arguments (which took 60 ms a chunk); a chunk writes files, so it is not pure
+        self._ex = _Pinning(self.client.get_executor(pure=False), self.threads)
 
     @property
     def executor(self) -> Executor:
@@ -313,6 +323,23 @@ class Dask(Backend):
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def local_cluster(workers: int, config: dict | None = None):
+    """A Dask LocalCluster on 127.0.0.1: ``workers`` processes of one thread each, no
+    dashboard, with the settings ``config`` (default :data:`LOCAL_CLUSTER_CONFIG`)."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(LOCAL_CLUSTER_CONFIG if config is None else config):
+        return LocalCluster(  # the nannies hand the settings on to the worker processes
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=40,  # logging.ERROR: no worker chatter on the terminal
+        )
 
 
 def _read_probe(path: str) -> str:

@@ -7,8 +7,10 @@ default: 2,000 runs; indices only, every step kept) four ways:
   process, results kept in memory (no chunks, no store, no executor): the floor; the
   same with each arm's results stored as the batch stores a chunk (its own
   ``run_chunk`` and ``write_part``: Parquet files, checksums, ledger), one part an arm,
-  with no executor, writer thread or manifest (what storing costs by itself); and the
-  plain loop split over the local worker processes;
+  with no executor, writer thread or manifest (what storing costs by itself); the plain
+  loop split over the local worker processes; and that split loop with each worker
+  storing its share as a batch's worker does (``run_and_store``), one part a worker
+  and an arm, with no design, manifest, probe or bookkeeping;
 - ``--workers 1``: the batch in this process (chunks, Parquet parts, manifest);
 - local worker processes (one per core);
 - a Dask ``LocalCluster`` on 127.0.0.1 (one worker per core).
@@ -24,16 +26,25 @@ wall time would assume idle cores. Processes that run at once share the machine'
 and memory, and each takes more CPU for the same work than one alone; so the plain loop
 also runs split over as many worker processes (one part a worker, nothing stored or sent
 back), and the pools' overhead is also given against that split loop. Every executor's
-overhead is also given against the plain loop that stores its parts
-(``overhead_<executor>_vs_plain_written_pct``): what the executor adds beyond storing.
+overhead is also given against the same work stored by as many processes: the plain
+loop that stores its parts for ``--workers 1``, the split loop whose workers store theirs
+for the pools (``overhead_<executor>_vs_stored_pct``): what the executor itself adds,
+beyond computing and storing the results. A repeat's store is deleted once the next
+repeat has been timed (the last ones are kept to compare), so that the page cache does
+not fill up over the bench.
 
 The machine's load (1, 5 and 15 minute averages) and cores are printed at the start and
-the end; every figure is also a ``key=value`` line; ``--repeats`` gives medians. The
-three batches' tables are compared and must be identical.
+the end; every figure is also a ``key=value`` line; ``--repeats`` runs every way in
+turn that many times (so that a slow spell of the shared machine hits them alike) and
+gives medians. The three batches' tables are compared and must be identical.
 
 ``--memory`` instead runs 10,000 and 100,000 indices-only runs (one date kept) in fresh
 processes and prints each one's peak resident memory: results stream to disk, so the
 peak should not grow with the number of runs.
+
+``--dask-idle`` instead starts a LocalCluster with Dask's default settings and one with
+those a batch starts its own with (:data:`sim.batch.executors.LOCAL_CLUSTER_CONFIG`),
+and prints the CPU seconds its idle processes take each second.
 
 ``--load DIR`` reads a batch with ``sim.batch.load`` whole and cut to one state, date
 and index column (``--select``), each in a fresh process, and prints the rows, the CPU
@@ -131,6 +142,24 @@ def plain_split(exp, backend) -> None:
         f.result()
 
 
+def split_written(exp, backend, parts: Path) -> None:
+    """The split loop whose workers store their shares as a batch's workers do: each
+    arm's seeds in one chunk a worker, each run and written into ``parts`` on a worker
+    (``run_and_store``); no design, manifest, chunk-size probe or bookkeeping."""
+    import math
+
+    from sim.batch.design import run_table
+    from sim.batch.driver import _chunks, plan
+    from sim.batch.store import run_and_store
+
+    parts.mkdir(parents=True)
+    runs = run_table(exp)
+    size = math.ceil(runs["arm"].value_counts().max() / backend.workers)
+    chunks = _chunks(exp, plan(exp, chunk_size=size, runs=runs))
+    for f in [backend.executor.submit(run_and_store, c, parts) for c in chunks]:
+        f.result()
+
+
 def cpu_by_process() -> dict[int, float]:
     """CPU seconds so far of this process and of every live process under it, by pid
     (each with its reaped children's)."""
@@ -189,28 +218,37 @@ class Row:
         return sorted(others, reverse=True)
 
 
-def _in_process(rows: list[Row], label: str, key: str, repeats: int, work) -> None:
-    row = Row(label, key)
-    for k in range(repeats):
+@dataclass
+class Way:
+    """One way of running the experiment: ``work(k, backend)`` does repeat ``k`` (on a
+    new backend from ``make``; None: in this process, ``backend`` None); ``made(k)``
+    is where it wrote its store, if it writes one."""
+
+    label: str
+    key: str
+    work: object
+    make: object = None
+    made: object = None
+
+
+def _time(row: Row, way: Way, k: int) -> None:
+    """Time repeat ``k`` of ``way`` into ``row``. On a backend, a new and warmed-up one
+    whose processes' CPU is read before it closes (then they are still there to be
+    counted); the store of repeat ``k - 1`` is deleted once this one has been timed."""
+    if way.make is None:
         meter = Meter()
-        work(k)
+        way.work(k, None)
         row.add(meter)
-    rows.append(row)
-
-
-def _on_backend(rows: list[Row], label: str, key: str, repeats: int, make, work) -> None:
-    """Time ``work(k, backend)`` on a new, warmed-up backend each repeat; its processes'
-    CPU is read before the backend closes (then they are still there to be counted)."""
-    row = Row(label, key)
-    for k in range(repeats):
+    else:
         start = Meter()
-        with make() as backend:
+        with way.make() as backend:
             backend.warm_up()
             row.start_cpu.append(sum(start.read()[1].values()))
             meter = Meter()
-            work(k, backend)
+            way.work(k, backend)
             row.add(meter)
-    rows.append(row)
+    if way.made is not None and k > 0:
+        shutil.rmtree(way.made(k - 1), ignore_errors=True)
 
 
 def bench(repeats: int, replicates: int, dask: bool) -> None:
@@ -224,41 +262,56 @@ def bench(repeats: int, replicates: int, dask: bool) -> None:
     print(
         f"{n} runs: {', '.join(a.name for a in exp.arms)} x {replicates} seeds "
         f"(baseline scenario, {exp.arms[0].scenario.spec.time.start} on, indices only); "
-        f"{workers} workers; {repeats} repeat(s), medians"
+        f"{workers} workers; {repeats} repeat(s) of every way in turn, medians"
     )
     plain_loop(experiment(4))  # warm up: imports, compiled worlds
-    rows: list[Row] = []
     tmp = Path(tempfile.mkdtemp(prefix="mv-batch-bench-"))
+
+    def into(name: str):
+        """Where repeat ``k`` of NAME writes: ``tmp/NAME-k``."""
+        return lambda k: tmp / f"{name}-{k}"
 
     def batch_into(name: str):
         """The batch into ``tmp/NAME-k``, on ``backend`` (none: ``--workers 1``)."""
 
-        def work(k: int, backend=None) -> None:
+        def work(k: int, backend) -> None:
             opts = {"backend": backend} if backend is not None else {"workers": 1}
-            sim.batch.run(exp, tmp / f"{name}-{k}", progress=False, **opts)
+            sim.batch.run(exp, into(name)(k), progress=False, **opts)
 
         return work
 
+    def pool():
+        return LocalProcesses(workers)
+
+    ways = [
+        Way("plain loop (engine only)", "plain", lambda k, b: plain_loop(exp)),
+        Way(
+            "plain loop, parts written", "plain_written",
+            lambda k, b: plain_written(exp, into("written")(k)), made=into("written"),
+        ),
+        Way("--workers 1 (in process)", "in_process", batch_into("inproc"), made=into("inproc")),
+        Way(
+            f"plain loop split, {workers} processes", "plain_split",
+            lambda k, b: plain_split(exp, b), pool,
+        ),
+        Way(
+            "plain loop split, parts written", "split_written",
+            lambda k, b: split_written(exp, b, into("split-written")(k)), pool,
+            into("split-written"),
+        ),
+        Way(f"local processes ({workers})", "local_processes", batch_into("procs"), pool,
+            into("procs")),
+    ]  # fmt: skip
+    if dask:
+        ways.append(Way(
+            f"dask LocalCluster ({workers} workers)", "dask_local_cluster", batch_into("dask"),
+            lambda: Dask(local_workers=workers), into("dask"),
+        ))  # fmt: skip
+    rows = [Row(w.label, w.key) for w in ways]
     try:
-        _in_process(rows, "plain loop (engine only)", "plain", repeats, lambda k: plain_loop(exp))
-        _in_process(
-            rows, "plain loop, parts written", "plain_written", repeats,
-            lambda k: plain_written(exp, tmp / f"written-{k}"),
-        )  # fmt: skip
-        _in_process(rows, "--workers 1 (in process)", "in_process", repeats, batch_into("inproc"))
-        _on_backend(
-            rows, f"plain loop split, {workers} processes", "plain_split", repeats,
-            lambda: LocalProcesses(workers), lambda k, backend: plain_split(exp, backend),
-        )  # fmt: skip
-        _on_backend(
-            rows, f"local processes ({workers})", "local_processes", repeats,
-            lambda: LocalProcesses(workers), batch_into("procs"),
-        )  # fmt: skip
-        if dask:
-            _on_backend(
-                rows, f"dask LocalCluster ({workers} workers)", "dask_local_cluster", repeats,
-                lambda: Dask(local_workers=workers), batch_into("dask"),
-            )  # fmt: skip
+        for k in range(repeats):  # the ways in turn, so that a slow spell hits them alike
+            for way, row in zip(ways, rows, strict=True):
+                _time(row, way, k)
         _check_same_tables(tmp, repeats - 1, dask)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -281,11 +334,12 @@ def _check_same_tables(tmp: Path, k: int, dask: bool) -> None:
 
 def _print_rows(rows: list[Row], n: int) -> None:
     """The table, then every figure as ``key=value`` (medians over the repeats)."""
-    plain, split = rows[0], next(r for r in rows if r.key == "plain_split")
-    written = next(r for r in rows if r.key == "plain_written")
+    by = {r.key: r for r in rows}
+    plain, split = by["plain"], by["plain_split"]
     print(
         f"{'how':<32} {'wall s':>7} {'runs/s':>7} {'CPU s':>7} {'batch':>7}  "
-        f"{'CPU s of the others (start apart)':<36}  overhead (against the split loop)"
+        f"{'CPU s of the others (start apart)':<36}  overhead (against the split loop; "
+        "against the same work stored)"
     )
     for row in rows:
         wall = statistics.median(row.wall)
@@ -295,23 +349,37 @@ def _print_rows(rows: list[Row], n: int) -> None:
         overhead = "-" if row is plain else f"{_overhead(row, plain):+.1f}% CPU"
         if row.start_cpu and row is not split:
             overhead += f" ({_overhead(row, split):+.1f}%)"
+        if (floor := _stored_floor(row, by)) is not None:
+            overhead += f" [{_overhead(row, floor):+.1f}%]"
         print(
             f"{row.label:<32} {wall:7.2f} {n / wall:7.0f} {row.cpu_total:7.2f} "
             f"{row.cpu_batch:7.2f}  {others:<36}  {overhead}"
         )
     for row in rows:
         _print_keys(row, plain, split)
-        if row.key in ("in_process", "local_processes", "dask_local_cluster"):
-            print(f"overhead_{row.key}_vs_plain_written_pct={_overhead(row, written):.1f}")
+        if (floor := _stored_floor(row, by)) is not None:
+            print(f"overhead_{row.key}_vs_stored_pct={_overhead(row, floor):.1f}")
     print(
-        f"storing the parts costs {_overhead(written, plain):+.1f}% CPU over the plain loop; "
-        "against the plain loop that stores them, the executors cost "
+        f"storing the parts costs {_overhead(by['plain_written'], plain):+.1f}% CPU over the "
+        "plain loop in one process, "
+        f"{_overhead(by['split_written'], split):+.1f}% over the split loop; against the same "
+        "work stored by as many processes, the executors cost "
         + ", ".join(
-            f"{r.label} {_overhead(r, written):+.1f}%"
+            f"{r.label} {_overhead(r, floor):+.1f}%"
             for r in rows
-            if r.key in ("in_process", "local_processes", "dask_local_cluster")
+            if (floor := _stored_floor(r, by)) is not None
         )
     )
+
+
+def _stored_floor(row: Row, by: dict[str, Row]) -> Row | None:
+    """The same work as ``row``'s, computed and stored by as many processes with no
+    executor (None: ``row`` is a floor itself)."""
+    if row.key == "in_process":
+        return by["plain_written"]
+    if row.key in ("local_processes", "dask_local_cluster"):
+        return by["split_written"]
+    return None
 
 
 def _print_keys(row: Row, plain: Row, split: Row) -> None:
@@ -333,6 +401,32 @@ def _print_keys(row: Row, plain: Row, split: Row) -> None:
 def _overhead(row: Row, floor: Row) -> float:
     """The CPU ``row`` takes beyond ``floor``'s, in percent of ``floor``'s."""
     return 100 * (row.cpu_total - floor.cpu_total) / floor.cpu_total
+
+
+def dask_idle(seconds: float, workers: int) -> None:
+    """The CPU seconds a second that an idle LocalCluster's processes take (this one:
+    scheduler, client and nannies; the workers), with Dask's default settings and with
+    :data:`~sim.batch.executors.LOCAL_CLUSTER_CONFIG`."""
+    from distributed import Client
+
+    from sim.batch.executors import LOCAL_CLUSTER_CONFIG, local_cluster
+
+    machine("start")
+    print(f"an idle Dask LocalCluster of {workers} workers, {seconds:g} s each:")
+    for key, label, config in (
+        ("default", "Dask's default settings", {}),
+        ("batch", "a batch's own (LOCAL_CLUSTER_CONFIG)", LOCAL_CLUSTER_CONFIG),
+    ):
+        with local_cluster(workers, config) as cluster, Client(cluster, set_as_default=False):
+            time.sleep(1.0)  # the workers settle after starting
+            meter = Meter()
+            time.sleep(seconds)
+            wall, cpu = meter.read()
+        total = sum(cpu.values()) / wall
+        print(f"  {label:<40} {total:.3f} CPU s per s "
+              f"(this process {cpu[os.getpid()] / wall:.3f})")  # fmt: skip
+        print(f"dask_idle_{key}_cpu_s_per_s={total:.4f}")
+    machine("end")
 
 
 def _memory_child(runs: int, out: str) -> None:
@@ -422,6 +516,10 @@ def main(argv=None) -> int:
     ap.add_argument("--memory", action="store_true", help="the memory check instead")
     ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument(
+        "--dask-idle", type=float, metavar="SECONDS", nargs="?", const=10.0,
+        help="CPU an idle LocalCluster takes, Dask's settings and a batch's (10 s each)",
+    )  # fmt: skip
+    ap.add_argument(
         "--load", metavar="DIR",
         help="time and peak memory of sim.batch.load(DIR), whole and cut (--select)",
     )  # fmt: skip
@@ -456,6 +554,14 @@ def main(argv=None) -> int:
         print("(Dask not installed: skipping the LocalCluster)")
         dask = False
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    if args.dask_idle is not None:
+        if not dask:
+            print("--dask-idle needs Dask: pip install 'multivector[dask]'")
+            return 1
+        from sim.batch.executors import default_workers
+
+        dask_idle(args.dask_idle, default_workers())
+        return 0
     bench(args.repeats, args.replicates, dask)
     return 0
 
