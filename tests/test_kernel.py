@@ -181,6 +181,29 @@ def test_compiled_streams_are_numpys_bit_for_bit():
             assert np.array_equal(got[r, t], ref), (r, t)
 
 
+def test_int_seeds_words_laid_out_by_arrays_are_numpys():
+    """A run's int seed takes the array path (its words are its low and high 32 bits):
+    the same uniforms as numpy, for seeds at every word boundary, with tails of one and
+    two words and with none (``default_rng(seed)``); seeds of 2**64 and more take the
+    word-by-word path, and a negative one is refused there."""
+    from sim.world import streams
+
+    ints = [0, 1, 2**32 - 1, 2**32, 2**32 + 7, 2**63 - 1, 2**64 - 1]
+    tails = [(0x50CC5, 0), (3,), (2**40, 1)]
+    got = streams.uniforms([streams.IntSeed(x) for x in ints], tails, 20)
+    for r, x in enumerate(ints):
+        for t, tail in enumerate(tails):
+            child = np.random.SeedSequence(x, spawn_key=tail)
+            assert np.array_equal(got[r, t], np.random.default_rng(child).random(20)), (x, tail)
+    assert streams._int_seeded([streams.IntSeed(x) for x in ints], [[]]) is not None
+    for x in [*ints, 2**64, 2**70 + 3]:  # 2**64 and up: word by word
+        out = np.empty((20, 1, 1))
+        streams.draw(streams.int_seeded([x]), out)
+        assert np.array_equal(out[:, 0, 0], np.random.default_rng(x).random(20)), x
+    with pytest.raises(ValueError, match="non-negative"):
+        streams.int_seeded([3, -1])
+
+
 @pytest.mark.parametrize("block", [1, 3, 8, 92])
 def test_int_seeds_draw_what_their_numpy_generators_draw(block):
     """For int seeds the ensemble makes the decision draws itself (no numpy generator):

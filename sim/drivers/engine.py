@@ -152,7 +152,7 @@ class IntSeedDraws(DecisionDraws):
 
     def __init__(self, seeds: list[int], n: int, block: int):
         super().__init__([], n, block)
-        self.states = streams.seeded([streams.assembled(int(s), ()) for s in seeds])
+        self.states = streams.int_seeded(seeds)
 
     def _next_block(self) -> np.ndarray:
         n, r = self.n, self.states.shape[0]
