@@ -5,12 +5,12 @@ default: 2,000 runs; indices only, every step kept) four ways:
 
 - *plain loop*: the ensemble engine called once per arm over all its seeds, in this
   process, results kept in memory (no chunks, no store, no executor): the floor; the
-  same with each arm's results stored as the batch stores a chunk (its own
-  ``run_chunk`` and ``write_part``: Parquet files, checksums, ledger), one part an arm,
-  with no executor, writer thread or manifest (what storing costs by itself); the plain
-  loop split over the local worker processes; and that split loop with each worker
-  storing its share as a batch's worker does (``run_and_store``), one part a worker
-  and an arm, with no design, manifest, probe or bookkeeping;
+  same in the chunks ``--workers 1`` cuts, each stored as the batch stores a chunk (its
+  own ``run_chunk`` and ``write_part``: Parquet files, checksums, ledger), with no
+  executor, writer thread, design, manifest or probe (what storing costs by itself);
+  the plain loop split over the local worker processes; and the same on those
+  workers in the chunks a batch on them cuts, each stored by its worker as a batch's
+  worker does (``run_and_store``);
 - ``--workers 1``: the batch in this process (chunks, Parquet parts, manifest);
 - local worker processes (one per core);
 - a Dask ``LocalCluster`` on 127.0.0.1 (one worker per core).
@@ -117,20 +117,27 @@ def plain_loop(exp) -> None:
         engine(*call)
 
 
-def plain_written(exp, parts: Path) -> None:
-    """The plain loop, each arm's results then stored as a batch stores a chunk (the
-    batch's own ``run_chunk`` and ``write_part``: run ids, Parquet files, checksums and
-    ledger), one part an arm, in this process, one after the other: what storing the
-    results costs without chunking, executor, writer thread or manifest."""
-    from sim.batch.design import run_table
-    from sim.batch.driver import _chunks, plan
+def plain_written(exp, parts: Path, size: int) -> None:
+    """The plain loop in the chunks of ``size`` runs that ``--workers 1`` makes, each
+    chunk's results stored as the batch stores it (its own ``run_chunk`` and
+    ``write_part``: run ids, Parquet files, checksums and ledger), in this process, one
+    after the other: what storing the results costs without an executor, writer thread,
+    design, manifest, chunk-size probe or bookkeeping."""
     from sim.batch.runner import run_chunk
     from sim.batch.store import write_part
 
     parts.mkdir(parents=True)
-    runs = run_table(exp)
-    for chunk in _chunks(exp, plan(exp, chunk_size=len(runs), runs=runs)):
+    for chunk in _sized_chunks(exp, size):
         write_part(parts, run_chunk(chunk))
+
+
+def _sized_chunks(exp, size: int) -> list:
+    """The experiment's chunks of ``size`` runs (as a batch cuts them)."""
+    from sim.batch.design import run_table
+    from sim.batch.driver import _chunks, plan
+
+    runs = run_table(exp)
+    return _chunks(exp, plan(exp, chunk_size=size, runs=runs))
 
 
 def plain_split(exp, backend) -> None:
@@ -142,21 +149,15 @@ def plain_split(exp, backend) -> None:
         f.result()
 
 
-def split_written(exp, backend, parts: Path) -> None:
-    """The split loop whose workers store their shares as a batch's workers do: each
-    arm's seeds in one chunk a worker, each run and written into ``parts`` on a worker
-    (``run_and_store``); no design, manifest, chunk-size probe or bookkeeping."""
-    import math
-
-    from sim.batch.design import run_table
-    from sim.batch.driver import _chunks, plan
+def split_written(exp, backend, parts: Path, size: int) -> None:
+    """The same on ``backend``'s worker processes: the chunks of ``size`` runs that a
+    batch on as many workers makes, each run and stored into ``parts`` by a worker as a
+    batch's worker does (``run_and_store``)."""
     from sim.batch.store import run_and_store
 
     parts.mkdir(parents=True)
-    runs = run_table(exp)
-    size = math.ceil(runs["arm"].value_counts().max() / backend.workers)
-    chunks = _chunks(exp, plan(exp, chunk_size=size, runs=runs))
-    for f in [backend.executor.submit(run_and_store, c, parts) for c in chunks]:
+    futures = [backend.executor.submit(run_and_store, c, parts) for c in _sized_chunks(exp, size)]
+    for f in futures:
         f.result()
 
 
@@ -253,6 +254,7 @@ def _time(row: Row, way: Way, k: int) -> None:
 
 def bench(repeats: int, replicates: int, dask: bool) -> None:
     import sim.batch
+    from sim.batch.driver import auto_chunk_size
     from sim.batch.executors import Dask, LocalProcesses, default_workers
 
     exp = experiment(replicates)
@@ -265,6 +267,12 @@ def bench(repeats: int, replicates: int, dask: bool) -> None:
         f"{workers} workers; {repeats} repeat(s) of every way in turn, medians"
     )
     plain_loop(experiment(4))  # warm up: imports, compiled worlds
+    # the chunks the batches will cut (their own probe), for the floors that store
+    sizes = {w: auto_chunk_size(exp, n, w) for w in (1, workers)}
+    print(
+        f"chunks of {sizes[1]} runs in one process, {sizes[workers]} on {workers} workers "
+        "(as the batches choose them; the floors that store cut the same)"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="mv-batch-bench-"))
 
     def into(name: str):
@@ -287,7 +295,7 @@ def bench(repeats: int, replicates: int, dask: bool) -> None:
         Way("plain loop (engine only)", "plain", lambda k, b: plain_loop(exp)),
         Way(
             "plain loop, parts written", "plain_written",
-            lambda k, b: plain_written(exp, into("written")(k)), made=into("written"),
+            lambda k, b: plain_written(exp, into("written")(k), sizes[1]), made=into("written"),
         ),
         Way("--workers 1 (in process)", "in_process", batch_into("inproc"), made=into("inproc")),
         Way(
@@ -296,7 +304,7 @@ def bench(repeats: int, replicates: int, dask: bool) -> None:
         ),
         Way(
             "plain loop split, parts written", "split_written",
-            lambda k, b: split_written(exp, b, into("split-written")(k)), pool,
+            lambda k, b: split_written(exp, b, into("split-written")(k), sizes[workers]), pool,
             into("split-written"),
         ),
         Way(f"local processes ({workers})", "local_processes", batch_into("procs"), pool,
