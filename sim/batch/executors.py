@@ -42,9 +42,9 @@ from sim.outputs.files import temporary_path
 
 CONNECT_TIMEOUT_S = 10
 #: Dask settings for the LocalCluster a batch starts itself (``--dask-local``). Left at
-#: Dask's defaults, its idle processes take 0.14 CPU-seconds a second between them on
-#: this project's 2-core machine (five percent of a 3-second batch of 10,000 runs); with
-#: these, 0.015 (``python -m sim.tools.bench_batch --dask-idle``). Each only slows what
+#: Dask's defaults, its idle processes take 0.13-0.17 CPU-seconds a second between them
+#: on this project's 2-core machine (about 0.4 s over the 3 s that a batch of 10,000 runs
+#: lasts); with these, 0.015 (``python -m sim.tools.bench_batch --dask-idle``). Each only slows what
 #: nobody reads here: the cluster has no dashboard, so the workers' stack sampler
 #: (``profile``, every 10 ms) and the system monitor feed nothing; the event-loop tick
 #: only measures how late the loop runs (20 ms by default); and the workers look at their

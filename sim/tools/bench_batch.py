@@ -1,7 +1,7 @@
 """Batch benchmark: ``python -m sim.tools.bench_batch`` (prints its figures).
 
 Runs the same experiment (the gas-deal pair, ``--replicates`` seeds in each arm, 1,000 by
-default: 2,000 runs; indices only, every step kept) four ways:
+default: 2,000 runs; indices only, every step kept) seven ways:
 
 - *plain loop*: the ensemble engine called once per arm over all its seeds, in this
   process, results kept in memory (no chunks, no store, no executor): the floor; the
