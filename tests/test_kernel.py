@@ -196,6 +196,7 @@ def test_int_seeds_words_laid_out_by_arrays_are_numpys():
             child = np.random.SeedSequence(x, spawn_key=tail)
             assert np.array_equal(got[r, t], np.random.default_rng(child).random(20)), (x, tail)
     assert streams._int_seeded([streams.IntSeed(x) for x in ints], [[]]) is not None
+    assert streams._int_seeded([streams.IntSeed(5, (), 8)], [[]]) is None  # not numpy's pool
     for x in [*ints, 2**64, 2**70 + 3]:  # 2**64 and up: word by word
         out = np.empty((20, 1, 1))
         streams.draw(streams.int_seeded([x]), out)

@@ -216,7 +216,9 @@ def _int_seeded(seqs: Sequence, tails: list[list[int]]) -> np.ndarray | None:
     then the tail's. (Without a tail numpy's words are one or two, but the pool reads a
     missing word as 0, so the padded four mix alike.) None otherwise (then
     :func:`seeded` of each one's words)."""
-    if not seqs or not all(type(q) is IntSeed and not q.spawn_key for q in seqs):
+    if not seqs or not all(
+        type(q) is IntSeed and not q.spawn_key and q.pool_size == _POOL for q in seqs
+    ):
         return None
     ints = [q.entropy for q in seqs]
     if min(ints) < 0 or max(ints) >= 1 << 64:
