@@ -181,7 +181,7 @@ def test_compiled_streams_are_numpys_bit_for_bit():
             assert np.array_equal(got[r, t], ref), (r, t)
 
 
-def test_int_seeds_words_laid_out_by_arrays_are_numpys():
+def test_int_seeds_words_laid_out_by_arrays_are_numpys(monkeypatch):
     """A run's int seed takes the array path (its words are its low and high 32 bits):
     the same uniforms as numpy, for seeds at every word boundary, with tails of one and
     two words and with none (``default_rng(seed)``); seeds of 2**64 and more take the
@@ -195,8 +195,11 @@ def test_int_seeds_words_laid_out_by_arrays_are_numpys():
         for t, tail in enumerate(tails):
             child = np.random.SeedSequence(x, spawn_key=tail)
             assert np.array_equal(got[r, t], np.random.default_rng(child).random(20)), (x, tail)
-    assert streams._int_seeded([streams.IntSeed(x) for x in ints], [[]]) is not None
-    assert streams._int_seeded([streams.IntSeed(5, (), 8)], [[]]) is None  # not numpy's pool
+    assert streams._int_seeded(ints, [[]]) is not None
+    calls = []
+    monkeypatch.setattr(streams, "_int_seeded", lambda *a: calls.append(a))
+    streams.uniforms([streams.IntSeed(5), streams.IntSeed(5, (), 8)], [(3,)], 5)
+    assert not calls  # a pool that is not numpy's: word by word
     for x in [*ints, 2**64, 2**70 + 3]:  # 2**64 and up: word by word
         out = np.empty((20, 1, 1))
         streams.draw(streams.int_seeded([x]), out)

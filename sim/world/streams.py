@@ -189,7 +189,8 @@ def uniforms(
     of ``default_rng(SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key,
     *tail))).random(periods)``, bit for bit. Every sequence must be :func:`readable`."""
     tail_words = [_words(list(tail)) for tail in tails]
-    states = _int_seeded(seqs, tail_words)
+    ints = all(type(q) is IntSeed and not q.spawn_key and q.pool_size == _POOL for q in seqs)
+    states = _int_seeded([q.entropy for q in seqs], tail_words) if ints else None
     if states is None:
         rows = []
         for seq in seqs:  # each sequence's words once, then each tail's
@@ -204,36 +205,30 @@ def uniforms(
 def int_seeded(seeds: Sequence[int]) -> np.ndarray:
     """PCG64 states ``(S, 4)`` of ``default_rng(seed)`` for each int seed: ``seeded`` of
     their assembled words."""
-    states = _int_seeded([IntSeed(int(x)) for x in seeds], [[]])
+    states = _int_seeded([int(x) for x in seeds], [[]])
     return states if states is not None else seeded([assembled(int(x), ()) for x in seeds])
 
 
-def _int_seeded(seqs: Sequence, tails: list[list[int]]) -> np.ndarray | None:
-    """The states of :func:`seeded` for every sequence and each tail's words (sequence
-    major), with the words laid out by array operations: when every sequence is an
-    :class:`IntSeed` of an entropy in [0, 2**64) with no spawn key (a run's int seed),
-    its words are the entropy's low and high 32 bits padded with zeros to the pool size,
-    then the tail's. (Without a tail numpy's words are one or two, but the pool reads a
-    missing word as 0, so the padded four mix alike.) None otherwise (then
-    :func:`seeded` of each one's words)."""
-    if not seqs or not all(
-        type(q) is IntSeed and not q.spawn_key and q.pool_size == _POOL for q in seqs
-    ):
-        return None
-    ints = [q.entropy for q in seqs]
-    if min(ints) < 0 or max(ints) >= 1 << 64:
+def _int_seeded(ints: list[int], tails: list[list[int]]) -> np.ndarray | None:
+    """The states of :func:`seeded` for the int entropies ``ints`` (runs' int seeds, no
+    spawn key, numpy's pool size) and each tail's words (entropy major), with the words
+    laid out by array operations: when every entropy is in [0, 2**64), its words are its
+    low and high 32 bits padded with zeros to the pool size, then the tail's. (Without a
+    tail numpy's words are one or two, but the pool reads a missing word as 0, so the
+    padded four mix alike.) None otherwise (then :func:`seeded` of each one's words)."""
+    if not ints or min(ints) < 0 or max(ints) >= 1 << 64:
         return None
     entropy = np.array(ints, dtype=np.uint64)
     low = (entropy & np.uint64(_WORD)).astype(np.uint32)
     high = (entropy >> np.uint64(32)).astype(np.uint32)
     width = _POOL + max(len(t) for t in tails)
-    words = np.zeros((len(seqs), len(tails), width), dtype=np.uint32)
+    words = np.zeros((len(ints), len(tails), width), dtype=np.uint32)
     words[:, :, 0] = low[:, None]
     words[:, :, 1] = high[:, None]
     for k, tail in enumerate(tails):
         words[:, k, _POOL : _POOL + len(tail)] = tail
-    lengths = np.repeat([[_POOL + len(t) for t in tails]], len(seqs), axis=0)
-    states = np.empty((len(seqs) * len(tails), 4), dtype=np.uint64)
+    lengths = np.repeat([[_POOL + len(t) for t in tails]], len(ints), axis=0)
+    states = np.empty((len(ints) * len(tails), 4), dtype=np.uint64)
     _seed(words.reshape(-1, width), lengths.ravel(), states)
     return states
 
