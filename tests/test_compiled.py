@@ -334,6 +334,64 @@ def test_compiled_indices_are_nan_where_the_axis_is_undefined():
     assert np.isnan(align[:, 0]).all() and np.isfinite(align[:, 1:]).all()
 
 
+def test_one_hot_groups_give_the_full_loops_bits(world):
+    """The hedging index adds a partner's tie to its one group only where the groups are
+    one-hot: the same bits as the loop over every group, non-finite ties included (the
+    index is 0 there, as numpy's); groups that are not one-hot take the full loop."""
+    from sim.kernel import indices
+    from sim.kernel.compiled_indices import _frozen, _group_of, _record_indices
+
+    rng = np.random.default_rng(5)
+    n = world.n
+    T = rng.uniform(-1, 1, (200, n, n))
+    T[:20, 0, n - 1] = np.nan
+    T[20:40, 1, 0] = np.inf
+    T[40:60, n - 1, 0] = -np.inf
+    T[60:80] = -0.0
+    groups = world.base.groups
+    assert (_group_of(groups) >= 0).all()  # every world's groups are one-hot
+
+    def both(g):
+        out = {}
+        for name, of in (("shortcut", _group_of(g)), ("full", np.full(n, -1))):
+            a, h = np.empty((len(T), n)), np.empty((len(T), n))
+            _record_indices(
+                _frozen(T, np.float64),
+                _frozen(world.toward, np.int64),
+                _frozen(world.away, np.int64),
+                _frozen(g, np.float64),
+                _frozen(of, np.int64),
+                a,
+                h,
+            )
+            out[name] = (a, h)
+        return out
+
+    out = both(groups)
+    for a, b in zip(out["shortcut"], out["full"], strict=True):
+        assert np.array_equal(a.view(np.int64), b.view(np.int64))  # bit for bit
+    hedge = out["shortcut"][1]
+    assert (hedge[:20, 0] == 0).all() and (hedge[20:40, 1] == 0).all() and (hedge[80:] > 0).any()
+    with np.errstate(invalid="ignore"):  # numpy's matmul of the non-finite ties
+        ref = indices.hedging_index(T[:40], groups)
+    np.testing.assert_allclose(hedge[:40], ref, rtol=0, atol=1e-12)
+    # groups with weights: no group of its own, the full loop, still numpy's numbers
+    weighted = groups * 0.5
+    assert (_group_of(weighted) == -1).all()
+    T = np.nan_to_num(T, nan=0.0, posinf=0.5, neginf=-0.5)
+    a, h = np.empty((len(T), n)), np.empty((len(T), n))
+    _record_indices(
+        _frozen(T, np.float64),
+        _frozen(world.toward, np.int64),
+        _frozen(world.away, np.int64),
+        _frozen(weighted, np.float64),
+        _group_of(weighted),
+        a,
+        h,
+    )
+    np.testing.assert_allclose(h, indices.hedging_index(T, weighted), rtol=0, atol=1e-12)
+
+
 # --------------------------------------------------------------------------------------
 # The lanes kernel (replicates in SIMD lanes) against the scalar loop
 # --------------------------------------------------------------------------------------

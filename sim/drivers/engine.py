@@ -417,20 +417,38 @@ def limited_threads(threads: int | None = None):
 
 _MALLOC_TUNED = False
 
+#: numpy's environment variable for its huge-page advice; when it is set, the user's
+#: choice stands and :func:`reuse_freed_memory` leaves the advice as it is.
+HUGEPAGE_ENV = "NUMPY_MADVISE_HUGEPAGE"
+
 
 def reuse_freed_memory() -> None:
-    """Ask glibc to keep freed numpy temporaries for reuse (Linux; a no-op elsewhere).
+    """Memory settings for the engine's temporaries and tables (Linux; a no-op
+    elsewhere). Set once per process.
 
-    A period allocates dozens of arrays of a few hundred KB. Above glibc's dynamic mmap
-    threshold each one is a fresh mapping, and the page faults of touching it cost more
-    than the arithmetic (about a third of the ensemble's time on the chunk sizes above).
-    Raising the mmap and trim thresholds lets the heap serve them again; the process
-    keeps up to 128 MB of freed memory instead of returning it at once.
+    - **glibc keeps freed temporaries for reuse.** A period allocates dozens of arrays of
+      a few hundred KB. Above glibc's dynamic mmap threshold each one is a fresh
+      mapping, and the page faults of touching it cost more than the arithmetic (about a
+      third of the ensemble's time on the chunk sizes above). Raising the mmap and trim
+      thresholds lets the heap serve them again; the process keeps up to 128 MB of freed
+      memory instead of returning it at once.
+    - **No huge-page advice on numpy's large arrays** (unless the user set
+      :data:`HUGEPAGE_ENV`). numpy asks Linux for transparent huge pages on every array of
+      4 MB or more. Where the kernel's ``transparent_hugepage/defrag`` is ``madvise``
+      (Debian's and most distributions' default), a fault in such an array when no huge
+      page is free makes the kernel compact memory then and there: filling a fresh 440 MB
+      array took 0.4-1.2 s with the advice and 0.2 s without it on this project's
+      machine (numpy issue 31590 describes the stall). An ensemble's table is such memory,
+      written once; the temporaries the advice would help stay in the heap anyway.
     """
     global _MALLOC_TUNED
     if _MALLOC_TUNED:
         return
     _MALLOC_TUNED = True
+    if HUGEPAGE_ENV not in os.environ:
+        set_advice = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
+        if set_advice is not None:
+            set_advice(False)
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD (glibc's maximum)
