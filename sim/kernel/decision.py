@@ -242,6 +242,13 @@ def _gains(T, P, step, credibility, kernel):
     return balance.local_gains(T, credibility, P, step)
 
 
+def continuous_temperature(tau, adjustment: float):
+    """The Langevin temperature of continuous ties, ``(tau / 2) (1 - a / 2)``: the one at
+    which a tie scatters as on the lattice under the logit rule (:func:`continuous_moves`),
+    by the scenario's ``tie_noise``."""
+    return tau * (0.5 * (1.0 - adjustment / 2.0))
+
+
 def continuous_moves(
     T: np.ndarray,
     gains: np.ndarray,
@@ -254,15 +261,22 @@ def continuous_moves(
 
     The marginal utility of a tie is ``U' = (g+ - g-) / 2h`` from the gains of moving it
     by ``-h`` and ``+h`` (:data:`FINITE_STEP`). A logit state's tie moves by
-    ``a M U' - 2 a tau x / kappa + sqrt(2 a tau M) z`` with ``M = (1 - x^2) / kappa`` (the
-    inverse curvature of the tie cost), ``a`` the ``adjustment`` and ``z`` the standard
-    normal quantile of the tie's uniform draw. This is a Langevin step preconditioned by
-    ``M`` with its drift correction (``tau M'``), so as ``a -> 0`` the tie's law tends to
-    the Gibbs law ``exp(U / tau)`` of the logit rule on a lattice with ``delta -> 0``:
-    the continuous limit of the same choice rule. Where the tie cost dominates the
-    curvature of the utility, ``M U'`` is the Newton step to the best reply, so a tie
-    closes the share ``a`` of its gap in a period. Best-response states take the step
-    without noise and correction; fixed states stay. Ties stay within ``+-TIE_LIMIT``.
+    ``a M U' - 2 a t x / kappa + sqrt(2 a t M) z`` with ``M = (1 - x^2) / kappa`` (the
+    inverse curvature of the tie cost), ``a`` the ``adjustment``, ``z`` the standard
+    normal quantile of the tie's uniform draw and the temperature
+    ``t = (tau / 2) (1 - a / 2)`` (:func:`continuous_temperature`). This is a Langevin step
+    preconditioned by ``M`` with its drift correction (``t M'``). The logit rule on the
+    lattice (local candidates: one step down, stay, one step up) has the stationary law
+    ``exp(2 U / tau)`` as ``delta -> 0`` (detailed balance: the normalisers of two
+    neighbouring ties differ by ``exp(dU / tau)`` as well), so a tie scatters by the
+    scenario's ``tie_noise`` (``tau = 2 kappa sigma^2``); the Langevin step at ``tau / 2``
+    has that law as ``a -> 0``, and the factor ``1 - a / 2`` takes back the widening of a
+    finite step (exactly, where the utility is quadratic). So continuous ties are the
+    continuous limit of the same choice rule and scatter as much as lattice ties. Where
+    the tie cost dominates the curvature of the utility, ``M U'`` is the Newton step to
+    the best reply, so a tie closes the share ``a`` of its gap in a period. Best-response
+    states take the step without noise and correction; fixed states stay. Ties stay
+    within ``+-TIE_LIMIT``.
 
     Args:
         T: ties ``(B..., N, N)``; gains: ``(2, B..., N, N)`` at step :data:`FINITE_STEP`.
@@ -276,9 +290,9 @@ def continuous_moves(
     mobility = adjustment * (1.0 - T * T) / kappa  # a M
     r = rule[:, None]
     step = np.where(r == FIXED, 0.0, mobility * slope)
-    tau = P.tau[..., None]
+    t = continuous_temperature(P.tau[..., None], adjustment)
     z = ndtri(np.clip(u, 1e-12, 1.0 - 1e-12))
-    noise = np.sqrt(2.0 * tau * mobility) * z - 2.0 * adjustment * tau * T / kappa
+    noise = np.sqrt(2.0 * t * mobility) * z - 2.0 * adjustment * t * T / kappa
     step = np.where(r == LOGIT, step + noise, step)
     return np.clip(T + step, -TIE_LIMIT, TIE_LIMIT)
 
