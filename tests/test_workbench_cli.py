@@ -5,6 +5,8 @@ quoted dates, one progress style, ``--format csv``, ``RunResult.shocks``)."""
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -316,6 +318,17 @@ def test_one_progress_style_plain_lines_off_a_terminal(capsys):
     err = capsys.readouterr().err
     assert "validate: 10/10 seeds (100%)" in err
     assert "batch" not in err
+
+
+def test_the_rate_counts_from_the_start_of_the_work(capsys):
+    """A first chunk that is the whole work took the time since the callback was made,
+    not none (a validate panel of one chunk showed millions of runs a second)."""
+    update = cli.progress_callback("validate", unit="seed")
+    time.sleep(0.1)
+    update(10, 10)
+    err = capsys.readouterr().err
+    rate = float(re.search(r"([0-9.]+) seeds/s", err).group(1))
+    assert 0 < rate <= 100.0, err
 
 
 def test_run_format_csv(main, tmp_path):

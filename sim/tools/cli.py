@@ -522,20 +522,25 @@ def progress_callback(label: str, unit: str = "run"):
     """The progress of every long command, in one style: a callback fed (done, total)
     after each chunk that shows a tqdm bar on a terminal and plain lines otherwise (every
     5 seconds and at the end), as ``batch`` does (:class:`sim.batch.progress.Progress`).
-    Nothing shows before the first chunk, so argument errors come without a bar."""
+    Nothing shows before the first chunk, so argument errors come without a bar; the rate
+    counts from this call, so a first chunk that is the whole work does not read as done
+    in no time."""
     from sim.batch.progress import Progress
 
     class _Labelled(Progress):
         def line(self) -> str:
-            return f"{label}:" + super().line().partition(":")[2].replace(" runs", f" {unit}s", 1)
+            return f"{label}:" + super().line().partition(":")[2].replace(" runs", f" {unit}s")
 
     shown: list[Progress] = []
+    started = time.perf_counter()
 
     def update(done: int, total: int) -> None:
         if not shown:
             shown.append(_Labelled(total))
+            shown[0].t0 = shown[0].last = started
             if shown[0].bar is not None:
                 shown[0].bar.unit = unit
+                shown[0].bar.start_t = started
         bar = shown[0]
         bar.update(done - bar.done)
         if done >= total:
