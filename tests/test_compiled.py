@@ -351,26 +351,24 @@ def test_one_hot_groups_give_the_full_loops_bits(world):
     groups = world.base.groups
     assert (_group_of(groups) >= 0).all()  # every world's groups are one-hot
 
-    def both(g):
-        out = {}
-        for name, of in (("shortcut", _group_of(g)), ("full", np.full(n, -1))):
-            a, h = np.empty((len(T), n)), np.empty((len(T), n))
-            _record_indices(
-                _frozen(T, np.float64),
-                _frozen(world.toward, np.int64),
-                _frozen(world.away, np.int64),
-                _frozen(g, np.float64),
-                _frozen(of, np.int64),
-                a,
-                h,
-            )
-            out[name] = (a, h)
-        return out
+    def run(ties, g, of):
+        """The kernel's (alignment, hedging) of ``ties`` with groups ``g``, ``group_of``."""
+        a, h = np.empty((len(ties), n)), np.empty((len(ties), n))
+        _record_indices(
+            _frozen(ties, np.float64),
+            _frozen(world.toward, np.int64),
+            _frozen(world.away, np.int64),
+            _frozen(g, np.float64),
+            _frozen(of, np.int64),
+            a,
+            h,
+        )
+        return a, h
 
-    out = both(groups)
-    for a, b in zip(out["shortcut"], out["full"], strict=True):
+    shortcut, full = run(T, groups, _group_of(groups)), run(T, groups, np.full(n, -1))
+    for a, b in zip(shortcut, full, strict=True):
         assert np.array_equal(a.view(np.int64), b.view(np.int64))  # bit for bit
-    hedge = out["shortcut"][1]
+    hedge = shortcut[1]
     assert (hedge[:20, 0] == 0).all() and (hedge[20:40, 1] == 0).all() and (hedge[80:] > 0).any()
     with np.errstate(invalid="ignore"):  # numpy's matmul of the non-finite ties
         ref = indices.hedging_index(T[:40], groups)
@@ -379,16 +377,7 @@ def test_one_hot_groups_give_the_full_loops_bits(world):
     weighted = groups * 0.5
     assert (_group_of(weighted) == -1).all()
     T = np.nan_to_num(T, nan=0.0, posinf=0.5, neginf=-0.5)
-    a, h = np.empty((len(T), n)), np.empty((len(T), n))
-    _record_indices(
-        _frozen(T, np.float64),
-        _frozen(world.toward, np.int64),
-        _frozen(world.away, np.int64),
-        _frozen(weighted, np.float64),
-        _group_of(weighted),
-        a,
-        h,
-    )
+    _, h = run(T, weighted, _group_of(weighted))
     np.testing.assert_allclose(h, indices.hedging_index(T, weighted), rtol=0, atol=1e-12)
 
 
