@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -329,6 +330,27 @@ def test_the_rate_counts_from_the_start_of_the_work(capsys):
     err = capsys.readouterr().err
     rate = float(re.search(r"([0-9.]+) seeds/s", err).group(1))
     assert 0 < rate <= 100.0, err
+
+
+def test_the_bar_on_a_terminal_counts_from_the_start_of_the_work(monkeypatch):
+    """The same on a terminal: tqdm's bar, made at the first chunk, counts the time since
+    the callback was made (on tqdm's own clock)."""
+    import io
+
+    from sim.batch.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    bars = []
+    monkeypatch.setattr(Progress, "close", lambda self: bars.append(self.bar.format_dict))
+    update = cli.progress_callback("validate", unit="seed")
+    time.sleep(0.1)
+    update(10, 10)
+    assert 0.1 <= bars[0]["elapsed"] < 5.0
+    assert bars[0]["unit"] == "seed"
 
 
 def test_run_format_csv(main, tmp_path):

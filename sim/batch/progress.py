@@ -13,13 +13,22 @@ class Progress:
         total: runs in the batch; initial: runs already done (a resumed batch).
         enabled: ``None`` or ``True`` shows progress, ``False`` shows nothing.
         every_s: seconds between plain lines when stderr is not a terminal.
+        started: when the work began (``time.perf_counter()``), for a bar made after it
+            (the rate counts from there); None: now.
     """
 
-    def __init__(self, total: int, initial: int = 0, enabled: bool | None = True, every_s=5.0):
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        enabled: bool | None = True,
+        every_s=5.0,
+        started: float | None = None,
+    ):
         self.total, self.done, self.start_done = total, initial, initial
         self.enabled = enabled is not False
         self.every_s = every_s
-        self.t0 = self.last = time.perf_counter()
+        self.t0 = self.last = time.perf_counter() if started is None else started
         self.bar = None
         if self.enabled and sys.stderr.isatty():
             from tqdm import tqdm
@@ -32,6 +41,7 @@ class Progress:
                 smoothing=0.1,
                 dynamic_ncols=True,
             )
+            self.bar.start_t -= time.perf_counter() - self.t0  # tqdm's own clock
 
     def update(self, n: int) -> None:
         """Count ``n`` more runs done."""

@@ -536,11 +536,9 @@ def progress_callback(label: str, unit: str = "run"):
 
     def update(done: int, total: int) -> None:
         if not shown:
-            shown.append(_Labelled(total))
-            shown[0].t0 = shown[0].last = started
+            shown.append(_Labelled(total, started=started))
             if shown[0].bar is not None:
                 shown[0].bar.unit = unit
-                shown[0].bar.start_t = started
         bar = shown[0]
         bar.update(done - bar.done)
         if done >= total:
