@@ -59,7 +59,9 @@ def test_batch_bench_prints_every_process_s_cpu_and_the_overheads():
     expected |= {"plain_written_cpu_s", "overhead_plain_written_pct"}  # storing, alone
     expected |= {f"overhead_{e}_pct" for e in timed}
     expected |= {f"overhead_{e}_vs_plain_split_pct" for e in executors}
-    expected |= {f"overhead_{e}_vs_stored_pct" for e in ["in_process", *executors]}
+    stored = ["in_process", *executors]
+    expected |= {f"overhead_{e}_vs_stored{p}_pct" for e in stored for p in ("", "_paired")}
+    expected |= {f"overhead_{e}_vs_stored_paired_range_pct" for e in stored}
     expected |= {f"{e}_{m}" for e in timed for m in ("cpu_s", "wall_s", "cpu_batch_process_s")}
     expected |= {f"{p}_{m}" for p in pools for m in ("cpu_per_process_s", "start_cpu_s")}
     assert expected <= set(found) and found["tables_identical"] == "yes"
@@ -67,6 +69,10 @@ def test_batch_bench_prints_every_process_s_cpu_and_the_overheads():
         per_process = [float(x) for x in found[f"{pool}_cpu_per_process_s"].split(",") if x]
         assert 1 <= len(per_process) and all(x > 0 for x in per_process)
         assert float(found[f"{pool}_cpu_s"]) >= sum(per_process)
+    for e in stored:  # one repeat: the paired overhead is the overhead of the medians
+        low, high = (float(x) for x in found[f"overhead_{e}_vs_stored_paired_range_pct"].split(","))
+        paired = float(found[f"overhead_{e}_vs_stored_paired_pct"])
+        assert low == paired == high == float(found[f"overhead_{e}_vs_stored_pct"])
 
 
 def test_dask_idle_bench_prints_both_settings():

@@ -29,7 +29,10 @@ back), and the pools' overhead is also given against that split loop. Every exec
 overhead is also given against the same work stored by as many processes: the plain
 loop that stores its parts for ``--workers 1``, the split loop whose workers store theirs
 for the pools (``overhead_<executor>_vs_stored_pct``): what the executor itself adds,
-beyond computing and storing the results. A repeat's store is deleted once the next
+beyond computing and storing the results; and repeat by repeat, each executor against
+its floor timed in the same repeat, with the median and the range of those paired
+overheads (``overhead_<executor>_vs_stored_paired_pct``, ``..._paired_range_pct``): how
+far the spread of the shared machine moves the figure. A repeat's store is deleted once the next
 repeat has been timed (the last ones are kept to compare), so that the page cache does
 not fill up over the bench.
 
@@ -209,6 +212,10 @@ class Row:
     def cpu_total(self) -> float:
         return statistics.median(sum(c.values()) for c in self.cpu)
 
+    def cpu_totals(self) -> list[float]:
+        """The CPU seconds of all processes in each repeat."""
+        return [sum(c.values()) for c in self.cpu]
+
     @property
     def cpu_batch(self) -> float:
         return statistics.median(c[os.getpid()] for c in self.cpu)
@@ -367,6 +374,11 @@ def _print_rows(rows: list[Row], n: int) -> None:
         _print_keys(row, plain, split)
         if (floor := _stored_floor(row, by)) is not None:
             print(f"overhead_{row.key}_vs_stored_pct={_overhead(row, floor):.1f}")
+            paired = _paired_overheads(row, floor)
+            print(f"overhead_{row.key}_vs_stored_paired_pct={statistics.median(paired):.1f}")
+            print(
+                f"overhead_{row.key}_vs_stored_paired_range_pct={min(paired):.1f},{max(paired):.1f}"
+            )
     print(
         f"storing the parts costs {_overhead(by['plain_written'], plain):+.1f}% CPU over the "
         "plain loop in one process, "
@@ -378,6 +390,24 @@ def _print_rows(rows: list[Row], n: int) -> None:
             if (floor := _stored_floor(r, by)) is not None
         )
     )
+    print(
+        "the same, repeat by repeat (each against its floor timed in the same repeat, so "
+        "that a slow spell of the machine hits both): "
+        + ", ".join(
+            f"{r.label} median {statistics.median(p):+.1f}% (from {min(p):+.1f}% to {max(p):+.1f}%)"
+            for r in rows
+            if (floor := _stored_floor(r, by)) is not None and (p := _paired_overheads(r, floor))
+        )
+    )
+
+
+def _paired_overheads(row: Row, floor: Row) -> list[float]:
+    """``row``'s CPU beyond ``floor``'s in each repeat, in percent of ``floor``'s in the
+    same repeat (the ways of a repeat run one after the other)."""
+    return [
+        100 * (mine - base) / base
+        for mine, base in zip(row.cpu_totals(), floor.cpu_totals(), strict=True)
+    ]
 
 
 def _stored_floor(row: Row, by: dict[str, Row]) -> Row | None:
