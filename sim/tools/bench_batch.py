@@ -32,9 +32,9 @@ for the pools (``overhead_<executor>_vs_stored_pct``): what the executor itself 
 beyond computing and storing the results; and repeat by repeat, each executor against
 its floor timed in the same repeat, with the median and the range of those paired
 overheads (``overhead_<executor>_vs_stored_paired_pct``, ``..._paired_range_pct``): how
-far the spread of the shared machine moves the figure. A repeat's store is deleted once the next
-repeat has been timed (the last ones are kept to compare), so that the page cache does
-not fill up over the bench.
+far the spread of the shared machine moves the figure. A repeat's store is deleted once
+the next repeat has been timed (the last ones are kept to compare), so that the page
+cache does not fill up over the bench.
 
 The machine's load (1, 5 and 15 minute averages) and cores are printed at the start and
 the end; every figure is also a ``key=value`` line; ``--repeats`` runs every way in
@@ -210,7 +210,7 @@ class Row:
 
     @property
     def cpu_total(self) -> float:
-        return statistics.median(sum(c.values()) for c in self.cpu)
+        return statistics.median(self.cpu_totals())
 
     def cpu_totals(self) -> list[float]:
         """The CPU seconds of all processes in each repeat."""
